@@ -1,0 +1,186 @@
+//! Deleting snapshots (`forget`) and reclaiming space (`prune`).
+//!
+//! `forget` removes snapshot headers only; it needs no lock, because blobs stay until prune.
+//! `prune` takes the exclusive lock (so no backup can be deduplicating against what it deletes),
+//! computes the blobs still reachable from every snapshot, repacks packs that are mostly garbage,
+//! and then writes in crash-safe order: new packs → one new index → delete old indexes → delete
+//! packs. A crash at any point leaves only duplicates or unreferenced packs, never a dangling
+//! reference. It refuses to run when any snapshot or index is unreadable (it could not know what
+//! is still needed).
+
+use std::collections::{HashMap, HashSet};
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::crypto::Kind;
+use crate::error::{Error, Result};
+use crate::id::Id;
+use crate::index::IndexFile;
+use crate::pack::{BlobEntry, PackBuilder};
+use crate::repo::{pack_id_from_name, pack_name, Repository};
+
+/// What prune did, or would do with `dry_run`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PruneReport {
+    pub dry_run: bool,
+    pub snapshots: usize,
+    pub blobs_live: usize,
+    pub blobs_removed: usize,
+    pub packs_deleted: usize,
+    pub packs_repacked: usize,
+    pub packs_written: usize,
+    pub bytes_freed: u64,
+    pub indexes_replaced: usize,
+}
+
+/// Prune tuning.
+#[derive(Debug, Clone)]
+pub struct PruneOptions {
+    pub dry_run: bool,
+    /// Repack a pack when more than this fraction of its bytes is garbage.
+    pub repack_threshold: f64,
+}
+
+impl Default for PruneOptions {
+    fn default() -> Self {
+        PruneOptions { dry_run: false, repack_threshold: 0.25 }
+    }
+}
+
+impl Repository {
+    /// Deletes snapshot headers. Their data stays until `prune`.
+    pub async fn forget(&self, ids: &[Id]) -> Result<()> {
+        for id in ids {
+            self.backend.delete(&format!("snapshots/{id}")).await?;
+        }
+        Ok(())
+    }
+
+    /// Blobs reachable from every snapshot; fails if any snapshot cannot be read completely.
+    async fn live_blobs(&self) -> Result<(usize, HashSet<Id>)> {
+        let list = self.snapshots().await?;
+        if let Some((name, why)) = list.damaged.first() {
+            return Err(Error::Invalid(format!("refusing to prune: snapshot {name} is unreadable ({why}); run check")));
+        }
+        let mut live = HashSet::new();
+        for s in &list.snapshots {
+            live.extend(s.header.trees.iter().copied());
+            for e in self.entries(&s.header).await? {
+                live.extend(e.chunks);
+            }
+        }
+        Ok((list.snapshots.len(), live))
+    }
+
+    /// Reclaims space held by blobs no snapshot references.
+    pub async fn prune(&self, opts: &PruneOptions) -> Result<PruneReport> {
+        let lock = if opts.dry_run { None } else { Some(crate::lock::acquire(self.backend.clone(), self.keys.clone(), true, "prune").await?) };
+        let result = self.prune_locked(opts).await;
+        if let Some(l) = lock {
+            l.release().await?;
+        }
+        let report = result?;
+        if !opts.dry_run {
+            self.load_index().await?;
+        }
+        Ok(report)
+    }
+
+    async fn prune_locked(&self, opts: &PruneOptions) -> Result<PruneReport> {
+        let mut report = PruneReport { dry_run: opts.dry_run, ..Default::default() };
+        let (n, live) = self.live_blobs().await?;
+        report.snapshots = n;
+        let index_names: Vec<String> = self.backend.list("index/").await?.into_iter().map(|o| o.name).collect();
+        let mut packs: HashMap<Id, Vec<BlobEntry>> = HashMap::new();
+        for name in &index_names {
+            for (pack, entries) in self.read_index(name).await.map_err(|e| Error::Invalid(format!("refusing to prune: {e}")))?.packs {
+                packs.entry(pack).or_insert(entries);
+            }
+        }
+        let listed: HashMap<Id, u64> = self.backend.list("data/").await?.into_iter().filter_map(|o| pack_id_from_name(&o.name).map(|id| (id, o.size))).collect();
+        let mut keep: Vec<(Id, Vec<BlobEntry>)> = Vec::new();
+        let mut delete: Vec<Id> = Vec::new();
+        let mut repack: Vec<(Id, Vec<BlobEntry>)> = Vec::new();
+        let mut kept_blobs: HashSet<Id> = HashSet::new();
+        let mut ids: Vec<Id> = packs.keys().copied().collect();
+        ids.sort();
+        for id in ids {
+            let entries = &packs[&id];
+            if !listed.contains_key(&id) {
+                continue; // missing pack: nothing to reclaim; check reports it
+            }
+            let (used, unused): (Vec<BlobEntry>, Vec<BlobEntry>) = entries.iter().partition(|e| live.contains(&e.id) && !kept_blobs.contains(&e.id));
+            let garbage: u64 = unused.iter().map(|e| e.length as u64).sum();
+            let total: u64 = entries.iter().map(|e| e.length as u64).sum::<u64>().max(1);
+            report.blobs_removed += unused.len();
+            if used.is_empty() {
+                delete.push(id);
+            } else if garbage as f64 / total as f64 > opts.repack_threshold {
+                kept_blobs.extend(used.iter().map(|e| e.id));
+                repack.push((id, used));
+                delete.push(id);
+            } else {
+                kept_blobs.extend(used.iter().map(|e| e.id));
+                keep.push((id, entries.clone()));
+            }
+        }
+        for (id, size) in &listed {
+            if !packs.contains_key(id) {
+                delete.push(*id);
+                report.bytes_freed += size;
+            }
+        }
+        report.blobs_live = kept_blobs.len();
+        report.packs_deleted = delete.len();
+        report.packs_repacked = repack.len();
+        report.bytes_freed += delete.iter().filter(|id| packs.contains_key(id)).map(|id| listed[id]).sum::<u64>();
+        if opts.dry_run {
+            report.indexes_replaced = if delete.is_empty() { 0 } else { index_names.len() };
+            return Ok(report);
+        }
+        if delete.is_empty() {
+            return Ok(report);
+        }
+        // 1. Repack live blobs (copied sealed; the pack header is authenticated first).
+        let mut builder = PackBuilder::new();
+        for (id, used) in &repack {
+            let name = pack_name(id);
+            let bytes = self.backend.get(&name).await?;
+            crate::pack::read_header(&self.keys, id, &bytes)?;
+            for e in used {
+                let sealed = &bytes[e.offset as usize..(e.offset + e.length) as usize];
+                builder.add_sealed(e.kind, e.id, sealed, e.raw_length);
+                if builder.len() >= self.config.pack_size as usize {
+                    keep.push(self.upload(std::mem::take(&mut builder)).await?);
+                    report.packs_written += 1;
+                }
+            }
+        }
+        if !builder.is_empty() {
+            keep.push(self.upload(builder).await?);
+            report.packs_written += 1;
+        }
+        // 2. One index naming everything kept.
+        let file = IndexFile { packs: keep };
+        let plain = file.encode();
+        let id = self.keys.object_id(Kind::Index, &plain);
+        let new_index = format!("index/{id}");
+        self.backend.put_if_absent(&new_index, Bytes::from(self.keys.seal(Kind::Index, &id, &plain))).await?;
+        // 3. Old indexes, then 4. packs.
+        for name in index_names.iter().filter(|n| **n != new_index) {
+            self.backend.delete(name).await?;
+            report.indexes_replaced += 1;
+        }
+        for id in &delete {
+            self.backend.delete(&pack_name(id)).await?;
+        }
+        Ok(report)
+    }
+
+    async fn upload(&self, builder: PackBuilder) -> Result<(Id, Vec<BlobEntry>)> {
+        let pack = builder.finish(&self.keys);
+        self.backend.put_if_absent(&pack_name(&pack.id), Bytes::from(pack.bytes)).await?;
+        Ok((pack.id, pack.entries))
+    }
+}

@@ -1,0 +1,204 @@
+//! Writing a snapshot: chunk → keyed id → dedup against the index and this session → seal into a
+//! pack → upload packs in the background → at commit, trees → index → snapshot header.
+//! The snapshot header is the only commit point: until it is written, everything uploaded is
+//! unreferenced data that `check` reports and `prune` reclaims.
+
+use std::collections::HashSet;
+use bytes::Bytes;
+use tokio::task::JoinHandle;
+
+use crate::cache::KnownItem;
+use crate::crypto::Kind;
+use crate::error::{Error, Result};
+use crate::id::Id;
+use crate::index::IndexFile;
+use crate::lock::LockGuard;
+use crate::pack::PackBuilder;
+use crate::repo::{pack_name, Repository};
+use crate::snapshot::{encode_tree, Entry, SnapshotHeader, SnapshotMeta, SnapshotStats};
+
+/// Uploads allowed in flight while the next pack fills.
+const MAX_INFLIGHT: usize = 3;
+/// Upper bound of entries per tree blob.
+const MAX_TREE_ENTRIES: usize = 1024;
+
+/// A snapshot being written. Nothing is visible to readers until `commit`.
+pub struct SnapshotWriter<'r> {
+    repo: &'r Repository,
+    data: PackBuilder,
+    trees: PackBuilder,
+    session: HashSet<Id>,
+    new_index: IndexFile,
+    inflight: Vec<JoinHandle<Result<u64>>>,
+    entries: Vec<Entry>,
+    stats: SnapshotStats,
+    lock: Option<LockGuard>,
+}
+
+impl Repository {
+    /// Starts a snapshot (takes a shared lock so prune cannot run underneath it).
+    pub async fn writer(&self) -> Result<SnapshotWriter<'_>> {
+        let lock = crate::lock::acquire(self.backend.clone(), self.keys.clone(), false, "backup").await?;
+        Ok(SnapshotWriter {
+            repo: self,
+            data: PackBuilder::new(),
+            trees: PackBuilder::new(),
+            session: HashSet::new(),
+            new_index: IndexFile::default(),
+            inflight: Vec::new(),
+            entries: Vec::new(),
+            stats: SnapshotStats::default(),
+            lock: Some(lock),
+        })
+    }
+}
+
+impl SnapshotWriter<'_> {
+    /// Adds a record with its content. `item_key` names the source item version (for example
+    /// `scaleway/<secret id>/<revision>/<created_at>`) so later backups can skip reading it.
+    pub async fn add(&mut self, path: &str, meta: &[u8], item_key: Option<&str>, content: &[u8]) -> Result<()> {
+        let keys = self.repo.keys.clone();
+        let mut chunks = Vec::new();
+        for range in self.repo.config.chunker.chunks(content) {
+            let piece = &content[range];
+            let id = keys.blob_id(Kind::Data, piece);
+            chunks.push(id);
+            if self.repo.has_blob(&id) || !self.session.insert(id) {
+                continue;
+            }
+            self.data.add(&keys, Kind::Data, id, piece);
+            self.stats.new_chunks += 1;
+            self.stats.new_bytes += piece.len() as u64;
+            if self.data.len() >= self.repo.config.pack_size as usize {
+                self.flush(Kind::Data).await?;
+            }
+        }
+        self.push(path, meta, item_key, content.len() as u64, chunks);
+        Ok(())
+    }
+
+    /// Adds a record whose content the repository already holds (incremental backup).
+    pub fn add_known(&mut self, path: &str, meta: &[u8], item_key: Option<&str>, known: &KnownItem) {
+        self.stats.reused_entries += 1;
+        self.push(path, meta, item_key, known.size, known.chunks.clone());
+    }
+
+    fn push(&mut self, path: &str, meta: &[u8], item_key: Option<&str>, size: u64, chunks: Vec<Id>) {
+        self.stats.entries += 1;
+        self.stats.bytes += size;
+        let item = item_key.map(|k| self.repo.keys.item_id(k));
+        self.entries.push(Entry { path: path.to_string(), meta: meta.to_vec(), item, size, chunks });
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> &SnapshotStats {
+        &self.stats
+    }
+
+    async fn flush(&mut self, kind: Kind) -> Result<()> {
+        let builder = match kind {
+            Kind::Tree => &mut self.trees,
+            _ => &mut self.data,
+        };
+        if builder.is_empty() {
+            return Ok(());
+        }
+        let pack = std::mem::take(builder).finish(&self.repo.keys);
+        self.new_index.packs.push((pack.id, pack.entries));
+        let backend = self.repo.backend.clone();
+        let name = pack_name(&pack.id);
+        let bytes = Bytes::from(pack.bytes);
+        let len = bytes.len() as u64;
+        self.inflight.push(tokio::spawn(async move {
+            backend.put_if_absent(&name, bytes).await?;
+            Ok(len)
+        }));
+        while self.inflight.len() > MAX_INFLIGHT {
+            let first = self.inflight.remove(0);
+            self.stats.uploaded_bytes += join(first).await?;
+        }
+        Ok(())
+    }
+
+    fn tree_boundary(&self, path: &str, count: usize) -> bool {
+        count >= MAX_TREE_ENTRIES || self.repo.keys.object_id(Kind::Tree, path.as_bytes()).0[0] < 4
+    }
+
+    /// Writes trees, packs, the index and finally the snapshot header (the commit point).
+    pub async fn commit(mut self, meta: SnapshotMeta) -> Result<(Id, SnapshotHeader)> {
+        self.flush(Kind::Data).await?;
+        self.entries.sort_by(|a, b| a.path.cmp(&b.path));
+        let keys = self.repo.keys.clone();
+        let mut trees = Vec::new();
+        let mut start = 0;
+        let entries = std::mem::take(&mut self.entries);
+        for i in 0..entries.len() {
+            if i + 1 == entries.len() || self.tree_boundary(&entries[i].path, i + 1 - start) {
+                let plain = encode_tree(&entries[start..=i]);
+                let id = keys.blob_id(Kind::Tree, &plain);
+                if !self.repo.has_blob(&id) && self.session.insert(id) {
+                    self.trees.add(&keys, Kind::Tree, id, &plain);
+                }
+                trees.push(id);
+                start = i + 1;
+            }
+        }
+        self.flush(Kind::Tree).await?;
+        for h in std::mem::take(&mut self.inflight) {
+            self.stats.uploaded_bytes += join(h).await?;
+        }
+        let mut index_name = None;
+        if !self.new_index.packs.is_empty() {
+            let plain = self.new_index.encode();
+            let id = keys.object_id(Kind::Index, &plain);
+            let name = format!("index/{id}");
+            self.repo.backend.put_if_absent(&name, Bytes::from(keys.seal(Kind::Index, &id, &plain))).await?;
+            index_name = Some(name);
+        }
+        let header = SnapshotHeader {
+            version: 1,
+            time: chrono::Utc::now(),
+            host: crate::hostname(),
+            partial: !meta.failures.is_empty(),
+            meta,
+            stats: self.stats.clone(),
+            trees,
+        };
+        let plain = serde_json::to_vec(&header).expect("header serializes");
+        let id = keys.object_id(Kind::Snapshot, &plain);
+        let name = format!("snapshots/{id}");
+        let sealed = keys.seal(Kind::Snapshot, &id, &plain);
+        self.repo.backend.put_if_absent(&name, Bytes::from(sealed.clone())).await?;
+        // Committed. Update the cache and memory index; failures here cost only speed.
+        if let Some(index_name) = index_name {
+            let _ = self.repo.cache.add_index(&index_name, &self.new_index.packs);
+            let mut mem = self.repo.index.write().unwrap_or_else(|p| p.into_inner());
+            for (pack, es) in &self.new_index.packs {
+                for e in es {
+                    mem.insert(*pack, *e);
+                }
+            }
+        }
+        let _ = self.repo.cache.put_snapshot(&name, &sealed);
+        if let Some(lock) = self.lock.take() {
+            let _ = lock.release().await;
+        }
+        Ok((id, header))
+    }
+
+    /// Gives up this snapshot: waits for uploads, releases the lock. Uploaded packs stay as
+    /// unreferenced data for prune.
+    pub async fn abort(mut self) -> Result<()> {
+        for h in std::mem::take(&mut self.inflight) {
+            let _ = join(h).await;
+        }
+        if let Some(lock) = self.lock.take() {
+            lock.release().await?;
+        }
+        Ok(())
+    }
+}
+
+async fn join(h: JoinHandle<Result<u64>>) -> Result<u64> {
+    h.await.map_err(|e| Error::backend("pack upload", e))?
+}
