@@ -57,7 +57,9 @@ impl Cache {
             None => Connection::open_in_memory()?,
         };
         conn.execute_batch(SCHEMA)?;
-        Ok(Cache { conn: Mutex::new(conn) })
+        Ok(Cache {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -67,12 +69,15 @@ impl Cache {
     pub fn index_files(&self) -> Result<Vec<String>> {
         let c = self.conn();
         let mut st = c.prepare("SELECT id FROM index_files")?;
-        let rows = st.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let rows = st
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 
     pub fn clear_index(&self) -> Result<()> {
-        self.conn().execute_batch("DELETE FROM index_files; DELETE FROM blobs;")?;
+        self.conn()
+            .execute_batch("DELETE FROM index_files; DELETE FROM blobs;")?;
         Ok(())
     }
 
@@ -80,10 +85,18 @@ impl Cache {
         let mut c = self.conn();
         let tx = c.transaction()?;
         {
-            let mut st = tx.prepare_cached("INSERT OR IGNORE INTO blobs VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
+            let mut st =
+                tx.prepare_cached("INSERT OR IGNORE INTO blobs VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
             for (pack, entries) in packs {
                 for e in entries {
-                    st.execute(params![&e.id.0[..], e.kind as u8, &pack.0[..], e.offset, e.length, e.raw_length])?;
+                    st.execute(params![
+                        &e.id.0[..],
+                        e.kind as u8,
+                        &pack.0[..],
+                        e.offset,
+                        e.length,
+                        e.raw_length
+                    ])?;
                 }
             }
             tx.execute("INSERT OR IGNORE INTO index_files VALUES (?1)", [name])?;
@@ -100,7 +113,13 @@ impl Cache {
                 let kind = Kind::from_u8(r.get::<_, u8>(1)?).unwrap_or(Kind::Data);
                 Ok((
                     id_from(r.get(2)?),
-                    BlobEntry { kind, id: id_from(r.get(0)?), offset: r.get(3)?, length: r.get(4)?, raw_length: r.get(5)? },
+                    BlobEntry {
+                        kind,
+                        id: id_from(r.get(0)?),
+                        offset: r.get(3)?,
+                        length: r.get(4)?,
+                        raw_length: r.get(5)?,
+                    },
                 ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -108,18 +127,28 @@ impl Cache {
     }
 
     pub fn snapshot(&self, id: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.conn().query_row("SELECT sealed FROM snapshots WHERE id = ?1", [id], |r| r.get(0)).optional()?)
+        Ok(self
+            .conn()
+            .query_row("SELECT sealed FROM snapshots WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?)
     }
 
     pub fn put_snapshot(&self, id: &str, sealed: &[u8]) -> Result<()> {
-        self.conn().execute("INSERT OR REPLACE INTO snapshots VALUES (?1, ?2)", params![id, sealed])?;
+        self.conn().execute(
+            "INSERT OR REPLACE INTO snapshots VALUES (?1, ?2)",
+            params![id, sealed],
+        )?;
         Ok(())
     }
 
     pub fn retain_snapshots(&self, live: &[String]) -> Result<()> {
         let c = self.conn();
         let mut st = c.prepare("SELECT id FROM snapshots")?;
-        let cached = st.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let cached = st
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         for id in cached.iter().filter(|id| !live.contains(id)) {
             c.execute("DELETE FROM snapshots WHERE id = ?1", [id])?;
         }
@@ -129,11 +158,17 @@ impl Cache {
     pub fn item_snapshots(&self) -> Result<Vec<String>> {
         let c = self.conn();
         let mut st = c.prepare("SELECT id FROM item_snapshots")?;
-        let rows = st.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let rows = st
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 
-    pub fn add_items<'a>(&self, snapshot: &str, items: impl Iterator<Item = (&'a Id, u64, &'a [Id])>) -> Result<()> {
+    pub fn add_items<'a>(
+        &self,
+        snapshot: &str,
+        items: impl Iterator<Item = (&'a Id, u64, &'a [Id])>,
+    ) -> Result<()> {
         let mut c = self.conn();
         let tx = c.transaction()?;
         {
@@ -142,7 +177,10 @@ impl Cache {
                 let flat: Vec<u8> = chunks.iter().flat_map(|c| c.0).collect();
                 st.execute(params![&key.0[..], size as i64, flat])?;
             }
-            tx.execute("INSERT OR IGNORE INTO item_snapshots VALUES (?1)", [snapshot])?;
+            tx.execute(
+                "INSERT OR IGNORE INTO item_snapshots VALUES (?1)",
+                [snapshot],
+            )?;
         }
         tx.commit()?;
         Ok(())
@@ -151,8 +189,15 @@ impl Cache {
     pub fn item(&self, key: &Id) -> Result<Option<KnownItem>> {
         let row: Option<(i64, Vec<u8>)> = self
             .conn()
-            .query_row("SELECT size, chunks FROM items WHERE key = ?1", [&key.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(
+                "SELECT size, chunks FROM items WHERE key = ?1",
+                [&key.0[..]],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?;
-        Ok(row.map(|(size, flat)| KnownItem { size: size as u64, chunks: flat.chunks_exact(32).map(|c| id_from(c.to_vec())).collect() }))
+        Ok(row.map(|(size, flat)| KnownItem {
+            size: size as u64,
+            chunks: flat.chunks_exact(32).map(|c| id_from(c.to_vec())).collect(),
+        }))
     }
 }

@@ -19,7 +19,10 @@ use crate::repo::{pack_id_from_name, pack_name, Repository};
 pub enum Subset {
     All,
     /// Part `n` of `m` (1-based), by the first byte of the pack id: parts cover the repository.
-    Part { n: u32, m: u32 },
+    Part {
+        n: u32,
+        m: u32,
+    },
     /// A random percentage of packs.
     Percent(f64),
 }
@@ -27,13 +30,21 @@ pub enum Subset {
 impl std::str::FromStr for Subset {
     type Err = Error;
     fn from_str(s: &str) -> Result<Subset> {
-        let bad = || Error::Invalid(format!("read-data subset {s:?}: use n/m (e.g. 1/5) or a percentage (e.g. 10%)"));
+        let bad = || {
+            Error::Invalid(format!(
+                "read-data subset {s:?}: use n/m (e.g. 1/5) or a percentage (e.g. 10%)"
+            ))
+        };
         if s.is_empty() || s == "all" {
             return Ok(Subset::All);
         }
         if let Some(p) = s.strip_suffix('%') {
             let p: f64 = p.parse().map_err(|_| bad())?;
-            return if (0.0..=100.0).contains(&p) { Ok(Subset::Percent(p)) } else { Err(bad()) };
+            return if (0.0..=100.0).contains(&p) {
+                Ok(Subset::Percent(p))
+            } else {
+                Err(bad())
+            };
         }
         let (n, m) = s.split_once('/').ok_or_else(bad)?;
         let (n, m): (u32, u32) = (n.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
@@ -79,10 +90,16 @@ impl CheckReport {
         self.errors.is_empty()
     }
     fn error(&mut self, object: impl Into<String>, problem: impl Into<String>) {
-        self.errors.push(Problem { object: object.into(), problem: problem.into() });
+        self.errors.push(Problem {
+            object: object.into(),
+            problem: problem.into(),
+        });
     }
     fn warn(&mut self, object: impl Into<String>, problem: impl Into<String>) {
-        self.warnings.push(Problem { object: object.into(), problem: problem.into() });
+        self.warnings.push(Problem {
+            object: object.into(),
+            problem: problem.into(),
+        });
     }
 }
 
@@ -119,7 +136,13 @@ impl Repository {
         }
         r.blobs = indexed.len();
         // Packs: existence and header agreement.
-        let listed: HashMap<Id, u64> = self.backend.list("data/").await?.into_iter().filter_map(|o| pack_id_from_name(&o.name).map(|id| (id, o.size))).collect();
+        let listed: HashMap<Id, u64> = self
+            .backend
+            .list("data/")
+            .await?
+            .into_iter()
+            .filter_map(|o| pack_id_from_name(&o.name).map(|id| (id, o.size)))
+            .collect();
         r.packs = listed.len();
         let mut ids: Vec<&Id> = packs.keys().collect();
         ids.sort();
@@ -136,7 +159,10 @@ impl Repository {
             }
         }
         for id in listed.keys().filter(|id| !packs.contains_key(id)) {
-            r.warn(pack_name(id), "unreferenced pack (left by an interrupted backup or prune; prune reclaims it)");
+            r.warn(
+                pack_name(id),
+                "unreferenced pack (left by an interrupted backup or prune; prune reclaims it)",
+            );
         }
         // Snapshots and what they reference.
         let mut seen_trees = HashSet::new();
@@ -164,7 +190,11 @@ impl Repository {
                 if !seen_trees.insert(*t) {
                     continue;
                 }
-                let entries = match self.read_blob(Kind::Tree, t).await.and_then(|p| crate::snapshot::parse_tree(&p)) {
+                let entries = match self
+                    .read_blob(Kind::Tree, t)
+                    .await
+                    .and_then(|p| crate::snapshot::parse_tree(&p))
+                {
                     Ok(es) => es,
                     Err(e) => {
                         r.error(&o.name, format!("tree {}: {}", t.short(), describe(&e)));
@@ -173,14 +203,24 @@ impl Repository {
                 };
                 for e in &entries {
                     if let Some(c) = e.chunks.iter().find(|c| !indexed.contains(c)) {
-                        r.error(&o.name, format!("entry {:?}: chunk {} is not in any index", e.path, c.short()));
+                        r.error(
+                            &o.name,
+                            format!(
+                                "entry {:?}: chunk {} is not in any index",
+                                e.path,
+                                c.short()
+                            ),
+                        );
                     }
                 }
             }
         }
         // Data.
         if let Some(subset) = read_data {
-            let mut ids: Vec<&Id> = packs.keys().filter(|id| listed.contains_key(id) && subset.selects(id)).collect();
+            let mut ids: Vec<&Id> = packs
+                .keys()
+                .filter(|id| listed.contains_key(id) && subset.selects(id))
+                .collect();
             ids.sort();
             for id in ids {
                 r.packs_read += 1;
@@ -202,19 +242,32 @@ impl Repository {
                 for e in entries {
                     let end = e.offset as usize + e.length as usize;
                     let res = if end <= bytes.len() {
-                        self.keys.open_verified(e.kind, &e.id, &bytes[e.offset as usize..end]).map(|_| ())
+                        self.keys
+                            .open_verified(e.kind, &e.id, &bytes[e.offset as usize..end])
+                            .map(|_| ())
                     } else {
                         Err(Error::damaged(&name, "blob beyond the end of the pack"))
                     };
                     match res {
                         Ok(()) => r.blobs_verified += 1,
-                        Err(err) => r.error(&name, format!("{} blob {}: {}", e.kind.name(), e.id.short(), describe(&err))),
+                        Err(err) => r.error(
+                            &name,
+                            format!(
+                                "{} blob {}: {}",
+                                e.kind.name(),
+                                e.id.short(),
+                                describe(&err)
+                            ),
+                        ),
                     }
                 }
             }
         }
         for l in self.backend.leftovers().await? {
-            r.warn(l, "temporary file left by an interrupted write (safe to delete)");
+            r.warn(
+                l,
+                "temporary file left by an interrupted write (safe to delete)",
+            );
         }
         Ok(r)
     }
@@ -226,11 +279,18 @@ impl Repository {
             return Err(Error::damaged(&name, "shorter than its trailer"));
         }
         let t = self.backend.get_range(&name, size - 4..size).await?;
-        let hlen = u32::from_le_bytes(t[..].try_into().map_err(|_| Error::damaged(&name, "short trailer"))?) as u64;
+        let hlen = u32::from_le_bytes(
+            t[..]
+                .try_into()
+                .map_err(|_| Error::damaged(&name, "short trailer"))?,
+        ) as u64;
         if hlen + 4 > size {
             return Err(Error::damaged(&name, "header length exceeds the pack"));
         }
-        let sealed = self.backend.get_range(&name, size - 4 - hlen..size - 4).await?;
+        let sealed = self
+            .backend
+            .get_range(&name, size - 4 - hlen..size - 4)
+            .await?;
         let plain = self.keys.open(Kind::PackHeader, id, &sealed)?;
         let entries = parse_header(&plain).map_err(|e| Error::damaged(&name, e.to_string()))?;
         if self.keys.pack_id(entries.iter().map(|e| (e.kind, &e.id))) != *id {

@@ -38,8 +38,8 @@ impl RepoConfig {
 
     /// Parses and validates `config` (fuzzed).
     pub fn parse(bytes: &[u8]) -> Result<RepoConfig> {
-        let c: RepoConfig =
-            serde_json::from_slice(bytes).map_err(|e| Error::damaged("config", format!("not valid JSON: {e}")))?;
+        let c: RepoConfig = serde_json::from_slice(bytes)
+            .map_err(|e| Error::damaged("config", format!("not valid JSON: {e}")))?;
         if c.version != FORMAT_VERSION {
             return Err(Error::UnsupportedVersion(c.version));
         }
@@ -53,7 +53,8 @@ impl RepoConfig {
 
     pub fn repo_id(&self) -> Result<[u8; 16]> {
         let mut id = [0u8; 16];
-        hex::decode_to_slice(&self.id, &mut id).map_err(|_| Error::damaged("config", "repository id is not 32 hex digits"))?;
+        hex::decode_to_slice(&self.id, &mut id)
+            .map_err(|_| Error::damaged("config", "repository id is not 32 hex digits"))?;
         Ok(id)
     }
 }

@@ -155,7 +155,13 @@ impl Keys {
         let aad = self.aad(kind, id);
         let ct = self
             .cipher
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: &padded, aad: &aad })
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: &padded,
+                    aad: &aad,
+                },
+            )
             .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
         let mut out = Vec::with_capacity(SEAL_OVERHEAD + ct.len());
         out.extend_from_slice(SEAL_MAGIC);
@@ -169,13 +175,27 @@ impl Keys {
     pub fn open(&self, kind: Kind, id: &Id, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         let what = || format!("{} {}", kind.name(), id);
         if sealed.len() < SEAL_OVERHEAD || &sealed[..4] != SEAL_MAGIC {
-            return Err(Error::damaged(what(), "not a sealed object (bad magic or too short)"));
+            return Err(Error::damaged(
+                what(),
+                "not a sealed object (bad magic or too short)",
+            ));
         }
         let aad = self.aad(kind, id);
         let padded = Zeroizing::new(
             self.cipher
-                .decrypt(XNonce::from_slice(&sealed[4..28]), Payload { msg: &sealed[28..], aad: &aad })
-                .map_err(|_| Error::damaged(what(), "authentication failed (modified bytes or wrong name)"))?,
+                .decrypt(
+                    XNonce::from_slice(&sealed[4..28]),
+                    Payload {
+                        msg: &sealed[28..],
+                        aad: &aad,
+                    },
+                )
+                .map_err(|_| {
+                    Error::damaged(
+                        what(),
+                        "authentication failed (modified bytes or wrong name)",
+                    )
+                })?,
         );
         let range = padding::unpad(&padded).map_err(|e| Error::damaged(what(), e.to_string()))?;
         Ok(Zeroizing::new(padded[range].to_vec()))
@@ -189,7 +209,10 @@ impl Keys {
             _ => self.object_id(kind, &plain),
         };
         if &actual != id {
-            return Err(Error::damaged(format!("{} {}", kind.name(), id), "content does not match its id"));
+            return Err(Error::damaged(
+                format!("{} {}", kind.name(), id),
+                "content does not match its id",
+            ));
         }
         Ok(plain)
     }
@@ -212,7 +235,10 @@ mod tests {
         let id = keys.blob_id(Kind::Data, b"hello");
         let sealed = keys.seal(Kind::Data, &id, b"hello");
         assert_eq!(sealed.len(), sealed_len(5));
-        assert_eq!(&keys.open_verified(Kind::Data, &id, &sealed).unwrap()[..], b"hello");
+        assert_eq!(
+            &keys.open_verified(Kind::Data, &id, &sealed).unwrap()[..],
+            b"hello"
+        );
         assert!(keys.open(Kind::Tree, &id, &sealed).is_err());
         assert!(keys.open(Kind::Data, &Id([0; 32]), &sealed).is_err());
         assert!(other_repo.open(Kind::Data, &id, &sealed).is_err());
@@ -226,6 +252,9 @@ mod tests {
         let a = Keys::new(&MasterKey::generate(), [0; 16]);
         let b = Keys::new(&MasterKey::generate(), [0; 16]);
         assert_ne!(a.blob_id(Kind::Data, b"x"), b.blob_id(Kind::Data, b"x"));
-        assert_ne!(a.blob_id(Kind::Data, b"x").0, *blake3::hash(b"x").as_bytes());
+        assert_ne!(
+            a.blob_id(Kind::Data, b"x").0,
+            *blake3::hash(b"x").as_bytes()
+        );
     }
 }

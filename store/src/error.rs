@@ -36,10 +36,16 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn damaged(object: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::Damaged { object: object.into(), reason: reason.into() }
+        Error::Damaged {
+            object: object.into(),
+            reason: reason.into(),
+        }
     }
     pub(crate) fn backend(object: impl Into<String>, reason: impl std::fmt::Display) -> Self {
-        Error::Backend { object: object.into(), reason: reason.to_string() }
+        Error::Backend {
+            object: object.into(),
+            reason: reason.to_string(),
+        }
     }
 }
 

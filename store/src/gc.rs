@@ -44,7 +44,10 @@ pub struct PruneOptions {
 
 impl Default for PruneOptions {
     fn default() -> Self {
-        PruneOptions { dry_run: false, repack_threshold: 0.25 }
+        PruneOptions {
+            dry_run: false,
+            repack_threshold: 0.25,
+        }
     }
 }
 
@@ -61,7 +64,9 @@ impl Repository {
     async fn live_blobs(&self) -> Result<(usize, HashSet<Id>)> {
         let list = self.snapshots().await?;
         if let Some((name, why)) = list.damaged.first() {
-            return Err(Error::Invalid(format!("refusing to prune: snapshot {name} is unreadable ({why}); run check")));
+            return Err(Error::Invalid(format!(
+                "refusing to prune: snapshot {name} is unreadable ({why}); run check"
+            )));
         }
         let mut live = HashSet::new();
         for s in &list.snapshots {
@@ -75,7 +80,14 @@ impl Repository {
 
     /// Reclaims space held by blobs no snapshot references.
     pub async fn prune(&self, opts: &PruneOptions) -> Result<PruneReport> {
-        let lock = if opts.dry_run { None } else { Some(crate::lock::acquire(self.backend.clone(), self.keys.clone(), true, "prune").await?) };
+        let lock = if opts.dry_run {
+            None
+        } else {
+            Some(
+                crate::lock::acquire(self.backend.clone(), self.keys.clone(), true, "prune")
+                    .await?,
+            )
+        };
         let result = self.prune_locked(opts).await;
         if let Some(l) = lock {
             l.release().await?;
@@ -88,17 +100,38 @@ impl Repository {
     }
 
     async fn prune_locked(&self, opts: &PruneOptions) -> Result<PruneReport> {
-        let mut report = PruneReport { dry_run: opts.dry_run, ..Default::default() };
+        let mut report = PruneReport {
+            dry_run: opts.dry_run,
+            ..Default::default()
+        };
+        self.load_index().await?;
         let (n, live) = self.live_blobs().await?;
         report.snapshots = n;
-        let index_names: Vec<String> = self.backend.list("index/").await?.into_iter().map(|o| o.name).collect();
+        let index_names: Vec<String> = self
+            .backend
+            .list("index/")
+            .await?
+            .into_iter()
+            .map(|o| o.name)
+            .collect();
         let mut packs: HashMap<Id, Vec<BlobEntry>> = HashMap::new();
         for name in &index_names {
-            for (pack, entries) in self.read_index(name).await.map_err(|e| Error::Invalid(format!("refusing to prune: {e}")))?.packs {
+            for (pack, entries) in self
+                .read_index(name)
+                .await
+                .map_err(|e| Error::Invalid(format!("refusing to prune: {e}")))?
+                .packs
+            {
                 packs.entry(pack).or_insert(entries);
             }
         }
-        let listed: HashMap<Id, u64> = self.backend.list("data/").await?.into_iter().filter_map(|o| pack_id_from_name(&o.name).map(|id| (id, o.size))).collect();
+        let listed: HashMap<Id, u64> = self
+            .backend
+            .list("data/")
+            .await?
+            .into_iter()
+            .filter_map(|o| pack_id_from_name(&o.name).map(|id| (id, o.size)))
+            .collect();
         let mut keep: Vec<(Id, Vec<BlobEntry>)> = Vec::new();
         let mut delete: Vec<Id> = Vec::new();
         let mut repack: Vec<(Id, Vec<BlobEntry>)> = Vec::new();
@@ -110,7 +143,9 @@ impl Repository {
             if !listed.contains_key(&id) {
                 continue; // missing pack: nothing to reclaim; check reports it
             }
-            let (used, unused): (Vec<BlobEntry>, Vec<BlobEntry>) = entries.iter().partition(|e| live.contains(&e.id) && !kept_blobs.contains(&e.id));
+            let (used, unused): (Vec<BlobEntry>, Vec<BlobEntry>) = entries
+                .iter()
+                .partition(|e| live.contains(&e.id) && !kept_blobs.contains(&e.id));
             let garbage: u64 = unused.iter().map(|e| e.length as u64).sum();
             let total: u64 = entries.iter().map(|e| e.length as u64).sum::<u64>().max(1);
             report.blobs_removed += unused.len();
@@ -134,9 +169,17 @@ impl Repository {
         report.blobs_live = kept_blobs.len();
         report.packs_deleted = delete.len();
         report.packs_repacked = repack.len();
-        report.bytes_freed += delete.iter().filter(|id| packs.contains_key(id)).map(|id| listed[id]).sum::<u64>();
+        report.bytes_freed += delete
+            .iter()
+            .filter(|id| packs.contains_key(id))
+            .map(|id| listed[id])
+            .sum::<u64>();
         if opts.dry_run {
-            report.indexes_replaced = if delete.is_empty() { 0 } else { index_names.len() };
+            report.indexes_replaced = if delete.is_empty() {
+                0
+            } else {
+                index_names.len()
+            };
             return Ok(report);
         }
         if delete.is_empty() {
@@ -166,7 +209,12 @@ impl Repository {
         let plain = file.encode();
         let id = self.keys.object_id(Kind::Index, &plain);
         let new_index = format!("index/{id}");
-        self.backend.put_if_absent(&new_index, Bytes::from(self.keys.seal(Kind::Index, &id, &plain))).await?;
+        self.backend
+            .put_if_absent(
+                &new_index,
+                Bytes::from(self.keys.seal(Kind::Index, &id, &plain)),
+            )
+            .await?;
         // 3. Old indexes, then 4. packs.
         for name in index_names.iter().filter(|n| **n != new_index) {
             self.backend.delete(name).await?;
@@ -180,7 +228,9 @@ impl Repository {
 
     async fn upload(&self, builder: PackBuilder) -> Result<(Id, Vec<BlobEntry>)> {
         let pack = builder.finish(&self.keys);
-        self.backend.put_if_absent(&pack_name(&pack.id), Bytes::from(pack.bytes)).await?;
+        self.backend
+            .put_if_absent(&pack_name(&pack.id), Bytes::from(pack.bytes))
+            .await?;
         Ok((pack.id, pack.entries))
     }
 }

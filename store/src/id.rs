@@ -52,6 +52,7 @@ impl serde::Serialize for Id {
 impl<'de> serde::Deserialize<'de> for Id {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Id, D::Error> {
         let s = String::deserialize(d)?;
-        Id::from_hex(&s).ok_or_else(|| serde::de::Error::custom("invalid id: expected 64 hex digits"))
+        Id::from_hex(&s)
+            .ok_or_else(|| serde::de::Error::custom("invalid id: expected 64 hex digits"))
     }
 }

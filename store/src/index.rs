@@ -71,7 +71,9 @@ pub struct MemIndex {
 
 impl MemIndex {
     pub fn insert(&mut self, pack: Id, entry: BlobEntry) {
-        self.blobs.entry(entry.id).or_insert(BlobLocation { pack, entry });
+        self.blobs
+            .entry(entry.id)
+            .or_insert(BlobLocation { pack, entry });
     }
     pub fn add_file(&mut self, file: &IndexFile) {
         for (pack, entries) in &file.packs {

@@ -26,14 +26,22 @@ pub struct KdfParams {
 impl Default for KdfParams {
     /// OWASP's first Argon2id recommendation (64 MiB, 3 passes, 1 lane): ~0.2 s on one core.
     fn default() -> Self {
-        KdfParams { m_cost: 64 * 1024, t_cost: 3, p_cost: 1 }
+        KdfParams {
+            m_cost: 64 * 1024,
+            t_cost: 3,
+            p_cost: 1,
+        }
     }
 }
 
 impl KdfParams {
     /// Cheap parameters for tests only (never the default of any command).
     pub fn insecure_fast() -> Self {
-        KdfParams { m_cost: 256, t_cost: 1, p_cost: 1 }
+        KdfParams {
+            m_cost: 256,
+            t_cost: 1,
+            p_cost: 1,
+        }
     }
 }
 
@@ -74,7 +82,13 @@ fn aad(repo_id: &[u8; 16]) -> Vec<u8> {
 
 impl KeyFile {
     /// Wraps `master` under `passphrase`.
-    pub fn wrap(master: &MasterKey, repo_id: &[u8; 16], passphrase: &[u8], params: KdfParams, label: &str) -> Result<KeyFile> {
+    pub fn wrap(
+        master: &MasterKey,
+        repo_id: &[u8; 16],
+        passphrase: &[u8],
+        params: KdfParams,
+        label: &str,
+    ) -> Result<KeyFile> {
         let mut salt = [0u8; 16];
         let mut nonce = [0u8; 24];
         rand::rngs::OsRng.fill_bytes(&mut salt);
@@ -83,7 +97,13 @@ impl KeyFile {
         let cipher = XChaCha20Poly1305::new(k.as_ref().into());
         let aad = aad(repo_id);
         let ct = cipher
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: master.0.as_ref(), aad: &aad })
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: master.0.as_ref(),
+                    aad: &aad,
+                },
+            )
             .expect("in-memory encryption");
         let mut blob = nonce.to_vec();
         blob.extend_from_slice(&ct);
@@ -106,16 +126,28 @@ impl KeyFile {
         if self.version != 1 || self.kdf != "argon2id" {
             return Err(Error::UnsupportedVersion(self.version));
         }
-        let salt = b64().decode(&self.salt).map_err(|_| Error::Invalid("key file salt is not base64".into()))?;
-        let blob = b64().decode(&self.wrapped).map_err(|_| Error::Invalid("key file key is not base64".into()))?;
+        let salt = b64()
+            .decode(&self.salt)
+            .map_err(|_| Error::Invalid("key file salt is not base64".into()))?;
+        let blob = b64()
+            .decode(&self.wrapped)
+            .map_err(|_| Error::Invalid("key file key is not base64".into()))?;
         if blob.len() != 24 + 32 + 16 || salt.len() < 8 {
-            return Err(Error::Invalid("key file has a wrapped key of the wrong size".into()));
+            return Err(Error::Invalid(
+                "key file has a wrapped key of the wrong size".into(),
+            ));
         }
         let k = kek(passphrase, &salt, self.params)?;
         let cipher = XChaCha20Poly1305::new(k.as_ref().into());
         let plain = Zeroizing::new(
             cipher
-                .decrypt(XNonce::from_slice(&blob[..24]), Payload { msg: &blob[24..], aad: &aad(repo_id) })
+                .decrypt(
+                    XNonce::from_slice(&blob[..24]),
+                    Payload {
+                        msg: &blob[24..],
+                        aad: &aad(repo_id),
+                    },
+                )
                 .map_err(|_| Error::WrongPassword)?,
         );
         let mut key = Zeroizing::new([0u8; 32]);
@@ -139,7 +171,13 @@ mod tests {
         let kf = KeyFile::wrap(&mk, &[1; 16], b"pw", KdfParams::insecure_fast(), "test").unwrap();
         let parsed = KeyFile::parse(&serde_json::to_vec(&kf).unwrap()).unwrap();
         assert_eq!(*parsed.unwrap_key(&[1; 16], b"pw").unwrap().0, *mk.0);
-        assert!(matches!(parsed.unwrap_key(&[1; 16], b"nope"), Err(Error::WrongPassword)));
-        assert!(matches!(parsed.unwrap_key(&[2; 16], b"pw"), Err(Error::WrongPassword)));
+        assert!(matches!(
+            parsed.unwrap_key(&[1; 16], b"nope"),
+            Err(Error::WrongPassword)
+        ));
+        assert!(matches!(
+            parsed.unwrap_key(&[2; 16], b"pw"),
+            Err(Error::WrongPassword)
+        ));
     }
 }

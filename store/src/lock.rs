@@ -46,18 +46,26 @@ async fn write_lock(backend: &dyn Backend, keys: &Keys, info: &LockInfo) -> Resu
     let id = Id::random();
     let name = format!("locks/{id}");
     let plain = serde_json::to_vec(info).expect("lock info serializes");
-    backend.put_if_absent(&name, Bytes::from(keys.seal(Kind::Lock, &id, &plain))).await?;
+    backend
+        .put_if_absent(&name, Bytes::from(keys.seal(Kind::Lock, &id, &plain)))
+        .await?;
     Ok(name)
 }
 
 /// Reads every live lock except `own`.
-pub async fn live_locks(backend: &dyn Backend, keys: &Keys, own: Option<&str>) -> Result<Vec<LockInfo>> {
+pub async fn live_locks(
+    backend: &dyn Backend,
+    keys: &Keys,
+    own: Option<&str>,
+) -> Result<Vec<LockInfo>> {
     let mut out = Vec::new();
     for o in backend.list("locks/").await? {
         if Some(o.name.as_str()) == own {
             continue;
         }
-        let Some(id) = o.name.strip_prefix("locks/").and_then(Id::from_hex) else { continue };
+        let Some(id) = o.name.strip_prefix("locks/").and_then(Id::from_hex) else {
+            continue;
+        };
         let bytes = match backend.get(&o.name).await {
             Ok(b) => b,
             Err(Error::NotFound(_)) => continue,
@@ -67,7 +75,9 @@ pub async fn live_locks(backend: &dyn Backend, keys: &Keys, own: Option<&str>) -
             tracing::warn!(lock = %o.name, "ignoring a lock object that does not decrypt");
             continue;
         };
-        let Ok(info) = serde_json::from_slice::<LockInfo>(&plain) else { continue };
+        let Ok(info) = serde_json::from_slice::<LockInfo>(&plain) else {
+            continue;
+        };
         let age = chrono::Utc::now().signed_duration_since(info.time);
         if age.to_std().map(|a| a < STALE).unwrap_or(true) {
             out.push(info);
@@ -77,7 +87,12 @@ pub async fn live_locks(backend: &dyn Backend, keys: &Keys, own: Option<&str>) -
 }
 
 /// Takes a shared (`exclusive = false`) or exclusive lock.
-pub async fn acquire(backend: Arc<dyn Backend>, keys: Arc<Keys>, exclusive: bool, purpose: &str) -> Result<LockGuard> {
+pub async fn acquire(
+    backend: Arc<dyn Backend>,
+    keys: Arc<Keys>,
+    exclusive: bool,
+    purpose: &str,
+) -> Result<LockGuard> {
     let info = LockInfo {
         host: crate::hostname(),
         pid: std::process::id(),
@@ -92,7 +107,16 @@ pub async fn acquire(backend: Arc<dyn Backend>, keys: Arc<Keys>, exclusive: bool
         backend.delete(&name).await?;
         let who: Vec<String> = conflicts
             .iter()
-            .map(|o| format!("{} lock by {} (pid {}, {}, since {})", if o.exclusive { "exclusive" } else { "shared" }, o.host, o.pid, o.purpose, o.time.format("%Y-%m-%dT%H:%M:%SZ")))
+            .map(|o| {
+                format!(
+                    "{} lock by {} (pid {}, {}, since {})",
+                    if o.exclusive { "exclusive" } else { "shared" },
+                    o.host,
+                    o.pid,
+                    o.purpose,
+                    o.time.format("%Y-%m-%dT%H:%M:%SZ")
+                )
+            })
             .collect();
         return Err(Error::Locked(who.join("; ")));
     }
@@ -102,15 +126,25 @@ pub async fn acquire(backend: Arc<dyn Backend>, keys: Arc<Keys>, exclusive: bool
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(REFRESH).await;
-                let fresh = LockInfo { time: chrono::Utc::now(), ..info.clone() };
+                let fresh = LockInfo {
+                    time: chrono::Utc::now(),
+                    ..info.clone()
+                };
                 if let Ok(new) = write_lock(&*backend, &keys, &fresh).await {
-                    let old = std::mem::replace(&mut *current.lock().unwrap_or_else(|p| p.into_inner()), new);
+                    let old = std::mem::replace(
+                        &mut *current.lock().unwrap_or_else(|p| p.into_inner()),
+                        new,
+                    );
                     let _ = backend.delete(&old).await;
                 }
             }
         })
     };
-    Ok(LockGuard { backend, current, refresher: Some(refresher) })
+    Ok(LockGuard {
+        backend,
+        current,
+        refresher: Some(refresher),
+    })
 }
 
 impl LockGuard {
@@ -119,7 +153,11 @@ impl LockGuard {
         if let Some(r) = self.refresher.take() {
             r.abort();
         }
-        let name = self.current.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let name = self
+            .current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         self.backend.delete(&name).await
     }
 }
@@ -128,7 +166,11 @@ impl Drop for LockGuard {
     fn drop(&mut self) {
         if let Some(r) = self.refresher.take() {
             r.abort();
-            let name = self.current.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let name = self
+                .current
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
             let backend = self.backend.clone();
             if let Ok(h) = tokio::runtime::Handle::try_current() {
                 h.spawn(async move {

@@ -39,11 +39,25 @@ pub(crate) fn read_entry(r: &mut Reader<'_>) -> Result<BlobEntry> {
     let kind = r.u8()?;
     let kind = match Kind::from_u8(kind) {
         Some(k @ (Kind::Data | Kind::Tree)) => k,
-        _ => return Err(Error::Invalid(format!("blob entry: kind {kind} is not a blob kind"))),
+        _ => {
+            return Err(Error::Invalid(format!(
+                "blob entry: kind {kind} is not a blob kind"
+            )))
+        }
     };
-    let e = BlobEntry { kind, id: r.id()?, offset: r.u32()?, length: r.u32()?, raw_length: r.u32()? };
-    if (e.length as usize) < crate::crypto::SEAL_OVERHEAD || e.offset.checked_add(e.length).is_none() {
-        return Err(Error::Invalid("blob entry: impossible offset/length".into()));
+    let e = BlobEntry {
+        kind,
+        id: r.id()?,
+        offset: r.u32()?,
+        length: r.u32()?,
+        raw_length: r.u32()?,
+    };
+    if (e.length as usize) < crate::crypto::SEAL_OVERHEAD
+        || e.offset.checked_add(e.length).is_none()
+    {
+        return Err(Error::Invalid(
+            "blob entry: impossible offset/length".into(),
+        ));
     }
     Ok(e)
 }
@@ -69,7 +83,9 @@ pub fn parse_header(bytes: &[u8]) -> Result<Vec<BlobEntry>> {
     for _ in 0..n {
         let e = read_entry(&mut r)?;
         if e.offset != expected_offset {
-            return Err(Error::Invalid("pack header: blobs do not follow each other".into()));
+            return Err(Error::Invalid(
+                "pack header: blobs do not follow each other".into(),
+            ));
         }
         expected_offset = e.offset + e.length;
         out.push(e);
@@ -93,7 +109,10 @@ pub struct FinishedPack {
 
 impl PackBuilder {
     pub fn new() -> Self {
-        PackBuilder { buf: Vec::new(), entries: Vec::new() }
+        PackBuilder {
+            buf: Vec::new(),
+            entries: Vec::new(),
+        }
     }
     pub fn len(&self) -> usize {
         self.buf.len()
@@ -110,15 +129,26 @@ impl PackBuilder {
     pub fn add_sealed(&mut self, kind: Kind, id: Id, sealed: &[u8], raw_length: u32) {
         let offset = self.buf.len() as u32;
         self.buf.extend_from_slice(sealed);
-        self.entries.push(BlobEntry { kind, id, offset, length: sealed.len() as u32, raw_length });
+        self.entries.push(BlobEntry {
+            kind,
+            id,
+            offset,
+            length: sealed.len() as u32,
+            raw_length,
+        });
     }
     /// Seals the header and returns the pack.
     pub fn finish(mut self, keys: &Keys) -> FinishedPack {
         let id = keys.pack_id(self.entries.iter().map(|e| (e.kind, &e.id)));
         let header = keys.seal(Kind::PackHeader, &id, &encode_header(&self.entries));
         self.buf.extend_from_slice(&header);
-        self.buf.extend_from_slice(&(header.len() as u32).to_le_bytes());
-        FinishedPack { id, bytes: self.buf, entries: self.entries }
+        self.buf
+            .extend_from_slice(&(header.len() as u32).to_le_bytes());
+        FinishedPack {
+            id,
+            bytes: self.buf,
+            entries: self.entries,
+        }
     }
 }
 
@@ -141,11 +171,22 @@ pub fn read_header(keys: &Keys, pack_id: &Id, pack: &[u8]) -> Result<Vec<BlobEnt
     let start = pack.len() - 4 - hlen;
     let plain = keys.open(Kind::PackHeader, pack_id, &pack[start..pack.len() - 4])?;
     let entries = parse_header(&plain).map_err(|e| Error::damaged(what(), e.to_string()))?;
-    if entries.last().map(|e| (e.offset + e.length) as usize).unwrap_or(0) != start {
-        return Err(Error::damaged(what(), "header does not describe the blob area"));
+    if entries
+        .last()
+        .map(|e| (e.offset + e.length) as usize)
+        .unwrap_or(0)
+        != start
+    {
+        return Err(Error::damaged(
+            what(),
+            "header does not describe the blob area",
+        ));
     }
     if keys.pack_id(entries.iter().map(|e| (e.kind, &e.id))) != *pack_id {
-        return Err(Error::damaged(what(), "pack id does not match its contents"));
+        return Err(Error::damaged(
+            what(),
+            "pack id does not match its contents",
+        ));
     }
     Ok(entries)
 }

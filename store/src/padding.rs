@@ -30,11 +30,15 @@ pub fn pad(data: &[u8]) -> zeroize::Zeroizing<Vec<u8>> {
 /// Removes the frame; the returned range indexes the payload inside `framed`.
 pub fn unpad(framed: &[u8]) -> Result<std::ops::Range<usize>> {
     if framed.len() < 4 {
-        return Err(Error::Invalid("padded frame shorter than its length field".into()));
+        return Err(Error::Invalid(
+            "padded frame shorter than its length field".into(),
+        ));
     }
     let len = u32::from_le_bytes(framed[..4].try_into().expect("4 bytes")) as usize;
     if len > framed.len() - 4 {
-        return Err(Error::Invalid("padded frame length exceeds the frame".into()));
+        return Err(Error::Invalid(
+            "padded frame length exceeds the frame".into(),
+        ));
     }
     Ok(4..4 + len)
 }

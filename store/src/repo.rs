@@ -71,12 +71,18 @@ pub(crate) fn pack_name(id: &Id) -> String {
 }
 
 pub(crate) fn pack_id_from_name(name: &str) -> Option<Id> {
-    name.strip_prefix("data/").and_then(|r| r.split('/').nth(1)).and_then(Id::from_hex)
+    name.strip_prefix("data/")
+        .and_then(|r| r.split('/').nth(1))
+        .and_then(Id::from_hex)
 }
 
 impl Repository {
     /// Creates a repository; fails if one exists there.
-    pub async fn init(backend: Arc<dyn Backend>, passphrase: &[u8], opts: OpenOptions) -> Result<Repository> {
+    pub async fn init(
+        backend: Arc<dyn Backend>,
+        passphrase: &[u8],
+        opts: OpenOptions,
+    ) -> Result<Repository> {
         if backend.get("config").await.is_ok() {
             return Err(Error::AlreadyInitialized(backend.location()));
         }
@@ -90,12 +96,21 @@ impl Repository {
         if !backend.put_if_absent("config", Bytes::from(cfg)).await? {
             return Err(Error::AlreadyInitialized(backend.location()));
         }
-        backend.put_if_absent(&key_name, Bytes::from(serde_json::to_vec_pretty(&kf).expect("key file serializes"))).await?;
+        backend
+            .put_if_absent(
+                &key_name,
+                Bytes::from(serde_json::to_vec_pretty(&kf).expect("key file serializes")),
+            )
+            .await?;
         Self::assemble(backend, config, master, key_name, kdf, &opts).await
     }
 
     /// Opens a repository with a passphrase (tries every key file).
-    pub async fn open(backend: Arc<dyn Backend>, passphrase: &[u8], opts: OpenOptions) -> Result<Repository> {
+    pub async fn open(
+        backend: Arc<dyn Backend>,
+        passphrase: &[u8],
+        opts: OpenOptions,
+    ) -> Result<Repository> {
         let cfg = match backend.get("config").await {
             Ok(b) => b,
             Err(Error::NotFound(_)) => return Err(Error::NotARepository(backend.location())),
@@ -121,7 +136,14 @@ impl Repository {
         Err(Error::WrongPassword)
     }
 
-    async fn assemble(backend: Arc<dyn Backend>, config: RepoConfig, master: MasterKey, key_name: String, kdf: KdfParams, opts: &OpenOptions) -> Result<Repository> {
+    async fn assemble(
+        backend: Arc<dyn Backend>,
+        config: RepoConfig,
+        master: MasterKey,
+        key_name: String,
+        kdf: KdfParams,
+        opts: &OpenOptions,
+    ) -> Result<Repository> {
         let repo_id = config.repo_id()?;
         let cache = Cache::open(opts.cache_dir.as_deref(), &config.id)?;
         let repo = Repository {
@@ -151,7 +173,13 @@ impl Repository {
 
     /// Brings the in-memory index up to date with `index/` (through the cache).
     pub async fn load_index(&self) -> Result<()> {
-        let listed: Vec<String> = self.backend.list("index/").await?.into_iter().map(|o| o.name).collect();
+        let listed: Vec<String> = self
+            .backend
+            .list("index/")
+            .await?
+            .into_iter()
+            .map(|o| o.name)
+            .collect();
         let cached = self.cache.index_files()?;
         if cached.iter().any(|c| !listed.contains(c)) {
             self.cache.clear_index()?;
@@ -172,13 +200,19 @@ impl Repository {
             mem.insert(pack, entry);
         }
         *self.index.write().unwrap_or_else(|p| p.into_inner()) = mem;
-        *self.damaged_indexes.lock().unwrap_or_else(|p| p.into_inner()) = damaged;
+        *self
+            .damaged_indexes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = damaged;
         Ok(())
     }
 
     /// Reads and authenticates one index object.
     pub(crate) async fn read_index(&self, name: &str) -> Result<IndexFile> {
-        let id = name.strip_prefix("index/").and_then(Id::from_hex).ok_or_else(|| Error::damaged(name, "name is not an id"))?;
+        let id = name
+            .strip_prefix("index/")
+            .and_then(Id::from_hex)
+            .ok_or_else(|| Error::damaged(name, "name is not an id"))?;
         let bytes = self.backend.get(name).await?;
         let plain = self.keys.open_verified(Kind::Index, &id, &bytes)?;
         IndexFile::parse(&plain).map_err(|e| Error::damaged(name, e.to_string()))
@@ -186,23 +220,44 @@ impl Repository {
 
     /// Whether the repository holds blob `id`.
     pub fn has_blob(&self, id: &Id) -> bool {
-        self.index.read().unwrap_or_else(|p| p.into_inner()).contains(id)
+        self.index
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(id)
     }
 
     pub(crate) fn locate(&self, id: &Id) -> Option<BlobLocation> {
-        self.index.read().unwrap_or_else(|p| p.into_inner()).get(id).copied()
+        self.index
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .copied()
     }
 
     /// Reads, decrypts and verifies one blob.
     pub async fn read_blob(&self, kind: Kind, id: &Id) -> Result<Zeroizing<Vec<u8>>> {
-        let loc = self.locate(id).ok_or(Error::UnknownBlob(*id))?;
+        let loc = match self.locate(id) {
+            Some(l) => l,
+            None => {
+                // Another process may have committed since we loaded the index.
+                self.load_index().await?;
+                self.locate(id).ok_or(Error::UnknownBlob(*id))?
+            }
+        };
         let name = pack_name(&loc.pack);
         let start = loc.entry.offset as u64;
-        let bytes = self.backend.get_range(&name, start..start + loc.entry.length as u64).await?;
-        self.keys.open_verified(kind, id, &bytes).map_err(|e| match e {
-            Error::Damaged { reason, .. } => Error::damaged(name, format!("blob {}: {reason}", id.short())),
-            other => other,
-        })
+        let bytes = self
+            .backend
+            .get_range(&name, start..start + loc.entry.length as u64)
+            .await?;
+        self.keys
+            .open_verified(kind, id, &bytes)
+            .map_err(|e| match e {
+                Error::Damaged { reason, .. } => {
+                    Error::damaged(name, format!("blob {}: {reason}", id.short()))
+                }
+                other => other,
+            })
     }
 
     /// The content of an entry, reassembled from its chunks (zeroized on drop).
@@ -212,14 +267,23 @@ impl Repository {
             out.extend_from_slice(&self.read_blob(Kind::Data, c).await?);
         }
         if out.len() as u64 != entry.size {
-            return Err(Error::damaged(format!("entry {}", entry.path), "content size differs from the recorded size"));
+            return Err(Error::damaged(
+                format!("entry {}", entry.path),
+                "content size differs from the recorded size",
+            ));
         }
         Ok(out)
     }
 
     /// Every readable snapshot header (sorted by time), plus the ones that failed to read.
     pub async fn snapshots(&self) -> Result<SnapshotList> {
-        let names: Vec<String> = self.backend.list("snapshots/").await?.into_iter().map(|o| o.name).collect();
+        let names: Vec<String> = self
+            .backend
+            .list("snapshots/")
+            .await?
+            .into_iter()
+            .map(|o| o.name)
+            .collect();
         self.cache.retain_snapshots(&names)?;
         let mut list = SnapshotList::default();
         for name in names {
@@ -228,12 +292,16 @@ impl Repository {
                 Err(e) => list.damaged.push((name, e.to_string())),
             }
         }
-        list.snapshots.sort_by(|a, b| a.header.time.cmp(&b.header.time).then(a.id.cmp(&b.id)));
+        list.snapshots
+            .sort_by(|a, b| a.header.time.cmp(&b.header.time).then(a.id.cmp(&b.id)));
         Ok(list)
     }
 
     async fn read_snapshot_object(&self, name: &str) -> Result<SnapshotInfo> {
-        let id = name.strip_prefix("snapshots/").and_then(Id::from_hex).ok_or_else(|| Error::damaged(name, "name is not an id"))?;
+        let id = name
+            .strip_prefix("snapshots/")
+            .and_then(Id::from_hex)
+            .ok_or_else(|| Error::damaged(name, "name is not an id"))?;
         let sealed = match self.cache.snapshot(name)? {
             Some(s) => s,
             None => {
@@ -242,8 +310,12 @@ impl Repository {
                 b
             }
         };
-        let plain = self.keys.open_verified(Kind::Snapshot, &id, &sealed).map_err(|e| Error::damaged(name, e.to_string()))?;
-        let header = SnapshotHeader::parse(&plain).map_err(|e| Error::damaged(name, e.to_string()))?;
+        let plain = self
+            .keys
+            .open_verified(Kind::Snapshot, &id, &sealed)
+            .map_err(|e| Error::damaged(name, e.to_string()))?;
+        let header =
+            SnapshotHeader::parse(&plain).map_err(|e| Error::damaged(name, e.to_string()))?;
         Ok(SnapshotInfo { id, header })
     }
 
@@ -266,7 +338,10 @@ impl Repository {
         match matches.as_slice() {
             [one] => Ok(*one),
             [] => Err(Error::NotFound(format!("snapshot {prefix}"))),
-            _ => Err(Error::Invalid(format!("snapshot id prefix {prefix} is ambiguous ({} matches)", matches.len()))),
+            _ => Err(Error::Invalid(format!(
+                "snapshot id prefix {prefix} is ambiguous ({} matches)",
+                matches.len()
+            ))),
         }
     }
 
@@ -275,7 +350,10 @@ impl Repository {
         let mut out = Vec::with_capacity(header.stats.entries as usize);
         for t in &header.trees {
             let plain = self.read_blob(Kind::Tree, t).await?;
-            out.extend(crate::snapshot::parse_tree(&plain).map_err(|e| Error::damaged(format!("tree {t}"), e.to_string()))?);
+            out.extend(
+                crate::snapshot::parse_tree(&plain)
+                    .map_err(|e| Error::damaged(format!("tree {t}"), e.to_string()))?,
+            );
         }
         Ok(out)
     }
@@ -289,8 +367,15 @@ impl Repository {
                 continue;
             }
             match self.entries(&info.header).await {
-                Ok(entries) => self.cache.add_items(&name, entries.iter().filter_map(|e| e.item.as_ref().map(|k| (k, e.size, e.chunks.as_slice()))))?,
-                Err(e) => tracing::warn!(snapshot = %info.id.short(), error = %e, "cannot use snapshot for incremental backup"),
+                Ok(entries) => self.cache.add_items(
+                    &name,
+                    entries
+                        .iter()
+                        .filter_map(|e| e.item.as_ref().map(|k| (k, e.size, e.chunks.as_slice()))),
+                )?,
+                Err(e) => {
+                    tracing::warn!(snapshot = %info.id.short(), error = %e, "cannot use snapshot for incremental backup")
+                }
             }
         }
         Ok(())
@@ -299,7 +384,10 @@ impl Repository {
     /// The stored content of a source item version, if the repository still holds all of it.
     pub fn known_item(&self, item_key: &str) -> Result<Option<KnownItem>> {
         let key = self.keys.item_id(item_key);
-        Ok(self.cache.item(&key)?.filter(|k| k.chunks.iter().all(|c| self.has_blob(c))))
+        Ok(self
+            .cache
+            .item(&key)?
+            .filter(|k| k.chunks.iter().all(|c| self.has_blob(c))))
     }
 
     /// Key files of this repository.
@@ -307,16 +395,33 @@ impl Repository {
         let mut out = Vec::new();
         for o in self.backend.list("keys/").await? {
             let kf = KeyFile::parse(&self.backend.get(&o.name).await?)?;
-            out.push(KeyInfo { id: o.name.trim_start_matches("keys/").to_string(), current: o.name == self.key_name, created: kf.created, host: kf.host, label: kf.label });
+            out.push(KeyInfo {
+                id: o.name.trim_start_matches("keys/").to_string(),
+                current: o.name == self.key_name,
+                created: kf.created,
+                host: kf.host,
+                label: kf.label,
+            });
         }
         Ok(out)
     }
 
     /// Adds a passphrase; returns the new key's id.
     pub async fn add_key(&self, passphrase: &[u8], label: &str) -> Result<String> {
-        let kf = KeyFile::wrap(&self.master, &self.keys.repo_id(), passphrase, self.kdf, label)?;
+        let kf = KeyFile::wrap(
+            &self.master,
+            &self.keys.repo_id(),
+            passphrase,
+            self.kdf,
+            label,
+        )?;
         let id = Id::random().to_hex();
-        self.backend.put_if_absent(&format!("keys/{id}"), Bytes::from(serde_json::to_vec_pretty(&kf).expect("serializes"))).await?;
+        self.backend
+            .put_if_absent(
+                &format!("keys/{id}"),
+                Bytes::from(serde_json::to_vec_pretty(&kf).expect("serializes")),
+            )
+            .await?;
         Ok(id)
     }
 
@@ -324,9 +429,17 @@ impl Repository {
     pub async fn remove_key(&self, id: &str) -> Result<()> {
         let name = format!("keys/{id}");
         if name == self.key_name {
-            return Err(Error::Invalid("refusing to remove the key in use; open with another key first".into()));
+            return Err(Error::Invalid(
+                "refusing to remove the key in use; open with another key first".into(),
+            ));
         }
-        if !self.backend.list("keys/").await?.iter().any(|o| o.name == name) {
+        if !self
+            .backend
+            .list("keys/")
+            .await?
+            .iter()
+            .any(|o| o.name == name)
+        {
             return Err(Error::NotFound(name));
         }
         self.backend.delete(&name).await

@@ -74,8 +74,8 @@ pub struct SnapshotHeader {
 impl SnapshotHeader {
     /// Parses a snapshot header plaintext (fuzzed).
     pub fn parse(bytes: &[u8]) -> Result<SnapshotHeader> {
-        let h: SnapshotHeader =
-            serde_json::from_slice(bytes).map_err(|e| Error::Invalid(format!("snapshot header: {e}")))?;
+        let h: SnapshotHeader = serde_json::from_slice(bytes)
+            .map_err(|e| Error::Invalid(format!("snapshot header: {e}")))?;
         if h.version != 1 {
             return Err(Error::UnsupportedVersion(h.version));
         }
@@ -131,7 +131,13 @@ pub fn parse_tree(bytes: &[u8]) -> Result<Vec<Entry>> {
         for _ in 0..m {
             chunks.push(r.id()?);
         }
-        out.push(Entry { path, meta, item, size, chunks });
+        out.push(Entry {
+            path,
+            meta,
+            item,
+            size,
+            chunks,
+        });
     }
     r.finish()?;
     Ok(out)

@@ -3,8 +3,8 @@
 //! The snapshot header is the only commit point: until it is written, everything uploaded is
 //! unreferenced data that `check` reports and `prune` reclaims.
 
-use std::collections::HashSet;
 use bytes::Bytes;
+use std::collections::HashSet;
 use tokio::task::JoinHandle;
 
 use crate::cache::KnownItem;
@@ -38,7 +38,8 @@ pub struct SnapshotWriter<'r> {
 impl Repository {
     /// Starts a snapshot (takes a shared lock so prune cannot run underneath it).
     pub async fn writer(&self) -> Result<SnapshotWriter<'_>> {
-        let lock = crate::lock::acquire(self.backend.clone(), self.keys.clone(), false, "backup").await?;
+        let lock =
+            crate::lock::acquire(self.backend.clone(), self.keys.clone(), false, "backup").await?;
         Ok(SnapshotWriter {
             repo: self,
             data: PackBuilder::new(),
@@ -56,7 +57,13 @@ impl Repository {
 impl SnapshotWriter<'_> {
     /// Adds a record with its content. `item_key` names the source item version (for example
     /// `scaleway/<secret id>/<revision>/<created_at>`) so later backups can skip reading it.
-    pub async fn add(&mut self, path: &str, meta: &[u8], item_key: Option<&str>, content: &[u8]) -> Result<()> {
+    pub async fn add(
+        &mut self,
+        path: &str,
+        meta: &[u8],
+        item_key: Option<&str>,
+        content: &[u8],
+    ) -> Result<()> {
         let keys = self.repo.keys.clone();
         let mut chunks = Vec::new();
         for range in self.repo.config.chunker.chunks(content) {
@@ -78,16 +85,35 @@ impl SnapshotWriter<'_> {
     }
 
     /// Adds a record whose content the repository already holds (incremental backup).
-    pub fn add_known(&mut self, path: &str, meta: &[u8], item_key: Option<&str>, known: &KnownItem) {
+    pub fn add_known(
+        &mut self,
+        path: &str,
+        meta: &[u8],
+        item_key: Option<&str>,
+        known: &KnownItem,
+    ) {
         self.stats.reused_entries += 1;
         self.push(path, meta, item_key, known.size, known.chunks.clone());
     }
 
-    fn push(&mut self, path: &str, meta: &[u8], item_key: Option<&str>, size: u64, chunks: Vec<Id>) {
+    fn push(
+        &mut self,
+        path: &str,
+        meta: &[u8],
+        item_key: Option<&str>,
+        size: u64,
+        chunks: Vec<Id>,
+    ) {
         self.stats.entries += 1;
         self.stats.bytes += size;
         let item = item_key.map(|k| self.repo.keys.item_id(k));
-        self.entries.push(Entry { path: path.to_string(), meta: meta.to_vec(), item, size, chunks });
+        self.entries.push(Entry {
+            path: path.to_string(),
+            meta: meta.to_vec(),
+            item,
+            size,
+            chunks,
+        });
     }
 
     /// Counts so far.
@@ -152,7 +178,10 @@ impl SnapshotWriter<'_> {
             let plain = self.new_index.encode();
             let id = keys.object_id(Kind::Index, &plain);
             let name = format!("index/{id}");
-            self.repo.backend.put_if_absent(&name, Bytes::from(keys.seal(Kind::Index, &id, &plain))).await?;
+            self.repo
+                .backend
+                .put_if_absent(&name, Bytes::from(keys.seal(Kind::Index, &id, &plain)))
+                .await?;
             index_name = Some(name);
         }
         let header = SnapshotHeader {
@@ -168,10 +197,16 @@ impl SnapshotWriter<'_> {
         let id = keys.object_id(Kind::Snapshot, &plain);
         let name = format!("snapshots/{id}");
         let sealed = keys.seal(Kind::Snapshot, &id, &plain);
-        self.repo.backend.put_if_absent(&name, Bytes::from(sealed.clone())).await?;
+        self.repo
+            .backend
+            .put_if_absent(&name, Bytes::from(sealed.clone()))
+            .await?;
         // Committed. Update the cache and memory index; failures here cost only speed.
         if let Some(index_name) = index_name {
-            let _ = self.repo.cache.add_index(&index_name, &self.new_index.packs);
+            let _ = self
+                .repo
+                .cache
+                .add_index(&index_name, &self.new_index.packs);
             let mut mem = self.repo.index.write().unwrap_or_else(|p| p.into_inner());
             for (pack, es) in &self.new_index.packs {
                 for e in es {

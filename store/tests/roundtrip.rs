@@ -16,7 +16,11 @@ fn records() -> impl Strategy<Value = BTreeMap<String, (Vec<u8>, Vec<u8>)>> {
         2 => proptest::collection::vec(any::<u8>(), 60_000..70_000),
         1 => (1usize..3_000_000).prop_map(|n| (0..n).map(|i| ((i * 31) ^ (i >> 7)) as u8).collect()),
     ];
-    proptest::collection::btree_map("[a-z/]{1,20}", (proptest::collection::vec(any::<u8>(), 0..50), content), 1..20)
+    proptest::collection::btree_map(
+        "[a-z/]{1,20}",
+        (proptest::collection::vec(any::<u8>(), 0..50), content),
+        1..20,
+    )
 }
 
 proptest! {
@@ -72,7 +76,10 @@ async fn identical_content_is_stored_once() {
     let mut w = repo.writer().await.unwrap();
     w.add("other", b"{}", None, &value).await.unwrap();
     let (_, h2) = w.commit(common::meta("test://dedup")).await.unwrap();
-    assert_eq!(h2.stats.new_chunks, 0, "a later snapshot stores no new chunk for known content");
+    assert_eq!(
+        h2.stats.new_chunks, 0,
+        "a later snapshot stores no new chunk for known content"
+    );
 }
 
 #[tokio::test]
@@ -80,18 +87,37 @@ async fn incremental_lookup_skips_known_items() {
     let dir = tempfile::tempdir().unwrap();
     let (backend, repo) = common::local_repo(dir.path()).await;
     let mut w = repo.writer().await.unwrap();
-    w.add("a/1", b"m", Some("scw/a/1/2026-01-01"), b"value-one").await.unwrap();
+    w.add("a/1", b"m", Some("scw/a/1/2026-01-01"), b"value-one")
+        .await
+        .unwrap();
     w.commit(common::meta("test://inc")).await.unwrap();
     drop(repo);
     // Reopen with the cache deleted: the lookup is rebuilt from the repository.
     std::fs::remove_dir_all(dir.path().join("cache")).unwrap();
-    let repo = Repository::open(backend, common::PW, common::opts(Some(&dir.path().join("cache")))).await.unwrap();
+    let repo = Repository::open(
+        backend,
+        common::PW,
+        common::opts(Some(&dir.path().join("cache"))),
+    )
+    .await
+    .unwrap();
     repo.prepare_incremental().await.unwrap();
-    let known = repo.known_item("scw/a/1/2026-01-01").unwrap().expect("known after rebuild");
+    let known = repo
+        .known_item("scw/a/1/2026-01-01")
+        .unwrap()
+        .expect("known after rebuild");
     assert_eq!(known.size, 9);
     assert!(repo.known_item("scw/a/1/2026-02-02").unwrap().is_none());
     let mut w = repo.writer().await.unwrap();
     w.add_known("a/1", b"m", Some("scw/a/1/2026-01-01"), &known);
     let (_, h) = w.commit(common::meta("test://inc")).await.unwrap();
-    assert_eq!((h.stats.reused_entries, h.stats.new_chunks, h.stats.uploaded_bytes), (1, 0, 0) , "nothing but trees may be new");
+    assert_eq!(
+        (
+            h.stats.reused_entries,
+            h.stats.new_chunks,
+            h.stats.uploaded_bytes
+        ),
+        (1, 0, 0),
+        "nothing but trees may be new"
+    );
 }

@@ -40,7 +40,10 @@ fn put_blocking(root: &Path, dest: &Path, bytes: &[u8]) -> std::io::Result<bool>
     std::fs::create_dir_all(parent)?;
     let tmp = tmp_dir.join(format!("{}.tmp", crate::id::Id::random().short()));
     let result = (|| {
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);
@@ -72,8 +75,16 @@ fn list_blocking(root: &Path, prefix: &str) -> std::io::Result<Vec<ObjectInfo>> 
             if ft.is_dir() {
                 stack.push(ent.path());
             } else if ft.is_file() {
-                let rel = ent.path().strip_prefix(root).expect("under root").to_string_lossy().replace('\\', "/");
-                out.push(ObjectInfo { name: rel, size: ent.metadata()?.len() });
+                let rel = ent
+                    .path()
+                    .strip_prefix(root)
+                    .expect("under root")
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.push(ObjectInfo {
+                    name: rel,
+                    size: ent.metadata()?.len(),
+                });
             }
         }
     }
@@ -90,7 +101,9 @@ fn io_err(name: &str, e: std::io::Error) -> Error {
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.expect("blocking i/o task panicked")
+    tokio::task::spawn_blocking(f)
+        .await
+        .expect("blocking i/o task panicked")
 }
 
 #[async_trait::async_trait]
@@ -102,7 +115,12 @@ impl Backend for LocalBackend {
     async fn get(&self, name: &str) -> Result<Bytes> {
         let p = self.path(name)?;
         let n = name.to_string();
-        blocking(move || std::fs::read(&p).map(Bytes::from).map_err(|e| io_err(&n, e))).await
+        blocking(move || {
+            std::fs::read(&p)
+                .map(Bytes::from)
+                .map_err(|e| io_err(&n, e))
+        })
+        .await
     }
 
     async fn get_range(&self, name: &str, range: Range<u64>) -> Result<Bytes> {
@@ -113,9 +131,13 @@ impl Backend for LocalBackend {
             let mut f = std::fs::File::open(&p).map_err(|e| io_err(&n, e))?;
             let len = f.metadata().map_err(|e| io_err(&n, e))?.len();
             if range.start > range.end || range.end > len {
-                return Err(Error::damaged(n.clone(), format!("range {range:?} beyond object size {len}")));
+                return Err(Error::damaged(
+                    n.clone(),
+                    format!("range {range:?} beyond object size {len}"),
+                ));
             }
-            f.seek(SeekFrom::Start(range.start)).map_err(|e| io_err(&n, e))?;
+            f.seek(SeekFrom::Start(range.start))
+                .map_err(|e| io_err(&n, e))?;
             let mut buf = vec![0u8; (range.end - range.start) as usize];
             f.read_exact(&mut buf).map_err(|e| io_err(&n, e))?;
             Ok(Bytes::from(buf))
@@ -146,6 +168,11 @@ impl Backend for LocalBackend {
     }
 
     async fn leftovers(&self) -> Result<Vec<String>> {
-        Ok(self.list("tmp/").await?.into_iter().map(|o| o.name).collect())
+        Ok(self
+            .list("tmp/")
+            .await?
+            .into_iter()
+            .map(|o| o.name)
+            .collect())
     }
 }

@@ -6,9 +6,9 @@
 //! `get` of a missing object is `Error::NotFound`; `delete` of a missing object succeeds; `list`
 //! returns every complete object under a prefix and never a half-written one.
 
+pub mod conformance;
 mod local;
 mod objstore;
-pub mod conformance;
 
 use std::ops::Range;
 
@@ -66,7 +66,9 @@ pub fn open_url(url: &str, opts: &S3Options) -> Result<std::sync::Arc<dyn Backen
         #[cfg(not(feature = "s3"))]
         {
             let _ = (rest, opts);
-            return Err(Error::Invalid("this build has no S3 support (feature `s3`)".into()));
+            return Err(Error::Invalid(
+                "this build has no S3 support (feature `s3`)".into(),
+            ));
         }
     }
     if url == "memory://" {
@@ -74,7 +76,9 @@ pub fn open_url(url: &str, opts: &S3Options) -> Result<std::sync::Arc<dyn Backen
     }
     let path = url.strip_prefix("file://").unwrap_or(url);
     if path.is_empty() || url.contains("://") && !url.starts_with("file://") {
-        return Err(Error::Invalid(format!("unsupported repository location {url:?}: use a path, file://, s3:// or memory://")));
+        return Err(Error::Invalid(format!(
+            "unsupported repository location {url:?}: use a path, file://, s3:// or memory://"
+        )));
     }
     Ok(std::sync::Arc::new(LocalBackend::new(path)))
 }
@@ -82,7 +86,9 @@ pub fn open_url(url: &str, opts: &S3Options) -> Result<std::sync::Arc<dyn Backen
 /// Validates an object name: relative, `/`-separated, no empty or dot segments.
 pub(crate) fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
-        && name.split('/').all(|s| !s.is_empty() && s != "." && s != ".." && !s.contains('\\'));
+        && name
+            .split('/')
+            .all(|s| !s.is_empty() && s != "." && s != ".." && !s.contains('\\'));
     if ok {
         Ok(())
     } else {

@@ -23,16 +23,28 @@ pub struct ObjectStoreBackend {
 
 impl ObjectStoreBackend {
     pub fn new(store: Arc<dyn ObjectStore>, prefix: &str, location: String) -> Self {
-        ObjectStoreBackend { store, prefix: prefix.trim_matches('/').to_string(), location }
+        ObjectStoreBackend {
+            store,
+            prefix: prefix.trim_matches('/').to_string(),
+            location,
+        }
     }
 
     pub fn memory() -> Self {
-        Self::new(Arc::new(object_store::memory::InMemory::new()), "", "memory://".into())
+        Self::new(
+            Arc::new(object_store::memory::InMemory::new()),
+            "",
+            "memory://".into(),
+        )
     }
 
     fn path(&self, name: &str) -> Result<Path> {
         check_name(name)?;
-        Ok(if self.prefix.is_empty() { Path::from(name) } else { Path::from(format!("{}/{}", self.prefix, name)) })
+        Ok(if self.prefix.is_empty() {
+            Path::from(name)
+        } else {
+            Path::from(format!("{}/{}", self.prefix, name))
+        })
     }
 
     fn relative(&self, p: &Path) -> String {
@@ -40,7 +52,10 @@ impl ObjectStoreBackend {
         if self.prefix.is_empty() {
             s.to_string()
         } else {
-            s.strip_prefix(&self.prefix).unwrap_or(s).trim_start_matches('/').to_string()
+            s.strip_prefix(&self.prefix)
+                .unwrap_or(s)
+                .trim_start_matches('/')
+                .to_string()
         }
     }
 }
@@ -58,23 +73,43 @@ pub(super) fn s3(rest: &str, opts: &super::S3Options) -> Result<ObjectStoreBacke
     use object_store::aws::AmazonS3Builder;
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {
-        return Err(Error::Invalid("s3:// URL needs a bucket: s3://bucket[/prefix]".into()));
+        return Err(Error::Invalid(
+            "s3:// URL needs a bucket: s3://bucket[/prefix]".into(),
+        ));
     }
     let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
-    let endpoint = opts.endpoint.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL_S3").ok()).or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+    let endpoint = opts
+        .endpoint
+        .clone()
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL_S3").ok())
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
     if let Some(ep) = &endpoint {
-        b = b.with_endpoint(ep).with_allow_http(ep.starts_with("http://"));
+        b = b
+            .with_endpoint(ep)
+            .with_allow_http(ep.starts_with("http://"));
     }
-    let region = opts.region.clone().or_else(|| std::env::var("AWS_REGION").ok()).or_else(|| std::env::var("AWS_DEFAULT_REGION").ok());
+    let region = opts
+        .region
+        .clone()
+        .or_else(|| std::env::var("AWS_REGION").ok())
+        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok());
     if let Some(r) = region {
         b = b.with_region(r);
     }
     let path_style = opts.path_style.unwrap_or_else(|| {
-        std::env::var("SECRETSNAP_S3_PATH_STYLE").map(|v| v == "1" || v == "true").unwrap_or(endpoint.is_some())
+        std::env::var("SECRETSNAP_S3_PATH_STYLE")
+            .map(|v| v == "1" || v == "true")
+            .unwrap_or(endpoint.is_some())
     });
     b = b.with_virtual_hosted_style_request(!path_style);
-    let store = b.build().map_err(|e| Error::Invalid(format!("S3 configuration: {e}")))?;
-    Ok(ObjectStoreBackend::new(Arc::new(store), prefix, format!("s3://{rest}")))
+    let store = b
+        .build()
+        .map_err(|e| Error::Invalid(format!("S3 configuration: {e}")))?;
+    Ok(ObjectStoreBackend::new(
+        Arc::new(store),
+        prefix,
+        format!("s3://{rest}"),
+    ))
 }
 
 #[async_trait::async_trait]
@@ -84,17 +119,31 @@ impl Backend for ObjectStoreBackend {
     }
 
     async fn get(&self, name: &str) -> Result<Bytes> {
-        let r = self.store.get(&self.path(name)?).await.map_err(|e| map_err(name, e))?;
+        let r = self
+            .store
+            .get(&self.path(name)?)
+            .await
+            .map_err(|e| map_err(name, e))?;
         r.bytes().await.map_err(|e| map_err(name, e))
     }
 
     async fn get_range(&self, name: &str, range: Range<u64>) -> Result<Bytes> {
-        self.store.get_range(&self.path(name)?, range).await.map_err(|e| map_err(name, e))
+        self.store
+            .get_range(&self.path(name)?, range)
+            .await
+            .map_err(|e| map_err(name, e))
     }
 
     async fn put_if_absent(&self, name: &str, bytes: Bytes) -> Result<bool> {
-        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
-        match self.store.put_opts(&self.path(name)?, PutPayload::from_bytes(bytes), opts).await {
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .store
+            .put_opts(&self.path(name)?, PutPayload::from_bytes(bytes), opts)
+            .await
+        {
             Ok(_) => Ok(true),
             Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
             Err(e) => Err(map_err(name, e)),
@@ -106,7 +155,10 @@ impl Backend for ObjectStoreBackend {
         let mut out: Vec<ObjectInfo> = self
             .store
             .list(Some(&p))
-            .map_ok(|m| ObjectInfo { name: self.relative(&m.location), size: m.size })
+            .map_ok(|m| ObjectInfo {
+                name: self.relative(&m.location),
+                size: m.size,
+            })
             .try_collect()
             .await
             .map_err(|e| map_err(prefix, e))?;

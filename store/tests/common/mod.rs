@@ -9,17 +9,27 @@ use secretsnap_store::{KdfParams, OpenOptions, Repository, SnapshotMeta};
 pub const PW: &[u8] = b"correct horse battery staple";
 
 pub fn opts(cache: Option<&std::path::Path>) -> OpenOptions {
-    OpenOptions { cache_dir: cache.map(|p| p.to_path_buf()), kdf: Some(KdfParams::insecure_fast()) }
+    OpenOptions {
+        cache_dir: cache.map(|p| p.to_path_buf()),
+        kdf: Some(KdfParams::insecure_fast()),
+    }
 }
 
 pub async fn local_repo(dir: &std::path::Path) -> (Arc<dyn Backend>, Repository) {
     let backend: Arc<dyn Backend> = Arc::new(LocalBackend::new(dir.join("repo")));
-    let repo = Repository::init(backend.clone(), PW, opts(Some(&dir.join("cache")))).await.unwrap();
+    let repo = Repository::init(backend.clone(), PW, opts(Some(&dir.join("cache"))))
+        .await
+        .unwrap();
     (backend, repo)
 }
 
 pub fn meta(source: &str) -> SnapshotMeta {
-    SnapshotMeta { source: source.into(), environment: Some("production".into()), data_classes: vec!["critical".into()], ..Default::default() }
+    SnapshotMeta {
+        source: source.into(),
+        environment: Some("production".into()),
+        data_classes: vec!["critical".into()],
+        ..Default::default()
+    }
 }
 
 /// Every regular file under `dir`, recursively.

@@ -1,0 +1,286 @@
+//! Repository commands that need no secret-manager connector: init, snapshots, check, forget,
+//! prune and key management. Each prints a human summary, or JSON with `--json`.
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use secretsnap_store::{backend, OpenOptions, PruneOptions, Repository, SnapshotInfo};
+use serde_json::json;
+
+use super::password::passphrase;
+use super::Global;
+
+/// Snapshot filters; every one matches header fields only.
+#[derive(Args, Default, Clone)]
+pub struct SnapshotFilter {
+    #[arg(long)]
+    pub environment: Option<String>,
+    #[arg(long = "data-class")]
+    pub data_class: Vec<String>,
+    #[arg(long)]
+    pub tag: Vec<String>,
+    #[arg(long)]
+    pub job: Option<String>,
+    #[arg(long)]
+    pub source: Option<String>,
+}
+
+impl SnapshotFilter {
+    pub fn matches(&self, s: &SnapshotInfo) -> bool {
+        let m = &s.header.meta;
+        self.environment
+            .as_ref()
+            .is_none_or(|e| m.environment.as_ref() == Some(e))
+            && self.data_class.iter().all(|c| m.data_classes.contains(c))
+            && self.tag.iter().all(|t| m.tags.contains(t))
+            && self.job.as_ref().is_none_or(|j| m.job.as_ref() == Some(j))
+            && self.source.as_ref().is_none_or(|src| &m.source == src)
+    }
+}
+
+#[derive(Subcommand)]
+pub enum KeyCmd {
+    /// List key files.
+    List,
+    /// Add a passphrase, read from SECRETSNAP_NEW_PASSWORD or --new-password-file.
+    Add {
+        #[arg(long)]
+        new_password_file: Option<std::path::PathBuf>,
+        #[arg(long, default_value = "added")]
+        label: String,
+    },
+    /// Remove a key file by id (not the one in use).
+    Remove { id: String },
+    /// Change the passphrase of the key in use.
+    Passwd {
+        #[arg(long)]
+        new_password_file: Option<std::path::PathBuf>,
+    },
+}
+
+pub fn open_options(g: &Global) -> OpenOptions {
+    let cache_dir = g.cache_dir.clone().or_else(|| {
+        std::env::var_os("XDG_CACHE_HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache")))
+            .map(|d| d.join("secretsnap"))
+    });
+    OpenOptions {
+        cache_dir,
+        kdf: None,
+    }
+}
+
+fn location(g: &Global) -> anyhow::Result<&str> {
+    g.repo
+        .as_deref()
+        .context("no repository: pass --repo or set SECRETSNAP_REPOSITORY")
+}
+
+pub async fn open(g: &Global) -> anyhow::Result<Repository> {
+    let b = backend::open_url(location(g)?, &Default::default())?;
+    Ok(Repository::open(b, &passphrase(g)?, open_options(g)).await?)
+}
+
+fn print(g: &Global, value: serde_json::Value, human: impl FnOnce()) {
+    if g.json {
+        println!("{}", serde_json::to_string_pretty(&value).expect("json"));
+    } else {
+        human();
+    }
+}
+
+pub async fn init(g: &Global) -> anyhow::Result<u8> {
+    let b = backend::open_url(location(g)?, &Default::default())?;
+    let repo = Repository::init(b, &passphrase(g)?, open_options(g)).await?;
+    print(
+        g,
+        json!({"repository": repo.backend().location(), "id": repo.config().id}),
+        || {
+            println!(
+                "created repository {} at {}",
+                repo.config().id,
+                repo.backend().location()
+            )
+        },
+    );
+    Ok(0)
+}
+
+pub async fn snapshots(g: &Global, f: &SnapshotFilter) -> anyhow::Result<u8> {
+    let repo = open(g).await?;
+    let list = repo.snapshots().await?;
+    let shown: Vec<&SnapshotInfo> = list.snapshots.iter().filter(|s| f.matches(s)).collect();
+    print(
+        g,
+        json!({"snapshots": shown, "damaged": list.damaged.iter().map(|(o, w)| json!({"object": o, "error": w})).collect::<Vec<_>>()}),
+        || {
+            println!(
+                "{:<10} {:<20} {:<12} {:<18} {:>8}  source",
+                "id", "time", "environment", "data classes", "entries"
+            );
+            for s in &shown {
+                let m = &s.header.meta;
+                println!(
+                    "{:<10} {:<20} {:<12} {:<18} {:>8}  {}{}",
+                    s.id.short(),
+                    s.header.time.format("%Y-%m-%d %H:%M:%S"),
+                    m.environment.as_deref().unwrap_or("-"),
+                    m.data_classes.join(","),
+                    s.header.stats.entries,
+                    m.source,
+                    if s.header.partial { " (partial)" } else { "" }
+                );
+            }
+            for (o, w) in &list.damaged {
+                eprintln!("damaged: {o}: {w}");
+            }
+        },
+    );
+    Ok(if list.damaged.is_empty() { 0 } else { 3 })
+}
+
+pub async fn check(g: &Global, read_data: Option<&str>) -> anyhow::Result<u8> {
+    let repo = open(g).await?;
+    let subset = read_data.map(str::parse).transpose()?;
+    let r = repo.check(subset).await?;
+    print(g, serde_json::to_value(&r)?, || {
+        println!(
+            "checked {} snapshots, {} indexes, {} packs, {} blobs; read {} packs, verified {} blobs",
+            r.snapshots, r.indexes, r.packs, r.blobs, r.packs_read, r.blobs_verified
+        );
+        for w in &r.warnings {
+            println!("warning: {}: {}", w.object, w.problem);
+        }
+        for e in &r.errors {
+            println!("error: {}: {}", e.object, e.problem);
+        }
+        println!(
+            "{}",
+            if r.ok() {
+                "no errors were found"
+            } else {
+                "the repository is damaged"
+            }
+        );
+    });
+    Ok(if r.ok() { 0 } else { 1 })
+}
+
+pub async fn forget(g: &Global, ids: &[String], dry_run: bool) -> anyhow::Result<u8> {
+    if ids.is_empty() {
+        bail!("name at least one snapshot id (or a unique prefix)");
+    }
+    let repo = open(g).await?;
+    let mut resolved = Vec::new();
+    for p in ids {
+        resolved.push(repo.resolve_snapshot(p).await?);
+    }
+    if !dry_run {
+        repo.forget(&resolved).await?;
+    }
+    print(
+        g,
+        json!({"dry_run": dry_run, "forgotten": resolved}),
+        || {
+            for id in &resolved {
+                println!(
+                    "{} snapshot {}",
+                    if dry_run { "would forget" } else { "forgot" },
+                    id.short()
+                );
+            }
+        },
+    );
+    Ok(0)
+}
+
+pub async fn prune(g: &Global, dry_run: bool) -> anyhow::Result<u8> {
+    let repo = open(g).await?;
+    let r = repo
+        .prune(&PruneOptions {
+            dry_run,
+            ..Default::default()
+        })
+        .await?;
+    print(g, serde_json::to_value(&r)?, || {
+        println!(
+            "{}: {} packs deleted ({} repacked), {} blobs removed, {} live, {} bytes freed",
+            if dry_run { "would prune" } else { "pruned" },
+            r.packs_deleted,
+            r.packs_repacked,
+            r.blobs_removed,
+            r.blobs_live,
+            r.bytes_freed
+        )
+    });
+    Ok(0)
+}
+
+fn new_passphrase(file: Option<&std::path::Path>) -> anyhow::Result<zeroize::Zeroizing<Vec<u8>>> {
+    if let Some(f) = file {
+        let t = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        return Ok(zeroize::Zeroizing::new(
+            t.lines().next().unwrap_or("").as_bytes().to_vec(),
+        ));
+    }
+    match std::env::var("SECRETSNAP_NEW_PASSWORD") {
+        Ok(p) => Ok(zeroize::Zeroizing::new(p.into_bytes())),
+        Err(_) => {
+            bail!("no new passphrase: set SECRETSNAP_NEW_PASSWORD or pass --new-password-file")
+        }
+    }
+}
+
+pub async fn key(g: &Global, cmd: KeyCmd) -> anyhow::Result<u8> {
+    let mut repo = open(g).await?;
+    match cmd {
+        KeyCmd::List => {
+            let keys = repo.list_keys().await?;
+            print(g, json!({"keys": keys}), || {
+                for k in &keys {
+                    println!(
+                        "{} {} {} {} {}",
+                        if k.current { "*" } else { " " },
+                        &k.id[..12],
+                        k.created.format("%Y-%m-%d %H:%M"),
+                        k.host,
+                        k.label
+                    );
+                }
+            });
+        }
+        KeyCmd::Add {
+            new_password_file,
+            label,
+        } => {
+            let id = repo
+                .add_key(&new_passphrase(new_password_file.as_deref())?, &label)
+                .await?;
+            print(g, json!({"added": id}), || {
+                println!("added key {}", &id[..12])
+            });
+        }
+        KeyCmd::Remove { id } => {
+            let full = repo
+                .list_keys()
+                .await?
+                .into_iter()
+                .find(|k| k.id.starts_with(&id))
+                .map(|k| k.id)
+                .context("no such key")?;
+            repo.remove_key(&full).await?;
+            print(g, json!({"removed": full}), || {
+                println!("removed key {}", &full[..12])
+            });
+        }
+        KeyCmd::Passwd { new_password_file } => {
+            let id = repo
+                .change_passphrase(&new_passphrase(new_password_file.as_deref())?)
+                .await?;
+            print(g, json!({"key": id}), || {
+                println!("passphrase changed (key {})", &id[..12])
+            });
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,168 @@
+//! Concurrency, garbage collection and keys: two backups at once both commit; prune refuses while
+//! a backup holds its lock and reclaims exactly the unreferenced data afterwards; passphrases can
+//! be added, changed and removed without touching data; a wrong passphrase is a clear error.
+
+mod common;
+
+use std::sync::Arc;
+
+use secretsnap_store::{Error, PruneOptions, Repository, Subset};
+
+#[tokio::test]
+async fn two_backups_at_once_both_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (backend, _) = common::local_repo(dir.path()).await;
+    let mut tasks = Vec::new();
+    for t in 0..2 {
+        let backend = backend.clone();
+        tasks.push(tokio::spawn(async move {
+            let repo = Repository::open(backend, common::PW, common::opts(None))
+                .await
+                .unwrap();
+            let mut w = repo.writer().await.unwrap();
+            for i in 0..200 {
+                w.add(
+                    &format!("t{t}/{i}"),
+                    b"m",
+                    None,
+                    format!("shared {i}").as_bytes(),
+                )
+                .await
+                .unwrap();
+                tokio::task::yield_now().await;
+            }
+            w.commit(common::meta("test://conc")).await.unwrap().0
+        }));
+    }
+    let ids: Vec<_> = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let repo = Repository::open(backend, common::PW, common::opts(None))
+        .await
+        .unwrap();
+    assert_eq!(repo.snapshots().await.unwrap().snapshots.len(), 2);
+    for id in ids {
+        let h = repo.snapshot(&id).await.unwrap().header;
+        for e in repo.entries(&h).await.unwrap() {
+            let i = e.path.split('/').nth(1).unwrap();
+            assert_eq!(
+                &repo.read_content(&e).await.unwrap()[..],
+                format!("shared {i}").as_bytes()
+            );
+        }
+    }
+    assert!(repo.check(Some(Subset::All)).await.unwrap().ok());
+}
+
+#[tokio::test]
+async fn prune_is_refused_during_a_backup_and_reclaims_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let (backend, repo) = common::local_repo(dir.path()).await;
+    let mut w = repo.writer().await.unwrap();
+    w.add("old", b"m", None, &vec![1u8; 50_000]).await.unwrap();
+    let (old, _) = w.commit(common::meta("test://gc")).await.unwrap();
+    let mut w = repo.writer().await.unwrap();
+    w.add("keep", b"m", None, &vec![2u8; 50_000]).await.unwrap();
+    let (keep, _) = w.commit(common::meta("test://gc")).await.unwrap();
+    repo.forget(&[old]).await.unwrap();
+
+    // A backup in progress (another handle) holds a shared lock: prune must refuse.
+    let other = Repository::open(backend.clone(), common::PW, common::opts(None))
+        .await
+        .unwrap();
+    let mut running = other.writer().await.unwrap();
+    running
+        .add("new", b"m", None, &vec![1u8; 50_000])
+        .await
+        .unwrap();
+    match repo.prune(&PruneOptions::default()).await {
+        Err(Error::Locked(who)) => assert!(who.contains("backup"), "{who}"),
+        other => panic!("prune during a backup must be refused, got {other:?}"),
+    }
+    let (new, _) = running.commit(common::meta("test://gc")).await.unwrap();
+
+    let dry = repo
+        .prune(&PruneOptions {
+            dry_run: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let report = repo.prune(&PruneOptions::default()).await.unwrap();
+    assert_eq!(
+        dry.packs_deleted, report.packs_deleted,
+        "dry run predicts the real run"
+    );
+    assert!(report.blobs_live >= 2, "{report:?}");
+    let fresh = Repository::open(backend, common::PW, common::opts(None))
+        .await
+        .unwrap();
+    assert!(fresh.check(Some(Subset::All)).await.unwrap().ok());
+    for id in [keep, new] {
+        let h = fresh.snapshot(&id).await.unwrap().header;
+        for e in fresh.entries(&h).await.unwrap() {
+            fresh.read_content(&e).await.unwrap();
+        }
+    }
+    // The forgotten snapshot's unique data (a 50 000-byte run of 2s is kept, 1s are shared with `new`).
+    let again = fresh.prune(&PruneOptions::default()).await.unwrap();
+    assert_eq!(
+        again.packs_deleted, 0,
+        "a second prune finds nothing: {again:?}"
+    );
+}
+
+#[tokio::test]
+async fn keys_add_change_remove_and_wrong_passphrase() {
+    let dir = tempfile::tempdir().unwrap();
+    let (backend, repo) = common::local_repo(dir.path()).await;
+    let mut w = repo.writer().await.unwrap();
+    w.add("a", b"m", None, b"v").await.unwrap();
+    w.commit(Default::default()).await.unwrap();
+    let second = repo.add_key(b"second pass", "ops").await.unwrap();
+    assert_eq!(repo.list_keys().await.unwrap().len(), 2);
+    let mut via_second = Repository::open(backend.clone(), b"second pass", common::opts(None))
+        .await
+        .unwrap();
+    assert!(via_second
+        .list_keys()
+        .await
+        .unwrap()
+        .iter()
+        .any(|k| k.id == second && k.current));
+    via_second.change_passphrase(b"third pass").await.unwrap();
+    assert!(matches!(
+        Repository::open(backend.clone(), b"second pass", common::opts(None)).await,
+        Err(Error::WrongPassword)
+    ));
+    let via_third = Repository::open(backend.clone(), b"third pass", common::opts(None))
+        .await
+        .unwrap();
+    let first_id = via_third
+        .list_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| !k.current)
+        .unwrap()
+        .id;
+    via_third.remove_key(&first_id).await.unwrap();
+    assert!(matches!(
+        Repository::open(backend.clone(), common::PW, common::opts(None)).await,
+        Err(Error::WrongPassword)
+    ));
+    let current = via_third.list_keys().await.unwrap()[0].id.clone();
+    assert!(
+        via_third.remove_key(&current).await.is_err(),
+        "the key in use cannot be removed"
+    );
+    assert!(
+        via_third.check(Some(Subset::All)).await.unwrap().ok(),
+        "data untouched by key changes"
+    );
+    let msg = Error::WrongPassword.to_string();
+    assert!(msg.contains("wrong passphrase"));
+    let _ = Arc::clone(&backend);
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine: installs moto[server] into a Python venv, starts it on
+# 127.0.0.1 (S3 and Secrets Manager), runs `cargo test --workspace` against it, stops it.
+# Usage: bash tests/run.sh [extra cargo test args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+venv="$root/target/test-venv"
+mkdir -p target
+
+if [ ! -x "$venv/bin/moto_server" ]; then
+  echo "== installing moto[server] into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
+fi
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" > target/moto.log 2>&1 &
+moto_pid=$!
+trap 'kill $moto_pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+curl -fsS -X PUT "http://127.0.0.1:$port/secretsnap-test" >/dev/null
+echo "== moto on 127.0.0.1:$port (pid $moto_pid)"
+
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
+export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+export SECRETSNAP_TEST_S3="s3://secretsnap-test"
+export SECRETSNAP_TEST_MOTO="http://127.0.0.1:$port"
+export SECRETSNAP_REQUIRE_SERVERS=1
+
+cargo test --workspace "$@"
