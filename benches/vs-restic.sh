@@ -16,7 +16,7 @@ for l in sys.stdin:
 export RESTIC_PASSWORD=bench
 for set in records blobs; do
   bytes=$(du -sb "$work/$set" | cut -f1)
-  cat $(find "$work/$set" -type f) > /dev/null
+  find "$work/$set" -type f -exec cat {} + > /dev/null
   restic init -q -r "$work/repo-$set"
   start=$(date +%s.%N)
   restic backup -q -r "$work/repo-$set" "$work/$set" >/dev/null

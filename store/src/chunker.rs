@@ -51,7 +51,7 @@ impl ChunkerParams {
     /// Byte ranges of the chunks of `data` (one empty range for empty data).
     pub fn chunks(&self, data: &[u8]) -> Vec<std::ops::Range<usize>> {
         if data.len() <= self.min_size as usize {
-            return vec![0..data.len()];
+            return std::iter::once(0..data.len()).collect();
         }
         fastcdc::v2020::FastCDC::new(data, self.min_size, self.avg_size, self.max_size)
             .map(|c| c.offset..c.offset + c.length)
