@@ -12,7 +12,7 @@ use crate::crypto::Kind;
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::pack::{parse_header, BlobEntry};
-use crate::repo::{pack_id_from_name, pack_name, Repository};
+use crate::repo::{pack_name, Repository};
 
 /// Which packs `--read-data` reads.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,13 +136,7 @@ impl Repository {
         }
         r.blobs = indexed.len();
         // Packs: existence and header agreement.
-        let listed: HashMap<Id, u64> = self
-            .backend
-            .list("data/")
-            .await?
-            .into_iter()
-            .filter_map(|o| pack_id_from_name(&o.name).map(|id| (id, o.size)))
-            .collect();
+        let listed = self.list_packs().await?;
         r.packs = listed.len();
         let mut ids: Vec<&Id> = packs.keys().collect();
         ids.sort();

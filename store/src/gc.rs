@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::index::IndexFile;
 use crate::pack::{BlobEntry, PackBuilder};
-use crate::repo::{pack_id_from_name, pack_name, Repository};
+use crate::repo::{pack_name, Repository};
 
 /// What prune did, or would do with `dry_run`.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -107,13 +107,7 @@ impl Repository {
         self.load_index().await?;
         let (n, live) = self.live_blobs().await?;
         report.snapshots = n;
-        let index_names: Vec<String> = self
-            .backend
-            .list("index/")
-            .await?
-            .into_iter()
-            .map(|o| o.name)
-            .collect();
+        let index_names = self.list_names("index/").await?;
         let mut packs: HashMap<Id, Vec<BlobEntry>> = HashMap::new();
         for name in &index_names {
             for (pack, entries) in self
@@ -125,13 +119,7 @@ impl Repository {
                 packs.entry(pack).or_insert(entries);
             }
         }
-        let listed: HashMap<Id, u64> = self
-            .backend
-            .list("data/")
-            .await?
-            .into_iter()
-            .filter_map(|o| pack_id_from_name(&o.name).map(|id| (id, o.size)))
-            .collect();
+        let listed = self.list_packs().await?;
         let mut keep: Vec<(Id, Vec<BlobEntry>)> = Vec::new();
         let mut delete: Vec<Id> = Vec::new();
         let mut repack: Vec<(Id, Vec<BlobEntry>)> = Vec::new();

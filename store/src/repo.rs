@@ -171,15 +171,31 @@ impl Repository {
         &self.keys
     }
 
-    /// Brings the in-memory index up to date with `index/` (through the cache).
-    pub async fn load_index(&self) -> Result<()> {
-        let listed: Vec<String> = self
+    /// Names of the objects under `prefix`.
+    pub(crate) async fn list_names(&self, prefix: &str) -> Result<Vec<String>> {
+        Ok(self
             .backend
-            .list("index/")
+            .list(prefix)
             .await?
             .into_iter()
             .map(|o| o.name)
-            .collect();
+            .collect())
+    }
+
+    /// Every pack in `data/` with its size.
+    pub(crate) async fn list_packs(&self) -> Result<std::collections::HashMap<Id, u64>> {
+        Ok(self
+            .backend
+            .list("data/")
+            .await?
+            .into_iter()
+            .filter_map(|o| pack_id_from_name(&o.name).map(|id| (id, o.size)))
+            .collect())
+    }
+
+    /// Brings the in-memory index up to date with `index/` (through the cache).
+    pub async fn load_index(&self) -> Result<()> {
+        let listed = self.list_names("index/").await?;
         let cached = self.cache.index_files()?;
         if cached.iter().any(|c| !listed.contains(c)) {
             self.cache.clear_index()?;
@@ -277,13 +293,7 @@ impl Repository {
 
     /// Every readable snapshot header (sorted by time), plus the ones that failed to read.
     pub async fn snapshots(&self) -> Result<SnapshotList> {
-        let names: Vec<String> = self
-            .backend
-            .list("snapshots/")
-            .await?
-            .into_iter()
-            .map(|o| o.name)
-            .collect();
+        let names = self.list_names("snapshots/").await?;
         self.cache.retain_snapshots(&names)?;
         let mut list = SnapshotList::default();
         for name in names {

@@ -16,8 +16,8 @@ use secretsnap_store::backend::{Backend, LocalBackend};
 use secretsnap_store::{Id, Repository};
 
 fn content(seed: u64, i: u64) -> Vec<u8> {
-    let n =
-        ((seed * 7919 + i * 104_729) % 40_000) as usize + (if i.is_multiple_of(17) { 600_000 } else { 0 });
+    let n = ((seed * 7919 + i * 104_729) % 40_000) as usize
+        + (if i.is_multiple_of(17) { 600_000 } else { 0 });
     (0..n)
         .map(|k| ((k as u64).wrapping_mul(seed + 1).wrapping_add(i) % 251) as u8)
         .collect()
