@@ -1,0 +1,234 @@
+//! A local Scaleway Secret Manager (v1beta1) server, faithful to recorded live traffic, for our
+//! tests and our users'. All 22 endpoints, several regions and projects in one process, auth by
+//! `X-Auth-Token` with optional per-token project and read/write grants, and knobs for tests and
+//! benchmarks: latency, a token-bucket rate limit (50 req/s per token by default, 429 with an empty
+//! body like the live API), injected faults (500/503/timeouts/dropped connections) and seed data.
+//!
+//! Choices where the live behaviour was not recorded are listed in `docs/scaleway-emulator.md`.
+
+mod errors;
+mod http;
+pub mod state;
+mod validate;
+pub mod wire;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use state::Limits;
+
+/// What a token may do.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    /// Projects it can see; `None` = all.
+    pub projects: Option<Vec<String>>,
+    pub write: bool,
+}
+
+/// Emulator knobs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Tokens and their grants; empty = any non-empty token has full rights.
+    pub tokens: HashMap<String, Grant>,
+    /// Added to every request.
+    pub latency: Duration,
+    /// Requests per second per token (burst = one second's worth); `None` = unlimited.
+    pub rate_limit: Option<f64>,
+    /// Probability in [0, 1] that a request fails with an injected fault (before any effect).
+    pub fault_rate: f64,
+    /// How long a "timeout" fault stalls before answering 504.
+    pub fault_stall: Duration,
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            tokens: HashMap::new(),
+            latency: Duration::ZERO,
+            rate_limit: Some(50.0),
+            fault_rate: 0.0,
+            fault_stall: Duration::from_secs(5),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Counts what the emulator served.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub requests: AtomicU64,
+    pub accesses: AtomicU64,
+    pub writes: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub faults: AtomicU64,
+}
+
+pub(crate) struct Shared {
+    pub state: Mutex<state::State>,
+    pub config: Mutex<Config>,
+    pub counters: Counters,
+    pub buckets: Mutex<HashMap<String, (f64, std::time::Instant)>>,
+}
+
+/// A running emulator; stops when dropped.
+pub struct Emulator {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Emulator {
+    /// Starts on `listen` (use port 0 for a free port).
+    pub async fn start(config: Config, listen: SocketAddr) -> std::io::Result<Emulator> {
+        let limits = config.limits.clone();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state::State {
+                limits,
+                ..Default::default()
+            }),
+            config: Mutex::new(config),
+            counters: Counters::default(),
+            buckets: Mutex::new(HashMap::new()),
+        });
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let app = axum::Router::new()
+            .fallback(http::handle)
+            .with_state(shared.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Ok(Emulator {
+            addr,
+            shared,
+            shutdown: Some(tx),
+        })
+    }
+
+    /// Base URL, e.g. `http://127.0.0.1:41234` (what `SCW_API_URL` takes).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.shared.counters
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.shared.counters.requests.load(Ordering::Relaxed)
+    }
+
+    /// Payload reads served (AccessSecretVersion and by-path).
+    pub fn accesses(&self) -> u64 {
+        self.shared.counters.accesses.load(Ordering::Relaxed)
+    }
+
+    /// Changes knobs while running (e.g. turn faults on after seeding).
+    pub fn configure(&self, f: impl FnOnce(&mut Config)) {
+        f(&mut self.shared.config.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    /// Direct access to the state (for seeding fixtures and for assertions).
+    pub fn with_state<T>(&self, f: impl FnOnce(&mut state::State) -> T) -> T {
+        f(&mut self.shared.state.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Seeds a realistic project: `secrets` secrets over all six types, several paths and tags,
+    /// `versions` versions each, the second-newest disabled on every third secret, one protected.
+    /// Returns the secret ids.
+    pub fn seed(
+        &self,
+        region: &str,
+        project: &str,
+        secrets: usize,
+        versions: usize,
+    ) -> Vec<String> {
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        self.with_state(|st| {
+            let mut ids = Vec::new();
+            for i in 0..secrets {
+                let kind = validate::SECRET_TYPES[i % 6];
+                let req = state::CreateSecret {
+                    project_id: Some(project.into()),
+                    name: Some(format!("{kind}-{i:04}")),
+                    tags: Some(vec![
+                        ["production", "staging"][i % 2].to_string(),
+                        format!("team-{}", i % 3),
+                    ]),
+                    description: Some(if i % 4 == 0 {
+                        String::new()
+                    } else {
+                        format!("seeded secret {i}")
+                    }),
+                    kind: Some(kind.into()),
+                    path: Some(if i % 5 == 0 {
+                        "/".into()
+                    } else {
+                        format!("/apps/app-{}", i % 5)
+                    }),
+                    ephemeral_policy: None,
+                    protected: i == 1,
+                    key_id: None,
+                };
+                let id = st.create_secret(region, req).expect("seed secret")["id"]
+                    .as_str()
+                    .expect("id")
+                    .to_string();
+                for v in 0..versions {
+                    let data = sample_payload(kind, i, v);
+                    st.create_version(
+                        region,
+                        &id,
+                        state::CreateVersion {
+                            data: Some(b64(&data)),
+                            description: Some(format!("v{}", v + 1)),
+                            disable_previous: false,
+                            data_crc32: Some(crc32fast::hash(data.as_bytes())),
+                        },
+                    )
+                    .expect("seed version");
+                }
+                if versions >= 2 && i % 3 == 0 {
+                    st.set_version_status(region, &id, &(versions - 1).to_string(), "disable")
+                        .expect("seed disable");
+                }
+                ids.push(id);
+            }
+            ids
+        })
+    }
+}
+
+/// A valid payload for `kind`, distinct per (secret, version).
+pub fn sample_payload(kind: &str, i: usize, v: usize) -> String {
+    match kind {
+        "key_value" => format!("{{\"API_KEY\":\"key-{i}-{v}\",\"RETRIES\":3}}"),
+        "basic_credentials" => format!("{{\"username\":\"svc{i}\",\"password\":\"pw-{i}-{v}\"}}"),
+        "database_credentials" => format!("{{\"engine\":\"postgres\",\"username\":\"app{i}\",\"password\":\"db-{i}-{v}\",\"host\":\"10.0.0.{}\",\"dbname\":\"app\",\"port\":\"5432\"}}", i % 250),
+        "ssh_key" => format!("{{\"ssh_private_key\":\"-----BEGIN OPENSSH PRIVATE KEY-----\\nkey{i}v{v}\\n-----END OPENSSH PRIVATE KEY-----\\n\"}}"),
+        "certificate" => format!("-----BEGIN CERTIFICATE-----\nMIIB{i}x{v}\n-----END CERTIFICATE-----\n"),
+        _ => format!("opaque value {i}/{v} {}", "z".repeat((i * 37 + v * 11) % 200)),
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
