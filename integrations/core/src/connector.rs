@@ -1,0 +1,99 @@
+//! The two traits a connector implements. A `Source` lists secrets cheaply (metadata only) and
+//! then fetches each one with its versions and values, skipping values the repository already
+//! holds; the engine drives `fetch` with bounded concurrency, so memory stays bounded by the
+//! concurrency, not the project size. A `Destination` plans one secret at a time from the
+//! destination's current state (so planning twice is idempotent) and applies that plan.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ItemFailure, Result};
+use crate::model::{Location, Secret};
+use crate::plan::{Applied, PlanItem, RestoreOptions};
+
+/// What to back up and which reads with side effects are allowed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Filter {
+    /// Only secrets whose path starts with this folder.
+    pub path_prefix: Option<String>,
+    /// Shell-style glob on the name (`*`, `?`).
+    pub name_glob: Option<String>,
+    /// Only secrets carrying any of these tags.
+    pub tags: Vec<String>,
+    /// Only these types.
+    pub kinds: Vec<String>,
+    /// Opt-in: read disabled versions by enabling, reading and disabling them again. This WRITES
+    /// to the source (and changes `updated_at`); plans say so.
+    pub read_disabled: bool,
+    /// Opt-in: read versions that expire once accessed (reading destroys them at the source).
+    pub read_once: bool,
+}
+
+impl Filter {
+    pub fn matches(&self, s: &Secret) -> bool {
+        self.path_prefix.as_ref().is_none_or(|p| {
+            let p = p.trim_end_matches('/');
+            p.is_empty() || s.path == p || s.path.starts_with(&format!("{p}/"))
+        }) && self.name_glob.as_ref().is_none_or(|g| glob(g, &s.name))
+            && (self.tags.is_empty() || self.tags.iter().any(|t| s.tags.contains(t)))
+            && (self.kinds.is_empty() || self.kinds.contains(&s.kind))
+    }
+}
+
+/// Minimal glob: `*` any run, `?` one character.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    fn go(p: &[char], t: &[char]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some('*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
+            (Some('?'), Some(_)) => go(&p[1..], &t[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    go(&p, &t)
+}
+
+/// "Does the repository already hold this version?" (incremental backups).
+pub trait Known: Send + Sync {
+    fn known(&self, item_key: &str) -> bool;
+}
+
+impl<F: Fn(&str) -> bool + Send + Sync> Known for F {
+    fn known(&self, item_key: &str) -> bool {
+        self(item_key)
+    }
+}
+
+/// Reads secrets from a provider. Never writes unless `Filter::read_disabled` says so.
+#[async_trait::async_trait]
+pub trait Source: Send + Sync {
+    fn location(&self) -> Location;
+    /// Every matching secret, metadata only (`versions` empty).
+    async fn list(&self, filter: &Filter) -> Result<Vec<Secret>>;
+    /// One secret with all its versions; values read unless known, disabled or read-once.
+    async fn fetch(
+        &self,
+        secret: Secret,
+        filter: &Filter,
+        known: &dyn Known,
+    ) -> Result<Secret, ItemFailure>;
+    /// API calls made so far.
+    fn calls(&self) -> u64;
+}
+
+/// Re-creates secrets at a provider location.
+#[async_trait::async_trait]
+pub trait Destination: Send + Sync {
+    fn location(&self) -> Location;
+    /// What restoring `secret` would do, from the destination's current state. Reads only.
+    async fn plan(&self, secret: &Secret, opts: &RestoreOptions) -> Result<PlanItem, ItemFailure>;
+    /// Carries out one planned item; `secret` supplies the values.
+    async fn apply(
+        &self,
+        item: &PlanItem,
+        secret: &Secret,
+        opts: &RestoreOptions,
+    ) -> Result<Applied, ItemFailure>;
+    fn calls(&self) -> u64;
+}

@@ -1,0 +1,33 @@
+//! The connector error type and the per-item failure that a run records and keeps going past.
+
+/// Errors that stop a connector operation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    #[error("permission denied: {0}")]
+    Permission(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("rejected by the provider: {0}")]
+    Rejected(String),
+    #[error("quota exceeded: {0}")]
+    Quota(String),
+    #[error("still failing after {attempts} attempts: {last}")]
+    Exhausted { attempts: u32, last: String },
+    #[error("transport: {0}")]
+    Transport(String),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("unexpected response: {0}")]
+    Protocol(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One item (secret or version) that failed, with why; never carries a value.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ItemFailure {
+    pub item: String,
+    pub reason: String,
+}

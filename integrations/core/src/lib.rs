@@ -1,0 +1,17 @@
+//! secretsnap-core: what every connector shares. One model of a secret and its versions
+//! (`model`), the two traits a connector implements (`Source`, `Destination` in `connector`), the
+//! restore plan (`plan`), the politeness layers every HTTP client wraps its calls in (`polite`:
+//! rate limiter, retry with jitter, call counter), and the conformance suite every connector's
+//! tests run (`conformance`). Connectors depend on this crate only; never on each other.
+
+pub mod conformance;
+pub mod connector;
+mod error;
+pub mod model;
+pub mod plan;
+pub mod polite;
+
+pub use connector::{Destination, Filter, Known, Source};
+pub use error::{Error, ItemFailure, Result};
+pub use model::{Location, Payload, Secret, Version};
+pub use plan::{Action, ConflictMode, Plan, PlanItem, Report, RestoreOptions, VersionStep};

@@ -1,0 +1,121 @@
+//! The provider-neutral model of a secret and its versions. Provider-specific fields stay in the
+//! provider's shape (Scaleway's tag list, AWS's labels) and anything without a common home goes to
+//! `extras`, so nothing is lost when a snapshot is restored to the same provider.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+/// Where secrets live: provider, region, scope (Scaleway project id, AWS account).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Location {
+    pub provider: String,
+    pub region: String,
+    pub scope: String,
+}
+
+impl Location {
+    /// `scaleway://fr-par/<project>`.
+    pub fn url(&self) -> String {
+        if self.scope.is_empty() {
+            format!("{}://{}", self.provider, self.region)
+        } else {
+            format!("{}://{}/{}", self.provider, self.region, self.scope)
+        }
+    }
+}
+
+/// A version's value, or why it was not read.
+#[derive(Clone, Default)]
+pub enum Payload {
+    /// The bytes (zeroized on drop).
+    Bytes(Zeroizing<Vec<u8>>),
+    /// Already held by the repository (incremental backup): not read again.
+    Known,
+    /// Deliberately not read, with the reason (disabled, read-once, scheduled for deletion).
+    NotRead(String),
+    /// Reading failed (the run is partial and names this version).
+    Failed(String),
+    /// Not carried in this value (metadata-only views).
+    #[default]
+    Absent,
+}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Payload::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            Payload::Known => f.write_str("Known"),
+            Payload::NotRead(r) => write!(f, "NotRead({r})"),
+            Payload::Failed(r) => write!(f, "Failed({r})"),
+            Payload::Absent => f.write_str("Absent"),
+        }
+    }
+}
+
+/// One version of a secret.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Version {
+    /// Provider version id: Scaleway revision ("3"), AWS VersionId.
+    pub id: String,
+    pub created_at: String,
+    /// Provider status: enabled, disabled, scheduled_for_deletion, deprecated, …
+    pub status: String,
+    pub description: String,
+    /// AWS staging labels; empty for Scaleway.
+    pub labels: Vec<String>,
+    pub ephemeral: Option<serde_json::Value>,
+    pub crc32: Option<u32>,
+    pub extras: BTreeMap<String, serde_json::Value>,
+    /// Why the value is missing from the snapshot, if it is.
+    pub not_read: Option<String>,
+    #[serde(skip)]
+    pub payload: Payload,
+}
+
+/// A secret with its versions (oldest first).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Secret {
+    pub location: Option<Location>,
+    /// Provider id (Scaleway uuid, AWS ARN).
+    pub id: String,
+    pub name: String,
+    /// Folder (Scaleway `path`); `/` where the provider has none.
+    pub path: String,
+    /// Scaleway secret type (opaque, key_value, …); AWS: "string" or "binary".
+    pub kind: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub protected: bool,
+    pub ephemeral_policy: Option<serde_json::Value>,
+    pub key_id: Option<String>,
+    pub managed: bool,
+    pub used_by: Vec<String>,
+    pub deletion_requested_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub extras: BTreeMap<String, serde_json::Value>,
+    pub versions: Vec<Version>,
+}
+
+impl Secret {
+    /// `path/name` with a single slash.
+    pub fn full_name(&self) -> String {
+        if self.path == "/" || self.path.is_empty() {
+            format!("/{}", self.name)
+        } else {
+            format!("{}/{}", self.path, self.name)
+        }
+    }
+
+    /// Identity of one version for incremental backups; never contains a value.
+    pub fn item_key(&self, v: &Version) -> String {
+        let loc = self
+            .location
+            .as_ref()
+            .map(Location::url)
+            .unwrap_or_default();
+        format!("{loc}/{}/{}/{}", self.id, v.id, v.created_at)
+    }
+}

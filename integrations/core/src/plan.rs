@@ -1,0 +1,124 @@
+//! Restore plans: pure data, printable and JSON-able, computed before anything is written, and the
+//! report of what applying them did (old → new version ids, failures by item).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ItemFailure;
+
+/// What to do when a secret of the same name and path already exists at the destination.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConflictMode {
+    /// Leave it alone and report it (default: never touch what we do not own).
+    #[default]
+    Skip,
+    /// Add only the versions whose content is not there yet (completes an interrupted restore).
+    Append,
+    /// Stop with an error for that item.
+    Fail,
+}
+
+impl std::str::FromStr for ConflictMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "skip" => Ok(ConflictMode::Skip),
+            "append" => Ok(ConflictMode::Append),
+            "fail" => Ok(ConflictMode::Fail),
+            _ => Err(format!(
+                "unknown conflict mode {s:?}: use skip, append or fail"
+            )),
+        }
+    }
+}
+
+/// Restore options shared by every destination.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RestoreOptions {
+    pub conflict: ConflictMode,
+    /// Restore product-managed secrets (`used_by` non-empty) too.
+    pub include_managed: bool,
+    /// Source key id → destination key id; unmapped key ids are dropped (default key).
+    pub key_ids: BTreeMap<String, String>,
+}
+
+/// Create one version from the source version `source_version`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionStep {
+    pub source_version: String,
+    pub description: String,
+    /// Disable it after creation (it was disabled at the source).
+    pub disable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    Create {
+        steps: Vec<VersionStep>,
+        protect: bool,
+    },
+    Append {
+        target_id: String,
+        steps: Vec<VersionStep>,
+    },
+    Skip {
+        reason: String,
+    },
+    Fail {
+        reason: String,
+    },
+}
+
+/// The plan for one secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanItem {
+    /// `path/name` at the source.
+    pub secret: String,
+    pub source_id: String,
+    #[serde(flatten)]
+    pub action: Action,
+    /// What will not carry over (versions over the quota, unreadable versions, dropped key ids…).
+    pub notes: Vec<String>,
+}
+
+impl PlanItem {
+    /// Versions this item would create.
+    pub fn creates(&self) -> usize {
+        match &self.action {
+            Action::Create { steps, .. } | Action::Append { steps, .. } => steps.len(),
+            _ => 0,
+        }
+    }
+}
+
+/// A whole plan.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Plan {
+    pub target: String,
+    pub items: Vec<PlanItem>,
+}
+
+/// What applying one item did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    pub target_id: String,
+    pub created_secret: bool,
+    /// Source version id → new version id.
+    pub versions: Vec<(String, String)>,
+}
+
+/// The report of a restore or clone.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Report {
+    pub target: String,
+    pub created_secrets: usize,
+    pub created_versions: usize,
+    pub skipped: Vec<ItemFailure>,
+    pub failed: Vec<ItemFailure>,
+    pub applied: BTreeMap<String, Applied>,
+    pub notes: Vec<String>,
+    pub api_calls: u64,
+}
