@@ -176,10 +176,10 @@ pub async fn round_trip(
     a: &dyn Source,
     b: &dyn Destination,
     b_reader: &dyn Source,
+    filter: &Filter,
     opts: &RestoreOptions,
 ) -> RoundTrip {
-    let filter = Filter::default();
-    let (backup, failures) = read_all(a, &filter).await;
+    let (backup, failures) = read_all(a, filter).await;
     assert!(
         failures.is_empty(),
         "backup of {} failed for {failures:?}",
@@ -192,7 +192,7 @@ pub async fn round_trip(
         "restore failures: {:?}",
         first.failed
     );
-    let (restored, _) = read_all(b_reader, &filter).await;
+    let (restored, _) = read_all(b_reader, filter).await;
     let diffs = compare(&backup, &restored);
     assert!(
         diffs.is_empty(),
@@ -209,7 +209,7 @@ pub async fn round_trip(
         0,
         "a second restore must create nothing: {plan:?}"
     );
-    let (again, _) = read_all(b_reader, &filter).await;
+    let (again, _) = read_all(b_reader, filter).await;
     assert!(
         compare(&backup, &again).is_empty(),
         "the second restore changed the destination"

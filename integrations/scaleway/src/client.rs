@@ -1,0 +1,348 @@
+//! The Secret Manager REST client: every call goes through one shared token bucket (default
+//! 40 req/s, under the API's 50), a semaphore bounding concurrency, and retries with full-jitter
+//! backoff. Reads retry on 429, 5xx, timeouts and broken connections; writes retry only where the
+//! request provably had no effect (429, 503, connection refused), so a retry never duplicates a
+//! version; an ambiguous write failure fails the item and `--on-conflict append` completes it.
+//! Every request is counted. Error messages carry the API's type and message, never a value.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use reqwest::{Method, StatusCode};
+use secretsnap_core::polite::{CallCounter, RateLimiter, RetryPolicy};
+use secretsnap_core::Error;
+use serde_json::{json, Value};
+use zeroize::Zeroizing;
+
+use crate::credentials::Credentials;
+
+/// Client tuning.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub rate: f64,
+    pub concurrency: usize,
+    pub retry: RetryPolicy,
+    pub timeout: Duration,
+    pub page_size: usize,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            rate: 40.0,
+            concurrency: 8,
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(30),
+            page_size: 100,
+        }
+    }
+}
+
+/// One region's Secret Manager.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    creds: Arc<Credentials>,
+    limiter: Arc<RateLimiter>,
+    sem: Arc<tokio::sync::Semaphore>,
+    retry: RetryPolicy,
+    calls: Arc<CallCounter>,
+    page_size: usize,
+    pub region: String,
+}
+
+enum Failure {
+    Retry(String),
+    Final(Error),
+}
+
+fn api_error(status: StatusCode, body: &str) -> Error {
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let kind = v["type"].as_str().unwrap_or("");
+    let mut msg = format!(
+        "HTTP {}: {}",
+        status.as_u16(),
+        v["message"].as_str().unwrap_or("no message")
+    );
+    for k in ["help_message", "precondition", "resource", "resource_id"] {
+        if let Some(x) = v[k].as_str() {
+            msg.push_str(&format!("; {k}: {x}"));
+        }
+    }
+    if let Some(d) = v["details"].as_array() {
+        for d in d {
+            msg.push_str(&format!(
+                "; {}",
+                d.as_object()
+                    .map(|o| o
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(" "))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    match (status.as_u16(), kind) {
+        (401, _) => Error::Auth(msg),
+        (403, "quotas_exceeded") => Error::Quota(msg),
+        (403, _) => Error::Permission(msg),
+        (404, _) => Error::NotFound(msg),
+        _ => Error::Rejected(msg),
+    }
+}
+
+impl Client {
+    pub fn new(creds: Credentials, region: &str, opts: ClientOptions) -> Result<Client, Error> {
+        let http = reqwest::Client::builder()
+            .timeout(opts.timeout)
+            .build()
+            .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
+        Ok(Client {
+            http,
+            base: format!("{}/secret-manager/v1beta1/regions/{region}", creds.api_url),
+            creds: Arc::new(creds),
+            limiter: Arc::new(RateLimiter::new(opts.rate)),
+            sem: Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1))),
+            retry: opts.retry,
+            calls: Arc::new(CallCounter::default()),
+            page_size: opts.page_size,
+            region: region.to_string(),
+        })
+    }
+
+    /// Requests sent so far (retries included).
+    pub fn calls(&self) -> u64 {
+        self.calls.get()
+    }
+
+    async fn once(
+        &self,
+        method: &Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Option<Value>, Failure> {
+        let _permit = self
+            .sem
+            .acquire()
+            .await
+            .map_err(|_| Failure::Final(Error::Transport("client closed".into())))?;
+        self.limiter.acquire().await;
+        self.calls.add();
+        let mut rb = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base))
+            .header("X-Auth-Token", self.creds.secret_key())
+            .query(query);
+        if let Some(b) = body {
+            rb = rb.json(b);
+        }
+        let write = method != Method::GET;
+        let resp = match rb.send().await {
+            Ok(r) => r,
+            Err(e) if e.is_connect() => {
+                return Err(Failure::Retry(format!("connect: {}", e.without_url())))
+            }
+            Err(e) if !write => {
+                return Err(Failure::Retry(format!("transport: {}", e.without_url())))
+            }
+            Err(e) => {
+                return Err(Failure::Final(Error::Transport(format!(
+                    "{} (the write may or may not have been applied)",
+                    e.without_url()
+                ))))
+            }
+        };
+        let status = resp.status();
+        let text = match resp.text().await {
+            Ok(t) => t,
+            Err(e) if !write => {
+                return Err(Failure::Retry(format!("reading body: {}", e.without_url())))
+            }
+            Err(e) => {
+                return Err(Failure::Final(Error::Transport(format!(
+                    "reading body: {} (the write may or may not have been applied)",
+                    e.without_url()
+                ))))
+            }
+        };
+        if status.is_success() {
+            return if text.is_empty() {
+                Ok(None)
+            } else {
+                serde_json::from_str(&text).map(Some).map_err(|e| {
+                    Failure::Final(Error::Protocol(format!("invalid JSON from {path}: {e}")))
+                })
+            };
+        }
+        let retryable = status == StatusCode::TOO_MANY_REQUESTS
+            || status == StatusCode::SERVICE_UNAVAILABLE
+            || (!write && status.is_server_error());
+        if retryable {
+            Err(Failure::Retry(format!("HTTP {}", status.as_u16())))
+        } else {
+            Err(Failure::Final(api_error(status, &text)))
+        }
+    }
+
+    /// One API call with retries. `path` is relative to the region prefix.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Option<Value>, Error> {
+        let mut last = String::new();
+        for attempt in 1..=self.retry.attempts {
+            match self.once(&method, path, query, body).await {
+                Ok(v) => return Ok(v),
+                Err(Failure::Final(e)) => return Err(e),
+                Err(Failure::Retry(why)) => {
+                    tracing::debug!(%path, attempt, %why, "retrying");
+                    last = why;
+                    if attempt < self.retry.attempts {
+                        tokio::time::sleep(self.retry.delay(attempt)).await;
+                    }
+                }
+            }
+        }
+        Err(Error::Exhausted {
+            attempts: self.retry.attempts,
+            last,
+        })
+    }
+
+    async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Value, Error> {
+        self.call(method, path, query, body)
+            .await?
+            .ok_or_else(|| Error::Protocol(format!("empty response from {path}")))
+    }
+
+    /// Every page of a list endpoint: stops on an empty page or when `total_count` is reached.
+    async fn all_pages(
+        &self,
+        path: &str,
+        key: &str,
+        query: &[(&str, String)],
+    ) -> Result<Vec<Value>, Error> {
+        let mut out = Vec::new();
+        for page in 1.. {
+            let mut q = query.to_vec();
+            q.push(("page", page.to_string()));
+            q.push(("page_size", self.page_size.to_string()));
+            let v = self.json(Method::GET, path, &q, None).await?;
+            let items = v[key].as_array().cloned().unwrap_or_default();
+            let total = v["total_count"].as_u64().unwrap_or(0) as usize;
+            let empty = items.is_empty();
+            out.extend(items);
+            if empty || out.len() >= total {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Secrets of a project (only `project_id` is sent: sending the organization too returns
+    /// an empty list on the live API). `deleted` selects secrets scheduled for deletion.
+    pub async fn list_secrets(
+        &self,
+        project: &str,
+        deleted: bool,
+        extra: &[(&str, String)],
+    ) -> Result<Vec<Value>, Error> {
+        let mut q = vec![
+            ("project_id", project.to_string()),
+            ("order_by", "name_asc".to_string()),
+            ("scheduled_for_deletion", deleted.to_string()),
+        ];
+        q.extend_from_slice(extra);
+        self.all_pages("/secrets", "secrets", &q).await
+    }
+
+    /// Every version of a secret, all statuses, newest first (as the API returns them).
+    pub async fn list_versions(&self, id: &str) -> Result<Vec<Value>, Error> {
+        self.all_pages(&format!("/secrets/{id}/versions"), "versions", &[])
+            .await
+    }
+
+    /// A version's value and its CRC32 if one was stored.
+    pub async fn access(
+        &self,
+        id: &str,
+        rev: &str,
+    ) -> Result<(Zeroizing<Vec<u8>>, Option<u32>), Error> {
+        let v = self
+            .json(
+                Method::GET,
+                &format!("/secrets/{id}/versions/{rev}/access"),
+                &[],
+                None,
+            )
+            .await?;
+        let data = v["data"]
+            .as_str()
+            .ok_or_else(|| Error::Protocol("access response without data".into()))?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .map_err(|_| Error::Protocol("access data is not base64".into()))?;
+        Ok((
+            Zeroizing::new(bytes),
+            v["data_crc32"].as_u64().map(|c| c as u32),
+        ))
+    }
+
+    pub async fn create_secret(&self, body: &Value) -> Result<Value, Error> {
+        self.json(Method::POST, "/secrets", &[], Some(body)).await
+    }
+
+    pub async fn create_version(
+        &self,
+        id: &str,
+        data: &[u8],
+        description: &str,
+    ) -> Result<Value, Error> {
+        let body = json!({
+            "data": base64::engine::general_purpose::STANDARD.encode(data),
+            "description": description,
+            "data_crc32": crc32fast::hash(data),
+        });
+        self.json(
+            Method::POST,
+            &format!("/secrets/{id}/versions"),
+            &[],
+            Some(&body),
+        )
+        .await
+    }
+
+    /// enable / disable / restore a version.
+    pub async fn version_action(&self, id: &str, rev: &str, action: &str) -> Result<Value, Error> {
+        self.json(
+            Method::POST,
+            &format!("/secrets/{id}/versions/{rev}/{action}"),
+            &[],
+            Some(&json!({})),
+        )
+        .await
+    }
+
+    pub async fn protect(&self, id: &str) -> Result<Value, Error> {
+        self.json(
+            Method::POST,
+            &format!("/secrets/{id}/protect"),
+            &[],
+            Some(&json!({})),
+        )
+        .await
+    }
+}

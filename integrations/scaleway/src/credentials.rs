@@ -1,0 +1,134 @@
+//! Credentials the way Scaleway users already have them: `SCW_ACCESS_KEY`, `SCW_SECRET_KEY`,
+//! `SCW_DEFAULT_PROJECT_ID`, `SCW_DEFAULT_REGION`, `SCW_API_URL`, and the scw CLI config file
+//! (`SCW_CONFIG_PATH`, else `$XDG_CONFIG_HOME/scw/config.yaml`, else `~/.config/scw/config.yaml`)
+//! with its profiles (`SCW_PROFILE`, else `active_profile`). Environment variables win over the
+//! profile, the profile over the file's top level. The secret key is zeroized and never printed.
+
+use std::path::PathBuf;
+
+use secretsnap_core::Error;
+use zeroize::Zeroizing;
+
+/// Where and as whom to call the API.
+#[derive(Clone)]
+pub struct Credentials {
+    pub access_key: Option<String>,
+    secret_key: Zeroizing<String>,
+    pub project_id: Option<String>,
+    pub region: Option<String>,
+    pub api_url: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key", &self.access_key)
+            .field("secret_key", &"<redacted>")
+            .field("project_id", &self.project_id)
+            .field("region", &self.region)
+            .field("api_url", &self.api_url)
+            .finish()
+    }
+}
+
+pub const DEFAULT_API_URL: &str = "https://api.scaleway.com";
+
+#[derive(Default, serde::Deserialize)]
+struct Profile {
+    access_key: Option<String>,
+    secret_key: Option<String>,
+    default_project_id: Option<String>,
+    default_region: Option<String>,
+    api_url: Option<String>,
+}
+
+#[derive(Default, serde::Deserialize)]
+struct ConfigFile {
+    #[serde(flatten)]
+    top: Profile,
+    active_profile: Option<String>,
+    #[serde(default)]
+    profiles: std::collections::HashMap<String, Profile>,
+}
+
+fn config_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("SCW_CONFIG_PATH") {
+        return Some(PathBuf::from(p));
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("scw/config.yaml"))
+}
+
+impl Credentials {
+    /// Explicit credentials (tests, the Plakar plugin's config map).
+    pub fn new(
+        secret_key: &str,
+        project_id: Option<&str>,
+        region: Option<&str>,
+        api_url: Option<&str>,
+    ) -> Self {
+        Credentials {
+            access_key: None,
+            secret_key: Zeroizing::new(secret_key.to_string()),
+            project_id: project_id.map(String::from),
+            region: region.map(String::from),
+            api_url: api_url
+                .unwrap_or(DEFAULT_API_URL)
+                .trim_end_matches('/')
+                .to_string(),
+        }
+    }
+
+    /// From the environment and the scw config file.
+    pub fn from_env() -> Result<Self, Error> {
+        let file: ConfigFile = match config_path().filter(|p| p.is_file()) {
+            Some(p) => {
+                let text = std::fs::read_to_string(&p)
+                    .map_err(|e| Error::Config(format!("reading {}: {e}", p.display())))?;
+                serde_norway::from_str(&text)
+                    .map_err(|e| Error::Config(format!("{}: {e}", p.display())))?
+            }
+            None => ConfigFile::default(),
+        };
+        let profile_name = std::env::var("SCW_PROFILE")
+            .ok()
+            .or(file.active_profile.clone());
+        let profile = match &profile_name {
+            Some(n) => Some(
+                file.profiles
+                    .get(n)
+                    .ok_or_else(|| Error::Config(format!("scw config has no profile {n:?}")))?,
+            ),
+            None => None,
+        };
+        let pick = |env: &str, f: fn(&Profile) -> &Option<String>| -> Option<String> {
+            std::env::var(env)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .or_else(|| profile.and_then(|p| f(p).clone()))
+                .or_else(|| f(&file.top).clone())
+        };
+        let secret_key = pick("SCW_SECRET_KEY", |p| &p.secret_key).ok_or_else(|| {
+            Error::Config(
+                "no Scaleway secret key: set SCW_SECRET_KEY or configure a profile with `scw init`"
+                    .into(),
+            )
+        })?;
+        Ok(Credentials {
+            access_key: pick("SCW_ACCESS_KEY", |p| &p.access_key),
+            secret_key: Zeroizing::new(secret_key),
+            project_id: pick("SCW_DEFAULT_PROJECT_ID", |p| &p.default_project_id),
+            region: pick("SCW_DEFAULT_REGION", |p| &p.default_region),
+            api_url: pick("SCW_API_URL", |p| &p.api_url)
+                .unwrap_or_else(|| DEFAULT_API_URL.into())
+                .trim_end_matches('/')
+                .to_string(),
+        })
+    }
+
+    pub(crate) fn secret_key(&self) -> &str {
+        &self.secret_key
+    }
+}

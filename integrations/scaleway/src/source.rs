@@ -1,0 +1,134 @@
+//! Reading a Scaleway project: ListSecrets (live, then scheduled for deletion), and per secret
+//! ListSecretVersions plus AccessSecretVersion for each enabled version not already in the
+//! repository. Disabled versions are metadata only unless `read_disabled` (enable → read →
+//! disable: a write, said in the plan); expire-once-accessed versions are never read unless
+//! `read_once`; secrets and versions scheduled for deletion are metadata only.
+
+use secretsnap_core::{Error, Filter, ItemFailure, Known, Location, Payload, Secret, Source};
+
+use crate::client::Client;
+use crate::convert;
+
+/// `scaleway://REGION/PROJECT` as a source.
+pub struct ScalewaySource {
+    client: Client,
+    location: Location,
+}
+
+impl ScalewaySource {
+    pub fn new(client: Client, project: &str) -> Self {
+        let location = Location {
+            provider: "scaleway".into(),
+            region: client.region.clone(),
+            scope: project.to_string(),
+        };
+        ScalewaySource { client, location }
+    }
+
+    async fn read_version(
+        &self,
+        secret: &Secret,
+        rev: &str,
+        disabled: bool,
+    ) -> Result<(zeroize::Zeroizing<Vec<u8>>, Option<u32>), Error> {
+        if !disabled {
+            return self.client.access(&secret.id, rev).await;
+        }
+        self.client
+            .version_action(&secret.id, rev, "enable")
+            .await?;
+        let read = self.client.access(&secret.id, rev).await;
+        let restore = self.client.version_action(&secret.id, rev, "disable").await;
+        match (read, restore) {
+            (Ok(r), Ok(_)) => Ok(r),
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(e)) => Err(Error::Rejected(format!("read, but could not disable it again: {e} — version {rev} is left ENABLED at the source"))),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Source for ScalewaySource {
+    fn location(&self) -> Location {
+        self.location.clone()
+    }
+
+    async fn list(&self, filter: &Filter) -> Result<Vec<Secret>, Error> {
+        let mut out = Vec::new();
+        for deleted in [false, true] {
+            for v in self
+                .client
+                .list_secrets(&self.location.scope, deleted, &[])
+                .await?
+            {
+                let s = convert::secret(&v, &self.location);
+                if filter.matches(&s) {
+                    out.push(s);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn fetch(
+        &self,
+        mut secret: Secret,
+        filter: &Filter,
+        known: &dyn Known,
+    ) -> Result<Secret, ItemFailure> {
+        let fail = |e: Error| ItemFailure {
+            item: secret.full_name(),
+            reason: e.to_string(),
+        };
+        let listed = self.client.list_versions(&secret.id).await.map_err(fail)?;
+        let mut versions: Vec<_> = listed.iter().map(convert::version).collect();
+        versions.sort_by_key(|v| v.id.parse::<u64>().unwrap_or(0));
+        for v in &mut versions {
+            let once = v
+                .ephemeral
+                .as_ref()
+                .is_some_and(|e| e["expires_once_accessed"] == true);
+            let skip = if secret.deletion_requested_at.is_some() {
+                Some("secret scheduled for deletion: metadata only")
+            } else if v.status == "scheduled_for_deletion" || v.status == "deleted" {
+                Some("version scheduled for deletion: metadata only")
+            } else if once && !filter.read_once {
+                Some("expires once accessed: not read (reading would destroy it; opt in with --read-once)")
+            } else if v.status == "disabled" && !filter.read_disabled {
+                Some("disabled: metadata only (opt in with --read-disabled, which enables it briefly)")
+            } else if v.status != "enabled" && v.status != "disabled" {
+                Some("unknown status: metadata only")
+            } else {
+                None
+            };
+            if let Some(why) = skip {
+                v.not_read = Some(why.to_string());
+                v.payload = Payload::NotRead(why.to_string());
+                continue;
+            }
+            if known.known(&secret.item_key(v)) {
+                v.payload = Payload::Known;
+                continue;
+            }
+            match self
+                .read_version(&secret, &v.id, v.status == "disabled")
+                .await
+            {
+                Ok((bytes, crc)) => {
+                    v.crc32 = crc.or(Some(crc32fast::hash(&bytes)));
+                    v.payload = Payload::Bytes(bytes);
+                }
+                Err(e) => {
+                    v.not_read = Some(format!("read failed: {e}"));
+                    v.payload = Payload::Failed(e.to_string());
+                }
+            }
+        }
+        secret.versions = versions;
+        Ok(secret)
+    }
+
+    fn calls(&self) -> u64 {
+        self.client.calls()
+    }
+}
