@@ -2,6 +2,7 @@
 //! (clap), 3 partial success (some items failed, all named).
 
 mod demo;
+mod emulator;
 mod password;
 mod repo_cmds;
 
@@ -69,6 +70,9 @@ pub enum Command {
     Key(repo_cmds::KeyCmd),
     /// Show the store working end to end on a throw-away repository.
     Demo,
+    /// Run a local emulator of a cloud secret manager (for your tests).
+    #[command(subcommand)]
+    Emulator(emulator::EmulatorCmd),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -82,5 +86,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Prune { dry_run } => repo_cmds::prune(&cli.global, dry_run).await,
         Command::Key(k) => repo_cmds::key(&cli.global, k).await,
         Command::Demo => demo::run(&cli.global).await,
+        Command::Emulator(e) => emulator::run(&cli.global, e).await,
     }
 }

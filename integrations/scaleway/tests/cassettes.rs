@@ -270,3 +270,12 @@ async fn cassettes_replay_against_the_emulator() {
         unexplained.len()
     );
 }
+
+/// The comparison must see key order (serde_json's `preserve_order` feature); without it every
+/// map is sorted and a wrong wire order would go unnoticed.
+#[test]
+fn shape_sees_key_order() {
+    let a: Value = serde_json::from_str(r#"{"versions":[],"total_count":0}"#).unwrap();
+    let b: Value = serde_json::from_str(r#"{"total_count":0,"versions":[]}"#).unwrap();
+    assert_ne!(shape(&a), shape(&b));
+}
