@@ -84,6 +84,11 @@ impl Source for ScalewaySource {
         let mut versions: Vec<_> = listed.iter().map(convert::version).collect();
         versions.sort_by_key(|v| v.id.parse::<u64>().unwrap_or(0));
         for v in &mut versions {
+            // Values are immutable: one the repository holds is reused whatever the status now.
+            if known.known(&secret.item_key(v)) {
+                v.payload = Payload::Known;
+                continue;
+            }
             let once = v
                 .ephemeral
                 .as_ref()
@@ -104,10 +109,6 @@ impl Source for ScalewaySource {
             if let Some(why) = skip {
                 v.not_read = Some(why.to_string());
                 v.payload = Payload::NotRead(why.to_string());
-                continue;
-            }
-            if known.known(&secret.item_key(v)) {
-                v.payload = Payload::Known;
                 continue;
             }
             match self

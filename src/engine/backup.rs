@@ -1,0 +1,145 @@
+//! Backup: list the source, fetch secrets with bounded concurrency (values the repository
+//! already holds are not read again), write one record per secret and per version, and commit
+//! one snapshot tagged with its SLA environment, data classes, tags and job. Failed items are
+//! named in the snapshot, which is then marked partial; what was read is still committed.
+
+use futures::StreamExt;
+use secretsnap_core::{Filter, ItemFailure, Payload, Source};
+use secretsnap_store::{Failure, Id, Repository, SnapshotMeta};
+use serde::Serialize;
+
+use super::records::{secret_meta, secret_prefix, version_meta, SECRET_RECORD, VERSION_DIR};
+use super::Error;
+
+/// Backup options.
+#[derive(Debug, Clone, Default)]
+pub struct BackupOptions {
+    pub filter: Filter,
+    pub environment: Option<String>,
+    pub data_classes: Vec<String>,
+    pub tags: Vec<String>,
+    pub job: Option<String>,
+    /// Secrets fetched at once (each still goes through the client's rate limiter).
+    pub concurrency: usize,
+}
+
+/// What a backup did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BackupReport {
+    pub snapshot: Option<Id>,
+    pub source: String,
+    pub secrets: usize,
+    pub versions: usize,
+    pub values_read: usize,
+    pub values_reused: usize,
+    pub values_not_read: usize,
+    pub failed: Vec<ItemFailure>,
+    pub api_calls: u64,
+    pub new_bytes: u64,
+    pub uploaded_bytes: u64,
+    pub parent: Option<Id>,
+}
+
+/// Backs `source` up into `repo` as one snapshot.
+pub async fn backup(
+    repo: &Repository,
+    source: &dyn Source,
+    opts: &BackupOptions,
+) -> Result<BackupReport, Error> {
+    let url = source.location().url();
+    repo.prepare_incremental().await?;
+    let parent = repo
+        .snapshots()
+        .await?
+        .snapshots
+        .iter()
+        .rev()
+        .find(|s| s.header.meta.source == url)
+        .map(|s| s.id);
+    let calls_before = source.calls();
+    let mut report = BackupReport {
+        source: url.clone(),
+        parent,
+        ..Default::default()
+    };
+    let listed = source.list(&opts.filter).await?;
+    let known = |k: &str| repo.known_item(k).ok().flatten().is_some();
+    let filter = &opts.filter;
+    let mut fetched = futures::stream::iter(listed)
+        .map(|s| source.fetch(s, filter, &known))
+        .buffer_unordered(opts.concurrency.max(1));
+    let mut w = repo.writer().await?;
+    while let Some(result) = fetched.next().await {
+        let secret = match result {
+            Ok(s) => s,
+            Err(f) => {
+                report.failed.push(f);
+                continue;
+            }
+        };
+        report.secrets += 1;
+        let prefix = secret_prefix(&secret);
+        w.add(
+            &format!("{prefix}/{SECRET_RECORD}"),
+            &secret_meta(&secret),
+            None,
+            &[],
+        )
+        .await?;
+        for v in &secret.versions {
+            report.versions += 1;
+            let path = format!("{prefix}/{VERSION_DIR}/{}", v.id);
+            let item = secret.item_key(v);
+            match &v.payload {
+                Payload::Bytes(b) => {
+                    report.values_read += 1;
+                    w.add(&path, &version_meta(v), Some(&item), b).await?;
+                }
+                Payload::Known => match repo.known_item(&item)? {
+                    Some(k) => {
+                        report.values_reused += 1;
+                        w.add_known(&path, &version_meta(v), Some(&item), &k);
+                    }
+                    None => report.failed.push(ItemFailure {
+                        item: path.clone(),
+                        reason: "value vanished from the repository during the backup".into(),
+                    }),
+                },
+                Payload::Failed(why) => {
+                    report.failed.push(ItemFailure {
+                        item: format!("{} version {}", secret.full_name(), v.id),
+                        reason: why.clone(),
+                    });
+                    w.add(&path, &version_meta(v), None, &[]).await?;
+                }
+                Payload::NotRead(_) | Payload::Absent => {
+                    report.values_not_read += 1;
+                    w.add(&path, &version_meta(v), None, &[]).await?;
+                }
+            }
+        }
+    }
+    drop(fetched);
+    report.api_calls = source.calls() - calls_before;
+    let meta = SnapshotMeta {
+        source: url,
+        environment: opts.environment.clone(),
+        data_classes: opts.data_classes.clone(),
+        tags: opts.tags.clone(),
+        job: opts.job.clone(),
+        failures: report
+            .failed
+            .iter()
+            .map(|f| Failure {
+                item: f.item.clone(),
+                reason: f.reason.clone(),
+            })
+            .collect(),
+        parent,
+    };
+    let (id, header) = w.commit(meta).await?;
+    report.snapshot = Some(id);
+    report.new_bytes = header.stats.new_bytes;
+    report.uploaded_bytes = header.stats.uploaded_bytes;
+    Ok(report)
+}

@@ -1,0 +1,4 @@
+//! secretsnap as a library: the engine that joins connectors (`secretsnap-core` and the provider
+//! crates) to the snapshot store. The `secretsnap` binary is argument parsing and output on top.
+
+pub mod engine;
