@@ -10,14 +10,7 @@ use serde_json::json;
 use super::Global;
 
 fn sample_records() -> Vec<(String, Vec<u8>, Vec<u8>)> {
-    let kinds = [
-        "opaque",
-        "certificate",
-        "key_value",
-        "basic_credentials",
-        "database_credentials",
-        "ssh_key",
-    ];
+    let kinds = secretsnap_scaleway::emulator::SECRET_TYPES;
     (0..60)
         .map(|i| {
             let kind = kinds[i % kinds.len()];

@@ -47,10 +47,8 @@ pub async fn backup(
     opts: &BackupOptions,
 ) -> Result<BackupReport, Error> {
     let url = source.location().url();
-    repo.prepare_incremental().await?;
-    let parent = repo
-        .snapshots()
-        .await?
+    let snapshots = repo.prepare_incremental().await?;
+    let parent = snapshots
         .snapshots
         .iter()
         .rev()

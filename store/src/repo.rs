@@ -368,10 +368,12 @@ impl Repository {
         Ok(out)
     }
 
-    /// Makes `known_item` answer for every snapshot (reads trees of snapshots not seen before).
-    pub async fn prepare_incremental(&self) -> Result<()> {
+    /// Makes `known_item` answer for every snapshot (reads trees of snapshots not seen before);
+    /// returns the snapshot list it read, so callers need not list again.
+    pub async fn prepare_incremental(&self) -> Result<SnapshotList> {
         let done = self.cache.item_snapshots()?;
-        for info in self.snapshots().await?.snapshots {
+        let list = self.snapshots().await?;
+        for info in &list.snapshots {
             let name = format!("snapshots/{}", info.id);
             if done.contains(&name) {
                 continue;
@@ -388,7 +390,7 @@ impl Repository {
                 }
             }
         }
-        Ok(())
+        Ok(list)
     }
 
     /// The stored content of a source item version, if the repository still holds all of it.

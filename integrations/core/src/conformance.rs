@@ -102,36 +102,24 @@ pub fn compare(a: &[Secret], b: &[Secret]) -> Vec<String> {
             diffs.push(format!("{}: missing at the destination", s.full_name()));
             continue;
         };
-        let field = |name: &str, x: String, y: String, diffs: &mut Vec<String>| {
-            if x != y {
-                diffs.push(format!("{}: {name} {x:?} != {y:?}", s.full_name()));
-            }
-        };
-        field("type", s.kind.clone(), t.kind.clone(), &mut diffs);
-        field(
-            "description",
-            s.description.clone(),
-            t.description.clone(),
-            &mut diffs,
-        );
-        field(
-            "tags",
-            format!("{:?}", s.tags),
-            format!("{:?}", t.tags),
-            &mut diffs,
-        );
-        field(
-            "protected",
-            s.protected.to_string(),
-            t.protected.to_string(),
-            &mut diffs,
-        );
-        field(
-            "ephemeral policy",
-            format!("{:?}", s.ephemeral_policy),
-            format!("{:?}", t.ephemeral_policy),
-            &mut diffs,
-        );
+        let fields = [
+            ("type", s.kind.clone(), t.kind.clone()),
+            ("description", s.description.clone(), t.description.clone()),
+            ("tags", format!("{:?}", s.tags), format!("{:?}", t.tags)),
+            (
+                "protected",
+                s.protected.to_string(),
+                t.protected.to_string(),
+            ),
+            (
+                "ephemeral policy",
+                format!("{:?}", s.ephemeral_policy),
+                format!("{:?}", t.ephemeral_policy),
+            ),
+        ];
+        for (name, x, y) in fields.into_iter().filter(|(_, x, y)| x != y) {
+            diffs.push(format!("{}: {name} {x:?} != {y:?}", s.full_name()));
+        }
         let (va, vb) = (restorable(s), restorable(t));
         let keep = va.len().saturating_sub(20);
         let va = &va[keep..]; // a 20-version quota keeps the newest 20

@@ -94,6 +94,18 @@ fn api_error(status: StatusCode, body: &str) -> Error {
     }
 }
 
+/// A broken transfer: a read is retried; a write may have been applied, so it fails the item.
+fn transport_failure(write: bool, what: &str, e: reqwest::Error) -> Failure {
+    if write {
+        Failure::Final(Error::Transport(format!(
+            "{what}: {} (the write may or may not have been applied)",
+            e.without_url()
+        )))
+    } else {
+        Failure::Retry(format!("{what}: {}", e.without_url()))
+    }
+}
+
 impl Client {
     pub fn new(creds: Credentials, region: &str, opts: ClientOptions) -> Result<Client, Error> {
         let http = reqwest::Client::builder()
@@ -146,28 +158,12 @@ impl Client {
             Err(e) if e.is_connect() => {
                 return Err(Failure::Retry(format!("connect: {}", e.without_url())))
             }
-            Err(e) if !write => {
-                return Err(Failure::Retry(format!("transport: {}", e.without_url())))
-            }
-            Err(e) => {
-                return Err(Failure::Final(Error::Transport(format!(
-                    "{} (the write may or may not have been applied)",
-                    e.without_url()
-                ))))
-            }
+            Err(e) => return Err(transport_failure(write, "transport", e)),
         };
         let status = resp.status();
         let text = match resp.text().await {
             Ok(t) => t,
-            Err(e) if !write => {
-                return Err(Failure::Retry(format!("reading body: {}", e.without_url())))
-            }
-            Err(e) => {
-                return Err(Failure::Final(Error::Transport(format!(
-                    "reading body: {} (the write may or may not have been applied)",
-                    e.without_url()
-                ))))
-            }
+            Err(e) => return Err(transport_failure(write, "reading body", e)),
         };
         if status.is_success() {
             return if text.is_empty() {

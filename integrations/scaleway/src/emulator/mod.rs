@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use state::Limits;
+pub use validate::SECRET_TYPES;
 
 /// What a token may do.
 #[derive(Debug, Clone)]

@@ -298,6 +298,19 @@ impl State {
         Ok(())
     }
 
+    /// A secret that is not scheduled for deletion, and the revision `rev` resolves to.
+    fn live_version(
+        &mut self,
+        region: &str,
+        id: &str,
+        rev: &str,
+    ) -> Result<(&mut Secret, u32), ApiError> {
+        let s = self.secret(region, id)?;
+        Self::live(s)?;
+        let r = s.resolve(rev)?;
+        Ok((s, r))
+    }
+
     pub fn create_secret(&mut self, region: &str, req: CreateSecret) -> Result<Value, ApiError> {
         let project_id = req.project_id.filter(|p| !p.is_empty()).ok_or_else(|| {
             ApiError::invalid("project_id", "- project_id is required\n", "required")
@@ -680,9 +693,7 @@ impl State {
         rev: &str,
         body: &Value,
     ) -> Result<Value, ApiError> {
-        let s = self.secret(region, id)?;
-        Self::live(s)?;
-        let r = s.resolve(rev)?;
+        let (s, r) = self.live_version(region, id, rev)?;
         let v = s.versions.get_mut(&r).expect("resolved");
         if let Some(d) = body.get("description").and_then(Value::as_str) {
             v.description = d.to_string();
@@ -723,9 +734,7 @@ impl State {
         rev: &str,
         action: &str,
     ) -> Result<Value, ApiError> {
-        let s = self.secret(region, id)?;
-        Self::live(s)?;
-        let r = s.resolve(rev)?;
+        let (s, r) = self.live_version(region, id, rev)?;
         let now = Utc::now();
         let v = s.versions.get_mut(&r).expect("resolved");
         match action {
@@ -760,9 +769,7 @@ impl State {
     }
 
     pub fn access(&mut self, region: &str, id: &str, rev: &str) -> Result<Value, ApiError> {
-        let s = self.secret(region, id)?;
-        Self::live(s)?;
-        let r = s.resolve(rev)?;
+        let (s, r) = self.live_version(region, id, rev)?;
         let kind = s.kind.clone();
         let secret_id = s.id.clone();
         let v = s.versions.get_mut(&r).expect("resolved");
