@@ -29,7 +29,12 @@ fn main() -> std::process::ExitCode {
         Ok(code) => std::process::ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::from(1)
+            let usage = e.downcast_ref::<cli::output::Usage>().is_some();
+            std::process::ExitCode::from(if usage {
+                cli::output::USAGE
+            } else {
+                cli::output::FAILED
+            })
         }
     }
 }

@@ -3,7 +3,7 @@
 //! creates nothing; a second backup of the unchanged project reads zero values and adds no data
 //! beyond the snapshot itself.
 
-use secretsnap::engine::{backup, load_secrets, restore_snapshot, BackupOptions};
+use secretsnap::engine::{backup, load_secrets, restore_snapshot, BackupOptions, Silent};
 use secretsnap_core::conformance::{compare, read_all};
 use secretsnap_core::{ConflictMode, Filter, RestoreOptions};
 use secretsnap_scaleway::emulator::{Config, Emulator};
@@ -52,7 +52,7 @@ async fn backup_restore_and_incremental() {
         concurrency: 4,
         ..Default::default()
     };
-    let first = backup(&repo, &source, &opts).await.unwrap();
+    let first = backup(&repo, &source, &opts, &Silent).await.unwrap();
     assert!(first.failed.is_empty(), "{:?}", first.failed);
     assert_eq!(
         (first.secrets, first.versions, first.values_read),
@@ -68,6 +68,7 @@ async fn backup_restore_and_incremental() {
         &RestoreOptions::default(),
         false,
         |_| true,
+        &Silent,
     )
     .await
     .unwrap();
@@ -89,7 +90,7 @@ async fn backup_restore_and_incremental() {
         conflict: ConflictMode::Append,
         ..Default::default()
     };
-    let (_, again) = restore_snapshot(&repo, &snap, &dest, &append, false, |_| true)
+    let (_, again) = restore_snapshot(&repo, &snap, &dest, &append, false, |_| true, &Silent)
         .await
         .unwrap();
     assert_eq!(
@@ -104,7 +105,7 @@ async fn backup_restore_and_incremental() {
         filter: Filter::default(),
         ..opts
     };
-    let second = backup(&repo, &source, &plain).await.unwrap();
+    let second = backup(&repo, &source, &plain, &Silent).await.unwrap();
     assert_eq!(
         emu.accesses() - reads_before,
         0,
@@ -114,7 +115,7 @@ async fn backup_restore_and_incremental() {
     assert_eq!(second.parent, Some(snap));
     assert_eq!(second.new_bytes, 0, "no new content");
     // The first run's --read-disabled touched those versions' updated_at; from now on nothing changes.
-    let third = backup(&repo, &source, &plain).await.unwrap();
+    let third = backup(&repo, &source, &plain, &Silent).await.unwrap();
     assert_eq!((third.values_read, third.new_bytes), (0, 0));
     assert_eq!(
         third.uploaded_bytes, 0,

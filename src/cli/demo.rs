@@ -1,128 +1,208 @@
-//! `secretsnap demo`: a newcomer's first run, with no cloud account. For now it shows the store
-//! end to end on a throw-away repository (encrypt, deduplicate, incremental, verify, restore);
-//! once the Scaleway emulator lands it will back up and restore a seeded emulated project.
+//! `secretsnap demo`: a newcomer's first run, with no cloud account. Starts the embedded Scaleway
+//! emulator on a free loopback port, seeds a realistic project, backs it up into a throw-away
+//! repository (environment production, data class critical), restores the snapshot into another
+//! region and project, verifies both sides are equal field by field, backs up again to show an
+//! incremental run reads no value, checks the repository, and prints a summary.
 
 use std::time::Instant;
 
-use secretsnap_store::{backend, KdfParams, OpenOptions, Repository, SnapshotMeta, Subset};
+use anyhow::{bail, Context};
+use clap::Args;
+use secretsnap::engine::{self, BackupOptions};
+use secretsnap_core::conformance::{compare, read_all};
+use secretsnap_core::{Filter, RestoreOptions};
+use secretsnap_scaleway::emulator::{Config, Emulator};
+use secretsnap_scaleway::{
+    Client, ClientOptions, Credentials, ScalewayDestination, ScalewaySource,
+};
+use secretsnap_store::{backend, KdfParams, OpenOptions, Repository, Subset};
 use serde_json::json;
 
-use super::Global;
+use super::output::{bytes, print, FAILED, OK};
+use super::{progress, Global};
 
-fn sample_records() -> Vec<(String, Vec<u8>, Vec<u8>)> {
-    let kinds = secretsnap_scaleway::emulator::SECRET_TYPES;
-    (0..60)
-        .map(|i| {
-            let kind = kinds[i % kinds.len()];
-            let path = format!("/demo/app-{}/secret-{i:02}", i % 5);
-            let meta = json!({"type": kind, "version": 1}).to_string().into_bytes();
-            let value = format!(
-                "{{\"password\":\"demo-value-{i:04}-{}\"}}",
-                "x".repeat(i * 13 % 300)
-            )
-            .into_bytes();
-            (path, meta, value)
-        })
-        .collect()
+const PROJECT_A: &str = "11111111-aaaa-4aaa-8aaa-000000000001";
+const PROJECT_B: &str = "22222222-bbbb-4bbb-8bbb-000000000002";
+const PASSPHRASE: &str = "demo";
+
+#[derive(Args, Debug)]
+pub struct DemoCmd {
+    /// Where to create the repository (default: a new folder under the temp directory).
+    #[arg(long)]
+    pub dir: Option<std::path::PathBuf>,
 }
 
-pub async fn run(g: &Global) -> anyhow::Result<u8> {
-    let started = Instant::now();
-    let dir = tempfile_dir()?;
-    let repo_path = dir.join("repo");
-    let b = backend::open_url(repo_path.to_str().unwrap_or("repo"), &Default::default())?;
-    let opts = OpenOptions {
-        cache_dir: Some(dir.join("cache")),
-        kdf: Some(KdfParams::default()),
+fn client(emu: &Emulator, region: &str) -> anyhow::Result<Client> {
+    Ok(Client::new(
+        Credentials::new("demo-token", None, Some(region), Some(&emu.url())),
+        region,
+        ClientOptions::default(),
+    )?)
+}
+
+fn demo_dir(cmd: &DemoCmd) -> anyhow::Result<std::path::PathBuf> {
+    let dir = match &cmd.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!(
+            "secretsnap-demo-{}-{}",
+            std::process::id(),
+            chrono::Utc::now().format("%Y%m%d%H%M%S")
+        )),
     };
-    let repo = Repository::init(b, b"demo passphrase (not secret)", opts).await?;
-    let records = sample_records();
-    let meta = SnapshotMeta {
-        source: "demo://records".into(),
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    if dir.join("repo").exists() {
+        bail!("{} already holds a repository", dir.join("repo").display());
+    }
+    Ok(dir)
+}
+
+pub async fn run(g: &Global, cmd: &DemoCmd) -> anyhow::Result<u8> {
+    let started = Instant::now();
+    let emu = Emulator::start(Config::default(), "127.0.0.1:0".parse()?)
+        .await
+        .context("starting the emulator")?;
+    emu.seed_demo("fr-par", PROJECT_A);
+    let dir = demo_dir(cmd)?;
+    let repo_path = dir.join("repo");
+    let repo_url = repo_path.to_str().context("temp path is not UTF-8")?;
+    let repo = Repository::init(
+        backend::open_url(repo_url, &Default::default())?,
+        PASSPHRASE.as_bytes(),
+        OpenOptions {
+            cache_dir: Some(dir.join("cache")),
+            kdf: Some(KdfParams::default()),
+        },
+    )
+    .await?;
+    let bar = progress::for_run(g);
+
+    // 1. Backup fr-par/A, disabled versions included (enable → read → disable, on the emulator).
+    let source = ScalewaySource::new(client(&emu, "fr-par")?, PROJECT_A);
+    let opts = BackupOptions {
+        filter: Filter {
+            read_disabled: true,
+            ..Default::default()
+        },
         environment: Some("production".into()),
         data_classes: vec!["critical".into()],
         tags: vec!["demo".into()],
         job: Some("demo".into()),
+        concurrency: BackupOptions::DEFAULT_CONCURRENCY,
+    };
+    let first = engine::backup(&repo, &source, &opts, bar.as_ref()).await?;
+    let snap = first.snapshot.context("no snapshot")?;
+
+    // 2. Restore into nl-ams/B and compare both projects field by field.
+    let dest = ScalewayDestination::new(client(&emu, "nl-ams")?, PROJECT_B);
+    let (_, restored) = engine::restore_snapshot(
+        &repo,
+        &snap,
+        &dest,
+        &RestoreOptions::default(),
+        false,
+        |_| true,
+        bar.as_ref(),
+    )
+    .await?;
+    let reader = ScalewaySource::new(client(&emu, "nl-ams")?, PROJECT_B);
+    let all = Filter {
+        read_disabled: true,
         ..Default::default()
     };
-    let mut w = repo.writer().await?;
-    for (p, m, v) in &records {
-        w.add(p, m, Some(p), v).await?;
-    }
-    let (first, h1) = w.commit(meta.clone()).await?;
-    repo.prepare_incremental().await?;
-    let mut w = repo.writer().await?;
-    for (p, m, v) in &records {
-        match repo.known_item(p)? {
-            Some(k) => w.add_known(p, m, Some(p), &k),
-            None => w.add(p, m, Some(p), v).await?,
-        }
-    }
-    let (second, h2) = w
-        .commit(SnapshotMeta {
-            parent: Some(first),
-            ..meta
-        })
-        .await?;
-    let entries = repo.entries(&h2).await?;
-    let mut equal = 0;
-    for e in &entries {
-        if let Some(original) = records.iter().find(|r| r.0 == e.path).map(|r| &r.2) {
-            if repo.read_content(e).await?[..] == original[..] {
-                equal += 1;
+    let (source_side, _) = read_all(
+        &ScalewaySource::new(client(&emu, "fr-par")?, PROJECT_A),
+        &all,
+    )
+    .await;
+    let (target_side, _) = read_all(&reader, &all).await;
+    let diffs = compare(&source_side, &target_side);
+
+    // 3. Incremental: nothing changed, so nothing is read.
+    let plain = BackupOptions {
+        filter: Filter::default(),
+        ..opts.clone()
+    };
+    let reads_before = emu.accesses();
+    let second = engine::backup(&repo, &source, &plain, bar.as_ref()).await?;
+    let second_reads = emu.accesses() - reads_before;
+
+    // 4. Verify every byte of the repository.
+    let check = repo.check(Some(Subset::All)).await?;
+    let ok = diffs.is_empty()
+        && first.failed.is_empty()
+        && restored.failed.is_empty()
+        && second_reads == 0
+        && check.ok();
+    let seconds = started.elapsed().as_secs_f64();
+    let summary = json!({
+        "ok": ok,
+        "emulator": emu.url(),
+        "repository": repo_path,
+        "passphrase": "SECRETSNAP_PASSWORD=demo (a demo repository; never do this with real data)",
+        "source": first.source,
+        "target": restored.target,
+        "snapshot": snap,
+        "secrets": first.secrets,
+        "versions": first.versions,
+        "values_read": first.values_read,
+        "backup_api_calls": first.api_calls,
+        "restore_api_calls": restored.api_calls,
+        "restored_secrets": restored.created_secrets,
+        "restored_versions": restored.created_versions,
+        "differences": diffs,
+        "incremental": {"snapshot": second.snapshot, "values_read": second.values_read,
+                        "values_reused": second.values_reused, "new_bytes": second.new_bytes},
+        "check_ok": check.ok(),
+        "seconds": seconds,
+    });
+    print(g, summary, || {
+        println!(
+            "secretsnap demo — Scaleway Secret Manager emulator at {}",
+            emu.url()
+        );
+        println!(
+            "  backup    {} → snapshot {} (environment production, data class critical)",
+            first.source,
+            snap.short()
+        );
+        println!(
+            "            {} secrets, {} versions ({} values read, disabled ones included), {} API calls",
+            first.secrets, first.versions, first.values_read, first.api_calls
+        );
+        println!(
+            "  restore   → {}: {} secrets, {} versions created, {} API calls",
+            restored.target,
+            restored.created_secrets,
+            restored.created_versions,
+            restored.api_calls
+        );
+        if diffs.is_empty() {
+            println!("  verify    both projects equal: types, paths, tags, descriptions, protection, version statuses and values");
+        } else {
+            println!("  verify    DIFFERENCES:");
+            for d in &diffs {
+                println!("            {d}");
             }
         }
-    }
-    let report = repo.check(Some(Subset::All)).await?;
-    let summary = json!({
-        "repository": repo_path,
-        "snapshots": [first.to_hex(), second.to_hex()],
-        "records": records.len(),
-        "first_new_chunks": h1.stats.new_chunks,
-        "second_new_chunks": h2.stats.new_chunks,
-        "second_reused_entries": h2.stats.reused_entries,
-        "restored_equal": equal,
-        "check_ok": report.ok(),
-        "seconds": started.elapsed().as_secs_f64(),
+        println!(
+            "  again     snapshot {}: {} values read, {} reused unread, {} new data",
+            second.snapshot.map(|s| s.short()).unwrap_or_default(),
+            second.values_read,
+            second.values_reused,
+            bytes(second.new_bytes)
+        );
+        println!(
+            "  check     --read-data: {}",
+            if check.ok() { "no errors" } else { "ERRORS" }
+        );
+        println!("  time      {seconds:.1}s");
+        println!(
+            "  explore   export SECRETSNAP_REPOSITORY={} SECRETSNAP_PASSWORD={PASSPHRASE}",
+            repo_path.display()
+        );
+        println!("            secretsnap snapshots --environment production; secretsnap ls latest; secretsnap diff {} {}",
+            snap.short(), second.snapshot.map(|s| s.short()).unwrap_or_default());
+        println!("{}", if ok { "demo OK" } else { "demo FAILED" });
     });
-    if g.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-    } else {
-        println!(
-            "secretsnap demo (store only; the Scaleway emulator demo arrives with the connector)"
-        );
-        println!("  repository       {}", repo_path.display());
-        println!(
-            "  snapshot 1       {} ({} records, {} new chunks, env=production class=critical)",
-            first.short(),
-            h1.stats.entries,
-            h1.stats.new_chunks
-        );
-        println!(
-            "  snapshot 2       {} (incremental: {} records reused unread, {} new chunks)",
-            second.short(),
-            h2.stats.reused_entries,
-            h2.stats.new_chunks
-        );
-        println!(
-            "  restored         {equal}/{} records byte-identical",
-            records.len()
-        );
-        println!(
-            "  check --read-data {}",
-            if report.ok() { "ok" } else { "FAILED" }
-        );
-        println!("  time             {:.2}s", started.elapsed().as_secs_f64());
-    }
-    Ok(if report.ok() && equal == records.len() {
-        0
-    } else {
-        1
-    })
-}
-
-fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
-    let d = std::env::temp_dir().join(format!("secretsnap-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&d)?;
-    Ok(d)
+    Ok(if ok { OK } else { FAILED })
 }

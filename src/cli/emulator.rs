@@ -66,7 +66,7 @@ fn grant(spec: &str) -> anyhow::Result<(String, Grant)> {
     Ok((token, g))
 }
 
-pub async fn run(g: &Global, cmd: EmulatorCmd) -> anyhow::Result<u8> {
+pub async fn run(g: &Global, cmd: &EmulatorCmd) -> anyhow::Result<u8> {
     let EmulatorCmd::Scaleway(a) = cmd;
     let tokens: HashMap<String, Grant> = a
         .tokens

@@ -1,18 +1,25 @@
-//! Command-line definitions and dispatch. Exit codes: 0 success, 1 failure, 2 usage error
-//! (clap), 3 partial success (some items failed, all named).
+//! Command-line definitions and dispatch. Exit codes (`output`): 0 success, 1 failure, 2 usage
+//! error, 3 partial success (some items failed, all named in the report).
 
+mod args;
+mod backup;
+mod browse;
 mod demo;
 mod emulator;
+pub mod output;
 mod password;
+mod progress;
 mod repo_cmds;
+mod restore;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
     name = "secretsnap",
     version,
-    about = "Encrypted, deduplicated snapshots of cloud secret managers"
+    about = "Encrypted, deduplicated snapshots of cloud secret managers",
+    after_help = "Exit codes: 0 success, 1 failure, 2 usage error, 3 partial (some items failed; the report names each one)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -27,12 +34,12 @@ pub struct Global {
     #[arg(long, short = 'r', env = "SECRETSNAP_REPOSITORY", global = true)]
     pub repo: Option<String>,
     /// Read the passphrase from this file (first line).
-    #[arg(long, global = true)]
+    #[arg(long, env = "SECRETSNAP_PASSWORD_FILE", global = true)]
     pub password_file: Option<std::path::PathBuf>,
     /// Run this command and use its first output line as the passphrase.
-    #[arg(long, global = true)]
+    #[arg(long, env = "SECRETSNAP_PASSWORD_COMMAND", global = true)]
     pub password_command: Option<String>,
-    /// Machine-readable output on stdout.
+    /// Machine-readable output on stdout (schemas in docs/cli.md).
     #[arg(long, global = true)]
     pub json: bool,
     /// More logging on stderr (-v info, -vv debug); never secret values.
@@ -47,8 +54,20 @@ pub struct Global {
 pub enum Command {
     /// Create a repository.
     Init,
+    /// Back up a source (e.g. scaleway://fr-par/PROJECT_ID) into one snapshot.
+    Backup(Box<backup::BackupCmd>),
     /// List snapshots (filters match header fields; contents are not read).
-    Snapshots(repo_cmds::SnapshotFilter),
+    Snapshots(repo_cmds::SnapshotFilterArgs),
+    /// List the secrets and versions of a snapshot (never values).
+    Ls(browse::LsCmd),
+    /// What changed between two snapshots (never values).
+    Diff(browse::DiffCmd),
+    /// Restore a snapshot into a target (e.g. scaleway://nl-ams/PROJECT_ID).
+    Restore(Box<restore::RestoreCmd>),
+    /// Copy secrets from a source straight into a target, with restore's plan and conflict rules.
+    Clone(Box<restore::CloneCmd>),
+    /// Print one secret value from a snapshot to stdout (the only command that shows values).
+    Cat(browse::CatCmd),
     /// Verify the repository; --read-data[=n/m|P%] also decrypts and verifies data.
     Check {
         #[arg(long, num_args = 0..=1, default_missing_value = "all")]
@@ -68,24 +87,40 @@ pub enum Command {
     /// Manage passphrases.
     #[command(subcommand)]
     Key(repo_cmds::KeyCmd),
-    /// Show the store working end to end on a throw-away repository.
-    Demo,
+    /// Back up and restore a seeded Scaleway emulator end to end; no cloud account needed.
+    Demo(demo::DemoCmd),
     /// Run a local emulator of a cloud secret manager (for your tests).
     #[command(subcommand)]
     Emulator(emulator::EmulatorCmd),
+    /// Print shell completions.
+    Completions { shell: clap_complete::Shell },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
-    match cli.command {
-        Command::Init => repo_cmds::init(&cli.global).await,
-        Command::Snapshots(f) => repo_cmds::snapshots(&cli.global, &f).await,
-        Command::Check { read_data } => repo_cmds::check(&cli.global, read_data.as_deref()).await,
-        Command::Forget { snapshots, dry_run } => {
-            repo_cmds::forget(&cli.global, &snapshots, dry_run).await
+    let g = &cli.global;
+    match &cli.command {
+        Command::Init => repo_cmds::init(g).await,
+        Command::Backup(c) => backup::run(g, c).await,
+        Command::Snapshots(f) => repo_cmds::snapshots(g, f).await,
+        Command::Ls(c) => browse::ls(g, c).await,
+        Command::Diff(c) => browse::diff(g, c).await,
+        Command::Restore(c) => restore::restore(g, c).await,
+        Command::Clone(c) => restore::clone(g, c).await,
+        Command::Cat(c) => browse::cat(g, c).await,
+        Command::Check { read_data } => repo_cmds::check(g, read_data.as_deref()).await,
+        Command::Forget { snapshots, dry_run } => repo_cmds::forget(g, snapshots, *dry_run).await,
+        Command::Prune { dry_run } => repo_cmds::prune(g, *dry_run).await,
+        Command::Key(k) => repo_cmds::key(g, k).await,
+        Command::Demo(d) => demo::run(g, d).await,
+        Command::Emulator(e) => emulator::run(g, e).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "secretsnap",
+                &mut std::io::stdout(),
+            );
+            Ok(output::OK)
         }
-        Command::Prune { dry_run } => repo_cmds::prune(&cli.global, dry_run).await,
-        Command::Key(k) => repo_cmds::key(&cli.global, k).await,
-        Command::Demo => demo::run(&cli.global).await,
-        Command::Emulator(e) => emulator::run(&cli.global, e).await,
     }
 }

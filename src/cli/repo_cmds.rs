@@ -6,34 +6,27 @@ use clap::{Args, Subcommand};
 use secretsnap_store::{backend, OpenOptions, PruneOptions, Repository, SnapshotInfo};
 use serde_json::json;
 
+use super::args::SelectArgs;
+use super::output::{print, usage};
 use super::password::passphrase;
 use super::Global;
+use secretsnap::engine::SnapshotFilter;
 
 /// Snapshot filters; every one matches header fields only.
-#[derive(Args, Default, Clone)]
-pub struct SnapshotFilter {
-    #[arg(long)]
-    pub environment: Option<String>,
-    #[arg(long = "data-class")]
-    pub data_class: Vec<String>,
+#[derive(Args, Default, Clone, Debug)]
+pub struct SnapshotFilterArgs {
+    /// Only snapshots carrying this tag (repeatable: all of them).
     #[arg(long)]
     pub tag: Vec<String>,
-    #[arg(long)]
-    pub job: Option<String>,
-    #[arg(long)]
-    pub source: Option<String>,
+    #[command(flatten)]
+    pub select: SelectArgs,
 }
 
-impl SnapshotFilter {
-    pub fn matches(&self, s: &SnapshotInfo) -> bool {
-        let m = &s.header.meta;
-        self.environment
-            .as_ref()
-            .is_none_or(|e| m.environment.as_ref() == Some(e))
-            && self.data_class.iter().all(|c| m.data_classes.contains(c))
-            && self.tag.iter().all(|t| m.tags.contains(t))
-            && self.job.as_ref().is_none_or(|j| m.job.as_ref() == Some(j))
-            && self.source.as_ref().is_none_or(|src| &m.source == src)
+impl SnapshotFilterArgs {
+    fn filter(&self) -> anyhow::Result<SnapshotFilter> {
+        let mut f = self.select.filter()?;
+        f.tags.extend(self.tag.iter().cloned());
+        Ok(f)
     }
 }
 
@@ -81,14 +74,6 @@ pub async fn open(g: &Global) -> anyhow::Result<Repository> {
     Ok(Repository::open(b, &passphrase(g)?, open_options(g)).await?)
 }
 
-fn print(g: &Global, value: serde_json::Value, human: impl FnOnce()) {
-    if g.json {
-        println!("{}", serde_json::to_string_pretty(&value).expect("json"));
-    } else {
-        human();
-    }
-}
-
 pub async fn init(g: &Global) -> anyhow::Result<u8> {
     let b = backend::open_url(location(g)?, &Default::default())?;
     let repo = Repository::init(b, &passphrase(g)?, open_options(g)).await?;
@@ -106,7 +91,8 @@ pub async fn init(g: &Global) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-pub async fn snapshots(g: &Global, f: &SnapshotFilter) -> anyhow::Result<u8> {
+pub async fn snapshots(g: &Global, args: &SnapshotFilterArgs) -> anyhow::Result<u8> {
+    let f = args.filter()?;
     let repo = open(g).await?;
     let list = repo.snapshots().await?;
     let shown: Vec<&SnapshotInfo> = list.snapshots.iter().filter(|s| f.matches(s)).collect();
@@ -141,7 +127,10 @@ pub async fn snapshots(g: &Global, f: &SnapshotFilter) -> anyhow::Result<u8> {
 
 pub async fn check(g: &Global, read_data: Option<&str>) -> anyhow::Result<u8> {
     let repo = open(g).await?;
-    let subset = read_data.map(str::parse).transpose()?;
+    let subset = read_data
+        .map(str::parse::<secretsnap_store::Subset>)
+        .transpose()
+        .map_err(usage)?;
     let r = repo.check(subset).await?;
     print(g, serde_json::to_value(&r)?, || {
         println!(
@@ -172,8 +161,13 @@ pub async fn forget(g: &Global, ids: &[String], dry_run: bool) -> anyhow::Result
     }
     let repo = open(g).await?;
     let mut resolved = Vec::new();
+    let all = SnapshotFilter::default();
     for p in ids {
-        resolved.push(repo.resolve_snapshot(p).await?);
+        resolved.push(
+            secretsnap::engine::select::resolve(&repo, p, &all)
+                .await?
+                .id,
+        );
     }
     if !dry_run {
         repo.forget(&resolved).await?;
@@ -231,7 +225,7 @@ fn new_passphrase(file: Option<&std::path::Path>) -> anyhow::Result<zeroize::Zer
     }
 }
 
-pub async fn key(g: &Global, cmd: KeyCmd) -> anyhow::Result<u8> {
+pub async fn key(g: &Global, cmd: &KeyCmd) -> anyhow::Result<u8> {
     let mut repo = open(g).await?;
     match cmd {
         KeyCmd::List => {
@@ -254,7 +248,7 @@ pub async fn key(g: &Global, cmd: KeyCmd) -> anyhow::Result<u8> {
             label,
         } => {
             let id = repo
-                .add_key(&new_passphrase(new_password_file.as_deref())?, &label)
+                .add_key(&new_passphrase(new_password_file.as_deref())?, label)
                 .await?;
             print(g, json!({"added": id}), || {
                 println!("added key {}", &id[..12])
@@ -265,7 +259,7 @@ pub async fn key(g: &Global, cmd: KeyCmd) -> anyhow::Result<u8> {
                 .list_keys()
                 .await?
                 .into_iter()
-                .find(|k| k.id.starts_with(&id))
+                .find(|k| k.id.starts_with(id.as_str()))
                 .map(|k| k.id)
                 .context("no such key")?;
             repo.remove_key(&full).await?;

@@ -9,7 +9,7 @@ use secretsnap_store::{Failure, Id, Repository, SnapshotMeta};
 use serde::Serialize;
 
 use super::records::{secret_meta, secret_prefix, version_meta, SECRET_RECORD, VERSION_DIR};
-use super::Error;
+use super::{Error, Progress};
 
 /// Backup options.
 #[derive(Debug, Clone, Default)]
@@ -21,6 +21,11 @@ pub struct BackupOptions {
     pub job: Option<String>,
     /// Secrets fetched at once (each still goes through the client's rate limiter).
     pub concurrency: usize,
+}
+
+impl BackupOptions {
+    /// Concurrency used when none is set.
+    pub const DEFAULT_CONCURRENCY: usize = 8;
 }
 
 /// What a backup did.
@@ -45,6 +50,7 @@ pub async fn backup(
     repo: &Repository,
     source: &dyn Source,
     opts: &BackupOptions,
+    progress: &dyn Progress,
 ) -> Result<BackupReport, Error> {
     let url = source.location().url();
     let snapshots = repo.prepare_incremental().await?;
@@ -61,6 +67,7 @@ pub async fn backup(
         ..Default::default()
     };
     let listed = source.list(&opts.filter).await?;
+    progress.start("backup", listed.len());
     let known = |k: &str| repo.known_item(k).ok().flatten().is_some();
     let filter = &opts.filter;
     let mut fetched = futures::stream::iter(listed)
@@ -71,11 +78,13 @@ pub async fn backup(
         let secret = match result {
             Ok(s) => s,
             Err(f) => {
+                progress.advance(&f.item);
                 report.failed.push(f);
                 continue;
             }
         };
         report.secrets += 1;
+        progress.advance(&secret.full_name());
         let prefix = secret_prefix(&secret);
         w.add(
             &format!("{prefix}/{SECRET_RECORD}"),
@@ -118,6 +127,7 @@ pub async fn backup(
         }
     }
     drop(fetched);
+    progress.finish();
     report.api_calls = source.calls() - calls_before;
     let meta = SnapshotMeta {
         source: url,

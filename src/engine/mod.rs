@@ -1,16 +1,28 @@
-//! The engine: backup (a `Source` into a snapshot), restore (a snapshot through a `Destination`)
-//! and the mapping between secrets and store records. The store never parses what we put in it;
-//! this module is the only place that knows how a secret becomes records.
+//! The engine: backup (a `Source` into a snapshot), restore (a snapshot through a `Destination`),
+//! clone (a source straight into a destination), what a snapshot holds (`inventory`: ls, diff),
+//! `cat` (`value`), snapshot selection (`select`) and the mapping between secrets and store
+//! records. The store never parses what we put in it; `records` is the only place that knows how a
+//! secret becomes records.
 
 mod backup;
+mod clone;
+pub mod inventory;
+mod progress;
 mod records;
 mod restore;
+pub mod select;
+mod value;
 
 pub use backup::{backup, BackupOptions, BackupReport};
+pub use clone::{clone, CloneReport};
+pub use progress::{Progress, Silent};
 pub use records::{secrets_from_entries, SECRET_RECORD, VERSION_DIR};
-pub use restore::{load_secrets, restore_snapshot};
+pub use restore::{apply, load_secrets, restore_snapshot};
+pub use select::SnapshotFilter;
+pub use value::read_value;
 
-/// Engine errors: the store's, a connector's, or an unreadable snapshot record.
+/// Engine errors: the store's, a connector's, an unreadable snapshot record, or a selection
+/// (snapshot, secret, version) that names nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
@@ -19,4 +31,6 @@ pub enum Error {
     Connector(#[from] secretsnap_core::Error),
     #[error("snapshot records: {0}")]
     Snapshot(String),
+    #[error("{0}")]
+    Selection(String),
 }

@@ -6,7 +6,8 @@ use secretsnap_core::{Destination, Payload, Plan, Report, RestoreOptions, Secret
 use secretsnap_store::{Id, Repository};
 
 use super::records::secrets_from_entries;
-use super::Error;
+use super::{Error, Progress};
+use secretsnap_core::conformance::restore_each;
 
 /// Secrets of a snapshot with their values (those that were read) loaded from the store.
 pub async fn load_secrets(
@@ -42,7 +43,23 @@ pub async fn restore_snapshot(
     opts: &RestoreOptions,
     dry_run: bool,
     keep: impl Fn(&Secret) -> bool,
+    progress: &dyn Progress,
 ) -> Result<(Plan, Report), Error> {
     let secrets = load_secrets(repo, snapshot, keep).await?;
-    Ok(secretsnap_core::conformance::restore_all(dest, &secrets, opts, dry_run).await)
+    Ok(apply(dest, &secrets, opts, dry_run, progress).await)
+}
+
+/// Plans (and unless `dry_run`, applies) `secrets` at `dest`: the loop restore and clone share.
+pub async fn apply(
+    dest: &dyn Destination,
+    secrets: &[Secret],
+    opts: &RestoreOptions,
+    dry_run: bool,
+    progress: &dyn Progress,
+) -> (Plan, Report) {
+    progress.start(if dry_run { "plan" } else { "restore" }, secrets.len());
+    let done = |name: &str| progress.advance(name);
+    let out = restore_each(dest, secrets, opts, dry_run, &done).await;
+    progress.finish();
+    out
 }

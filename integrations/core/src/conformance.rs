@@ -30,6 +30,17 @@ pub async fn restore_all(
     opts: &RestoreOptions,
     dry_run: bool,
 ) -> (crate::Plan, Report) {
+    restore_each(dest, secrets, opts, dry_run, &|_| {}).await
+}
+
+/// `restore_all`, calling `done` with each secret's `path/name` once it is handled.
+pub async fn restore_each(
+    dest: &dyn Destination,
+    secrets: &[Secret],
+    opts: &RestoreOptions,
+    dry_run: bool,
+    done: &(dyn Fn(&str) + Send + Sync),
+) -> (crate::Plan, Report) {
     let mut plan = crate::Plan {
         target: dest.location().url(),
         items: Vec::new(),
@@ -43,6 +54,7 @@ pub async fn restore_all(
             Ok(i) => i,
             Err(f) => {
                 report.failed.push(f);
+                done(&s.full_name());
                 continue;
             }
         };
@@ -68,6 +80,7 @@ pub async fn restore_all(
         report
             .notes
             .extend(item.notes.iter().map(|n| format!("{}: {n}", item.secret)));
+        done(&item.secret);
         plan.items.push(item);
     }
     report.api_calls = dest.calls();

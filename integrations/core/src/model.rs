@@ -66,7 +66,6 @@ pub struct Version {
     /// AWS staging labels; empty for Scaleway.
     pub labels: Vec<String>,
     pub ephemeral: Option<serde_json::Value>,
-    pub crc32: Option<u32>,
     pub extras: BTreeMap<String, serde_json::Value>,
     /// Why the value is missing from the snapshot, if it is.
     pub not_read: Option<String>,

@@ -125,6 +125,26 @@ impl Client {
         })
     }
 
+    /// A client for another region with the same credentials, sharing this one's rate limiter
+    /// and concurrency limit (Scaleway limits requests per key, not per region), with its own
+    /// call counter.
+    pub fn for_region(&self, region: &str) -> Client {
+        Client {
+            base: format!(
+                "{}/secret-manager/v1beta1/regions/{region}",
+                self.creds.api_url
+            ),
+            calls: Arc::new(CallCounter::default()),
+            region: region.to_string(),
+            ..self.clone()
+        }
+    }
+
+    /// The credentials' default project, if any.
+    pub fn default_project(&self) -> Option<&str> {
+        self.creds.project_id.as_deref()
+    }
+
     /// Requests sent so far (retries included).
     pub fn calls(&self) -> u64 {
         self.calls.get()
@@ -272,11 +292,7 @@ impl Client {
     }
 
     /// A version's value and its CRC32 if one was stored.
-    pub async fn access(
-        &self,
-        id: &str,
-        rev: &str,
-    ) -> Result<(Zeroizing<Vec<u8>>, Option<u32>), Error> {
+    pub async fn access(&self, id: &str, rev: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
         let v = self
             .json(
                 Method::GET,
@@ -291,10 +307,17 @@ impl Client {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(data)
             .map_err(|_| Error::Protocol("access data is not base64".into()))?;
-        Ok((
-            Zeroizing::new(bytes),
-            v["data_crc32"].as_u64().map(|c| c as u32),
-        ))
+        let bytes = Zeroizing::new(bytes);
+        // The checksum guards the transfer; it is checked here and never kept (an unkeyed
+        // checksum of a short value is as good as the value).
+        if let Some(expected) = v["data_crc32"].as_u64() {
+            if u64::from(crc32fast::hash(&bytes)) != expected {
+                return Err(Error::Protocol(format!(
+                    "secret {id} revision {rev}: data does not match its data_crc32"
+                )));
+            }
+        }
+        Ok(bytes)
     }
 
     pub async fn create_secret(&self, body: &Value) -> Result<Value, Error> {

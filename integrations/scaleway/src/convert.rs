@@ -62,7 +62,6 @@ pub fn version(v: &Value) -> Version {
         description: s(v, "description"),
         labels: Vec::new(),
         ephemeral: Some(v["ephemeral_properties"].clone()).filter(|p| !p.is_null()),
-        crc32: None,
         extras,
         not_read: None,
         payload: Default::default(),

@@ -150,7 +150,7 @@ impl Destination for ScalewayDestination {
                 for v in self.client.list_versions(&target_id).await.map_err(fail)? {
                     let rev = v["revision"].as_u64().unwrap_or(0).to_string();
                     let status = v["status"].as_str().unwrap_or("").to_string();
-                    let data = if status == "enabled" { Some(self.client.access(&target_id, &rev).await.map_err(fail)?.0) } else { None };
+                    let data = if status == "enabled" { Some(self.client.access(&target_id, &rev).await.map_err(fail)?) } else { None };
                     if status == "enabled" || status == "disabled" {
                         have.push((status, v["description"].as_str().unwrap_or("").to_string(), data));
                     }

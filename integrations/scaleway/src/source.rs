@@ -30,7 +30,7 @@ impl ScalewaySource {
         secret: &Secret,
         rev: &str,
         disabled: bool,
-    ) -> Result<(zeroize::Zeroizing<Vec<u8>>, Option<u32>), Error> {
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, Error> {
         if !disabled {
             return self.client.access(&secret.id, rev).await;
         }
@@ -115,10 +115,7 @@ impl Source for ScalewaySource {
                 .read_version(&secret, &v.id, v.status == "disabled")
                 .await
             {
-                Ok((bytes, crc)) => {
-                    v.crc32 = crc.or(Some(crc32fast::hash(&bytes)));
-                    v.payload = Payload::Bytes(bytes);
-                }
+                Ok(bytes) => v.payload = Payload::Bytes(bytes),
                 Err(e) => {
                     v.not_read = Some(format!("read failed: {e}"));
                     v.payload = Payload::Failed(e.to_string());

@@ -8,6 +8,7 @@
 
 mod errors;
 mod http;
+mod seed;
 pub mod state;
 mod validate;
 pub mod wire;
@@ -18,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use seed::{demo_project, sample_payload, SeedSecret};
 pub use state::Limits;
 pub use validate::SECRET_TYPES;
 
@@ -145,84 +147,6 @@ impl Emulator {
     /// Direct access to the state (for seeding fixtures and for assertions).
     pub fn with_state<T>(&self, f: impl FnOnce(&mut state::State) -> T) -> T {
         f(&mut self.shared.state.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-
-    /// Seeds a realistic project: `secrets` secrets over all six types, several paths and tags,
-    /// `versions` versions each, the second-newest disabled on every third secret, one protected.
-    /// Returns the secret ids.
-    pub fn seed(
-        &self,
-        region: &str,
-        project: &str,
-        secrets: usize,
-        versions: usize,
-    ) -> Vec<String> {
-        use base64::Engine;
-        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        self.with_state(|st| {
-            let mut ids = Vec::new();
-            for i in 0..secrets {
-                let kind = validate::SECRET_TYPES[i % 6];
-                let req = state::CreateSecret {
-                    project_id: Some(project.into()),
-                    name: Some(format!("{kind}-{i:04}")),
-                    tags: Some(vec![
-                        ["production", "staging"][i % 2].to_string(),
-                        format!("team-{}", i % 3),
-                    ]),
-                    description: Some(if i % 4 == 0 {
-                        String::new()
-                    } else {
-                        format!("seeded secret {i}")
-                    }),
-                    kind: Some(kind.into()),
-                    path: Some(if i % 5 == 0 {
-                        "/".into()
-                    } else {
-                        format!("/apps/app-{}", i % 5)
-                    }),
-                    ephemeral_policy: None,
-                    protected: i == 1,
-                    key_id: None,
-                };
-                let id = st.create_secret(region, req).expect("seed secret")["id"]
-                    .as_str()
-                    .expect("id")
-                    .to_string();
-                for v in 0..versions {
-                    let data = sample_payload(kind, i, v);
-                    st.create_version(
-                        region,
-                        &id,
-                        state::CreateVersion {
-                            data: Some(b64(&data)),
-                            description: Some(format!("v{}", v + 1)),
-                            disable_previous: false,
-                            data_crc32: Some(crc32fast::hash(data.as_bytes())),
-                        },
-                    )
-                    .expect("seed version");
-                }
-                if versions >= 2 && i % 3 == 0 {
-                    st.set_version_status(region, &id, &(versions - 1).to_string(), "disable")
-                        .expect("seed disable");
-                }
-                ids.push(id);
-            }
-            ids
-        })
-    }
-}
-
-/// A valid payload for `kind`, distinct per (secret, version).
-pub fn sample_payload(kind: &str, i: usize, v: usize) -> String {
-    match kind {
-        "key_value" => format!("{{\"API_KEY\":\"key-{i}-{v}\",\"RETRIES\":3}}"),
-        "basic_credentials" => format!("{{\"username\":\"svc{i}\",\"password\":\"pw-{i}-{v}\"}}"),
-        "database_credentials" => format!("{{\"engine\":\"postgres\",\"username\":\"app{i}\",\"password\":\"db-{i}-{v}\",\"host\":\"10.0.0.{}\",\"dbname\":\"app\",\"port\":\"5432\"}}", i % 250),
-        "ssh_key" => format!("{{\"ssh_private_key\":\"-----BEGIN OPENSSH PRIVATE KEY-----\\nkey{i}v{v}\\n-----END OPENSSH PRIVATE KEY-----\\n\"}}"),
-        "certificate" => format!("-----BEGIN CERTIFICATE-----\nMIIB{i}x{v}\n-----END CERTIFICATE-----\n"),
-        _ => format!("opaque value {i}/{v} {}", "z".repeat((i * 37 + v * 11) % 200)),
     }
 }
 

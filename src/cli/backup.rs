@@ -1,0 +1,132 @@
+//! `secretsnap backup SOURCE`: one snapshot of a source, tagged with its SLA environment, data
+//! classes, tags and job, incremental against the latest snapshot of the same source. Exit code 3
+//! when some items failed: the snapshot is still committed, marked partial, naming each one.
+
+use std::time::Instant;
+
+use clap::Args;
+use secretsnap::engine::{self, BackupOptions, BackupReport};
+use secretsnap::locations::{Connections, Endpoint};
+use serde_json::json;
+
+use super::args::{ReadArgs, SecretArgs};
+use super::output::{bytes, partial_if, print, usage, OK};
+use super::{progress, repo_cmds, Global};
+
+#[derive(Args, Debug)]
+pub struct BackupCmd {
+    /// What to back up, e.g. scaleway://fr-par/PROJECT_ID[?path=/prefix].
+    pub source: String,
+    /// SLA environment of this snapshot (production, staging, …).
+    #[arg(long)]
+    pub environment: Option<String>,
+    /// Data class of this snapshot (repeatable).
+    #[arg(long = "data-class")]
+    pub data_class: Vec<String>,
+    /// Snapshot tag (repeatable).
+    #[arg(long)]
+    pub tag: Vec<String>,
+    /// Job name (for scheduling and retention groups).
+    #[arg(long)]
+    pub job: Option<String>,
+    /// Only secrets carrying this tag (repeatable: any of them).
+    #[arg(long = "secret-tag")]
+    pub secret_tag: Vec<String>,
+    #[command(flatten)]
+    pub secrets: SecretArgs,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// List what would be backed up; read no value, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl BackupCmd {
+    pub fn options(&self, endpoint: &Endpoint) -> BackupOptions {
+        let mut filter = endpoint.filter.apply(self.secrets.filter(&self.secret_tag));
+        filter.read_disabled = self.read.read_disabled;
+        filter.read_once = self.read.read_once;
+        BackupOptions {
+            filter,
+            environment: self.environment.clone(),
+            data_classes: self.data_class.clone(),
+            tags: self.tag.clone(),
+            job: self.job.clone(),
+            concurrency: self.read.concurrency,
+        }
+    }
+}
+
+pub async fn run(g: &Global, cmd: &BackupCmd) -> anyhow::Result<u8> {
+    let started = Instant::now();
+    let endpoint = Endpoint::parse(&cmd.source).map_err(usage)?;
+    let conns = Connections::default();
+    let source = conns.source(&endpoint)?;
+    let opts = cmd.options(&endpoint);
+    if cmd.dry_run {
+        let listed = source.list(&opts.filter).await?;
+        let names: Vec<String> = listed.iter().map(|s| s.full_name()).collect();
+        print(
+            g,
+            json!({"dry_run": true, "source": source.location().url(), "secrets": names,
+                   "writes_to_source": opts.filter.read_disabled, "api_calls": source.calls()}),
+            || {
+                println!(
+                    "would back up {} secrets from {}",
+                    names.len(),
+                    source.location().url()
+                );
+                for n in &names {
+                    println!("  {n}");
+                }
+                if opts.filter.read_disabled {
+                    println!("note: --read-disabled enables, reads and disables again each disabled version (writes to the source)");
+                }
+            },
+        );
+        return Ok(OK);
+    }
+    let repo = repo_cmds::open(g).await?;
+    let bar = progress::for_run(g);
+    let r = engine::backup(&repo, source.as_ref(), &opts, bar.as_ref()).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    print(g, json!({"backup": &r, "seconds": seconds}), || {
+        human(&r, &opts, seconds)
+    });
+    Ok(partial_if(!r.failed.is_empty()))
+}
+
+fn human(r: &BackupReport, opts: &BackupOptions, seconds: f64) {
+    let id = r.snapshot.map(|i| i.short()).unwrap_or_default();
+    println!(
+        "snapshot {id} saved{} from {}",
+        if r.failed.is_empty() {
+            ""
+        } else {
+            " (partial)"
+        },
+        r.source
+    );
+    if let Some(e) = &opts.environment {
+        println!(
+            "  environment {e}, data classes [{}]",
+            opts.data_classes.join(", ")
+        );
+    }
+    println!(
+        "  {} secrets, {} versions: {} values read, {} reused unread, {} not read",
+        r.secrets, r.versions, r.values_read, r.values_reused, r.values_not_read
+    );
+    println!(
+        "  {} new data, {} uploaded, {} API calls, {seconds:.2}s{}",
+        bytes(r.new_bytes),
+        bytes(r.uploaded_bytes),
+        r.api_calls,
+        r.parent
+            .map(|p| format!(", parent {}", p.short()))
+            .unwrap_or_default()
+    );
+    for f in &r.failed {
+        println!("  failed: {}: {}", f.item, f.reason);
+    }
+}

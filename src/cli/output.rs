@@ -1,0 +1,68 @@
+//! Output conventions shared by every command: JSON on stdout with `--json`, human text
+//! otherwise; exit codes (0 success, 1 failure, 2 usage error, 3 partial: some items failed, all
+//! named); and the `Usage` error that maps to exit code 2.
+
+use super::Global;
+
+/// Exit code: everything succeeded.
+pub const OK: u8 = 0;
+/// Exit code: the command failed.
+pub const FAILED: u8 = 1;
+/// Exit code: the command line or a location URL is wrong.
+pub const USAGE: u8 = 2;
+/// Exit code: done, but some items failed; the report names each one.
+pub const PARTIAL: u8 = 3;
+
+/// A usage error (bad argument value); exits with code 2.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// Wraps any error as a usage error.
+pub fn usage(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::Error::new(Usage(e.to_string()))
+}
+
+/// Prints `value` as JSON with `--json`, else runs `human`.
+pub fn print(g: &Global, value: serde_json::Value, human: impl FnOnce()) {
+    if g.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).expect("JSON values serialize")
+        );
+    } else {
+        human();
+    }
+}
+
+/// `OK`, or `PARTIAL` when anything failed.
+pub fn partial_if(failed: bool) -> u8 {
+    if failed {
+        PARTIAL
+    } else {
+        OK
+    }
+}
+
+/// Human-readable size.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}

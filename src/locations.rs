@@ -1,0 +1,181 @@
+//! Where secrets live, as URLs users type: `scaleway://REGION/PROJECT_ID` (project from
+//! `SCW_DEFAULT_PROJECT_ID` when omitted, region from `SCW_DEFAULT_REGION` when empty) with
+//! optional filters in the query (`?path=/prefix&name=GLOB&tag=T&type=opaque`). Turns a URL into
+//! a `Source` or a `Destination`. Connectors of one provider opened through one `Connections`
+//! share credentials and the per-key rate limit, so a same-account clone stays under the quota.
+
+use std::sync::Mutex;
+
+use secretsnap_core::{Destination, Error, Filter, Source};
+use secretsnap_scaleway::{
+    Client, ClientOptions, Credentials, ScalewayDestination, ScalewaySource,
+};
+
+/// A parsed location URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub provider: String,
+    /// Empty: the provider's default (credentials or environment).
+    pub region: String,
+    /// Scaleway project id; empty: the default project.
+    pub scope: String,
+    /// Filters from the query string.
+    pub filter: FilterSpec,
+}
+
+/// The query-string filters of a location URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FilterSpec {
+    pub path_prefix: Option<String>,
+    pub name_glob: Option<String>,
+    pub tags: Vec<String>,
+    pub kinds: Vec<String>,
+}
+
+impl FilterSpec {
+    /// Applies these filters on top of `f` (the URL's win where both are set).
+    pub fn apply(&self, mut f: Filter) -> Filter {
+        if self.path_prefix.is_some() {
+            f.path_prefix = self.path_prefix.clone();
+        }
+        if self.name_glob.is_some() {
+            f.name_glob = self.name_glob.clone();
+        }
+        f.tags.extend(self.tags.iter().cloned());
+        f.kinds.extend(self.kinds.iter().cloned());
+        f
+    }
+}
+
+const PROVIDERS: &[&str] = &["scaleway"];
+
+impl Endpoint {
+    pub fn parse(text: &str) -> Result<Endpoint, Error> {
+        let bad = |why: &str| {
+            Error::Config(format!(
+                "location {text:?}: {why} (expected e.g. scaleway://fr-par/PROJECT_ID?path=/prod)"
+            ))
+        };
+        let url = url::Url::parse(text).map_err(|e| bad(&e.to_string()))?;
+        let provider = url.scheme().to_string();
+        if provider == "aws" {
+            return Err(bad("AWS Secrets Manager is not supported yet"));
+        }
+        if !PROVIDERS.contains(&provider.as_str()) {
+            return Err(bad(&format!("unknown provider {provider:?}")));
+        }
+        let region = url.host_str().unwrap_or("").to_string();
+        let scope = url.path().trim_matches('/').to_string();
+        if scope.contains('/') {
+            return Err(bad(
+                "the project id cannot contain '/'; filter folders with ?path=",
+            ));
+        }
+        let mut filter = FilterSpec::default();
+        for (k, v) in url.query_pairs() {
+            match k.as_ref() {
+                "path" => filter.path_prefix = Some(v.into_owned()),
+                "name" => filter.name_glob = Some(v.into_owned()),
+                "tag" => filter.tags.push(v.into_owned()),
+                "type" => filter.kinds.push(v.into_owned()),
+                other => {
+                    return Err(bad(&format!(
+                        "unknown filter {other:?} (path, name, tag, type)"
+                    )))
+                }
+            }
+        }
+        Ok(Endpoint {
+            provider,
+            region,
+            scope,
+            filter,
+        })
+    }
+}
+
+/// Opens connectors; one per process is enough.
+#[derive(Default)]
+pub struct Connections {
+    scaleway: Mutex<Option<Client>>,
+    /// Client options for new Scaleway clients.
+    pub scaleway_options: ClientOptions,
+}
+
+impl Connections {
+    fn scaleway(&self, e: &Endpoint) -> Result<(Client, String), Error> {
+        let mut base = self.scaleway.lock().expect("connections lock");
+        if base.is_none() {
+            let creds = Credentials::from_env()?;
+            let region = creds.region.clone().unwrap_or_else(|| "fr-par".into());
+            *base = Some(Client::new(creds, &region, self.scaleway_options.clone())?);
+        }
+        let base = base.as_ref().expect("just set");
+        let client = if e.region.is_empty() {
+            base.for_region(&base.region)
+        } else {
+            base.for_region(&e.region)
+        };
+        let project = if e.scope.is_empty() {
+            base.default_project()
+                .ok_or_else(|| {
+                    Error::Config(
+                        "no Scaleway project: put it in the URL (scaleway://REGION/PROJECT_ID) or set SCW_DEFAULT_PROJECT_ID"
+                            .into(),
+                    )
+                })?
+                .to_string()
+        } else {
+            e.scope.clone()
+        };
+        Ok((client, project))
+    }
+
+    pub fn source(&self, e: &Endpoint) -> Result<Box<dyn Source>, Error> {
+        match e.provider.as_str() {
+            "scaleway" => {
+                let (client, project) = self.scaleway(e)?;
+                Ok(Box::new(ScalewaySource::new(client, &project)))
+            }
+            p => Err(Error::Config(format!("no source connector for {p}"))),
+        }
+    }
+
+    pub fn destination(&self, e: &Endpoint) -> Result<Box<dyn Destination>, Error> {
+        match e.provider.as_str() {
+            "scaleway" => {
+                let (client, project) = self.scaleway(e)?;
+                Ok(Box::new(ScalewayDestination::new(client, &project)))
+            }
+            p => Err(Error::Config(format!("no destination connector for {p}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_locations() {
+        let e = Endpoint::parse("scaleway://nl-ams/abc-123?path=/prod&tag=a&tag=b").unwrap();
+        assert_eq!(
+            (e.provider.as_str(), e.region.as_str(), e.scope.as_str()),
+            ("scaleway", "nl-ams", "abc-123")
+        );
+        assert_eq!(e.filter.path_prefix.as_deref(), Some("/prod"));
+        assert_eq!(e.filter.tags, ["a", "b"]);
+        let e = Endpoint::parse("scaleway://fr-par").unwrap();
+        assert_eq!(e.scope, "");
+        for bad in [
+            "fr-par/abc",
+            "gcp://x/y",
+            "scaleway://fr-par/a/b",
+            "scaleway://fr-par/a?colour=red",
+            "aws://eu-west-1",
+        ] {
+            let err = Endpoint::parse(bad).unwrap_err().to_string();
+            assert!(err.contains(bad), "{err}");
+        }
+    }
+}
