@@ -1,11 +1,13 @@
 //! Where secrets live, as URLs users type: `scaleway://REGION/PROJECT_ID` (project from
-//! `SCW_DEFAULT_PROJECT_ID` when omitted, region from `SCW_DEFAULT_REGION` when empty) with
-//! optional filters in the query (`?path=/prefix&name=GLOB&tag=T&type=opaque`). Turns a URL into
-//! a `Source` or a `Destination`. Connectors of one provider opened through one `Connections`
+//! `SCW_DEFAULT_PROJECT_ID` when omitted, region from `SCW_DEFAULT_REGION` when empty) and
+//! `aws://REGION` (region from the AWS configuration when empty), with optional filters in the
+//! query (`?path=/prefix&name=GLOB&tag=T&type=opaque`). Turns a URL into a `Source` or a
+//! `Destination`. Connectors of one provider opened through one `Connections`
 //! share credentials and the per-key rate limit, so a same-account clone stays under the quota.
 
 use std::sync::Mutex;
 
+use secretsnap_aws::{AwsClient, AwsDestination, AwsSource};
 use secretsnap_core::{Destination, Error, Filter, Source};
 use secretsnap_scaleway::{
     Client, ClientOptions, Credentials, ScalewayDestination, ScalewaySource,
@@ -47,7 +49,7 @@ impl FilterSpec {
     }
 }
 
-const PROVIDERS: &[&str] = &["scaleway"];
+const PROVIDERS: &[&str] = &["scaleway", "aws"];
 
 impl Endpoint {
     pub fn parse(text: &str) -> Result<Endpoint, Error> {
@@ -58,14 +60,16 @@ impl Endpoint {
         };
         let url = url::Url::parse(text).map_err(|e| bad(&e.to_string()))?;
         let provider = url.scheme().to_string();
-        if provider == "aws" {
-            return Err(bad("AWS Secrets Manager is not supported yet"));
-        }
         if !PROVIDERS.contains(&provider.as_str()) {
             return Err(bad(&format!("unknown provider {provider:?}")));
         }
         let region = url.host_str().unwrap_or("").to_string();
         let scope = url.path().trim_matches('/').to_string();
+        if provider == "aws" && !scope.is_empty() {
+            return Err(bad(
+                "an AWS location is aws://REGION; filter names with ?path=",
+            ));
+        }
         if scope.contains('/') {
             return Err(bad(
                 "the project id cannot contain '/'; filter folders with ?path=",
@@ -131,22 +135,28 @@ impl Connections {
         Ok((client, project))
     }
 
-    pub fn source(&self, e: &Endpoint) -> Result<Box<dyn Source>, Error> {
+    async fn aws(&self, e: &Endpoint) -> Result<AwsClient, Error> {
+        AwsClient::connect(&e.region, None, Default::default()).await
+    }
+
+    pub async fn source(&self, e: &Endpoint) -> Result<Box<dyn Source>, Error> {
         match e.provider.as_str() {
             "scaleway" => {
                 let (client, project) = self.scaleway(e)?;
                 Ok(Box::new(ScalewaySource::new(client, &project)))
             }
+            "aws" => Ok(Box::new(AwsSource::new(self.aws(e).await?))),
             p => Err(Error::Config(format!("no source connector for {p}"))),
         }
     }
 
-    pub fn destination(&self, e: &Endpoint) -> Result<Box<dyn Destination>, Error> {
+    pub async fn destination(&self, e: &Endpoint) -> Result<Box<dyn Destination>, Error> {
         match e.provider.as_str() {
             "scaleway" => {
                 let (client, project) = self.scaleway(e)?;
                 Ok(Box::new(ScalewayDestination::new(client, &project)))
             }
+            "aws" => Ok(Box::new(AwsDestination::new(self.aws(e).await?))),
             p => Err(Error::Config(format!("no destination connector for {p}"))),
         }
     }
@@ -167,12 +177,14 @@ mod tests {
         assert_eq!(e.filter.tags, ["a", "b"]);
         let e = Endpoint::parse("scaleway://fr-par").unwrap();
         assert_eq!(e.scope, "");
+        let e = Endpoint::parse("aws://eu-west-1?path=/prod").unwrap();
+        assert_eq!((e.region.as_str(), e.scope.as_str()), ("eu-west-1", ""));
         for bad in [
             "fr-par/abc",
             "gcp://x/y",
             "scaleway://fr-par/a/b",
             "scaleway://fr-par/a?colour=red",
-            "aws://eu-west-1",
+            "aws://eu-west-1/123456789012",
         ] {
             let err = Endpoint::parse(bad).unwrap_err().to_string();
             assert!(err.contains(bad), "{err}");

@@ -61,7 +61,7 @@ pub async fn run(g: &Global, cmd: &BackupCmd) -> anyhow::Result<u8> {
     let started = Instant::now();
     let endpoint = Endpoint::parse(&cmd.source).map_err(usage)?;
     let conns = Connections::default();
-    let source = conns.source(&endpoint)?;
+    let source = conns.source(&endpoint).await?;
     let opts = cmd.options(&endpoint);
     if cmd.dry_run {
         let listed = source.list(&opts.filter).await?;

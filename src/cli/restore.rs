@@ -63,7 +63,7 @@ pub async fn restore(g: &Global, cmd: &RestoreCmd) -> anyhow::Result<u8> {
     let repo = repo_cmds::open(g).await?;
     let snap = select::resolve(&repo, &cmd.snapshot, &cmd.select.filter()?).await?;
     let conns = Connections::default();
-    let dest = conns.destination(&target)?;
+    let dest = conns.destination(&target).await?;
     let bar = progress::for_run(g);
     let (plan, report) = engine::restore_snapshot(
         &repo,
@@ -101,8 +101,8 @@ pub async fn clone(g: &Global, cmd: &CloneCmd) -> anyhow::Result<u8> {
     filter.read_disabled = cmd.read.read_disabled;
     filter.read_once = cmd.read.read_once;
     let conns = Connections::default();
-    let source = conns.source(&from)?;
-    let dest = conns.destination(&to)?;
+    let source = conns.source(&from).await?;
+    let dest = conns.destination(&to).await?;
     if source.location() == dest.location() {
         return Err(usage("source and target are the same place"));
     }

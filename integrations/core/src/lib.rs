@@ -10,6 +10,7 @@ mod error;
 pub mod model;
 pub mod plan;
 pub mod polite;
+pub mod portable;
 
 pub use connector::{Destination, Filter, Known, Source};
 pub use error::{Error, ItemFailure, Result};

@@ -108,13 +108,15 @@ impl Secret {
         }
     }
 
-    /// Identity of one version for incremental backups; never contains a value.
+    /// Identity of one version for incremental backups; never contains a value. Provider
+    /// version ids are immutable and never reused within a secret (Scaleway revisions, AWS
+    /// VersionIds), and secret ids are never reused (uuids, ARNs with a random suffix).
     pub fn item_key(&self, v: &Version) -> String {
         let loc = self
             .location
             .as_ref()
             .map(Location::url)
             .unwrap_or_default();
-        format!("{loc}/{}/{}/{}", self.id, v.id, v.created_at)
+        format!("{loc}/{}/{}", self.id, v.id)
     }
 }

@@ -4,9 +4,11 @@
 //! overwritten or deleted: skipped by default; `append` adds only versions whose content is not
 //! there yet, so a re-run after a crash completes the restore without duplicates. More than 20
 //! restorable versions → the newest 20, and the plan says so. Managed secrets are skipped unless
-//! asked.
+//! asked. Secrets from another provider are first rewritten by `portable::adapt` (AWS staging
+//! labels and VersionIds kept in version descriptions, deprecated versions disabled).
 
 use secretsnap_core::plan::{Applied, VersionStep};
+use secretsnap_core::portable::adapt;
 use secretsnap_core::{
     Action, ConflictMode, Destination, Error, ItemFailure, Location, Payload, PlanItem,
     RestoreOptions, Secret,
@@ -95,11 +97,16 @@ impl Destination for ScalewayDestination {
     }
 
     async fn plan(&self, s: &Secret, opts: &RestoreOptions) -> Result<PlanItem, ItemFailure> {
-        let item = |action, notes| PlanItem {
+        let (adapted, mapping_notes) = adapt(s, "scaleway");
+        let s = &adapted;
+        let item = |action, mut notes: Vec<String>| PlanItem {
             secret: s.full_name(),
             source_id: s.id.clone(),
             action,
-            notes,
+            notes: {
+                notes.extend(mapping_notes.iter().cloned());
+                notes
+            },
         };
         let fail = |e: Error| ItemFailure {
             item: s.full_name(),
@@ -183,6 +190,8 @@ impl Destination for ScalewayDestination {
         s: &Secret,
         opts: &RestoreOptions,
     ) -> Result<Applied, ItemFailure> {
+        let (adapted, _) = adapt(s, "scaleway");
+        let s = &adapted;
         let fail = |e: Error| ItemFailure {
             item: s.full_name(),
             reason: e.to_string(),

@@ -1,0 +1,210 @@
+//! The AWS SDK client, configured the way AWS users expect: the standard credential chain (env,
+//! profiles, SSO, web identity, IMDS, credential_process), `AWS_REGION`/profile region unless the
+//! location names one, `AWS_ENDPOINT_URL` honoured. Around it: two shared token buckets (reads
+//! such as DescribeSecret/GetSecretValue are cheap; ListSecretVersionIds, resource policies and
+//! every write share AWS's 50 requests/s quota), the SDK's standard retry (throttling codes
+//! retried with backoff, up to 5 attempts), and an interceptor that counts every attempt.
+
+use std::sync::Arc;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_secretsmanager::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_secretsmanager::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_secretsmanager::error::{BoxError, ProvideErrorMetadata, SdkError};
+use secretsnap_core::polite::{CallCounter, RateLimiter};
+use secretsnap_core::Error;
+
+/// Client options.
+#[derive(Debug, Clone)]
+pub struct AwsOptions {
+    /// Requests per second for cheap reads (DescribeSecret, GetSecretValue, ListSecrets).
+    pub read_rate: f64,
+    /// Requests per second for everything under AWS's 50/s quotas (writes, version listings,
+    /// resource policies).
+    pub write_rate: f64,
+    /// Attempts per call, first included (the SDK's standard retry mode).
+    pub max_attempts: u32,
+}
+
+impl Default for AwsOptions {
+    fn default() -> Self {
+        AwsOptions {
+            read_rate: 200.0,
+            write_rate: 40.0,
+            max_attempts: 5,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct CountAttempts(Arc<CallCounter>);
+
+impl Intercept for CountAttempts {
+    fn name(&self) -> &'static str {
+        "secretsnap-count-attempts"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.add();
+        Ok(())
+    }
+}
+
+/// One region's Secrets Manager.
+#[derive(Clone)]
+pub struct AwsClient {
+    pub(crate) sdk: aws_sdk_secretsmanager::Client,
+    pub region: String,
+    reads: Arc<RateLimiter>,
+    writes: Arc<RateLimiter>,
+    calls: Arc<CallCounter>,
+}
+
+impl AwsClient {
+    /// Loads configuration from the environment; `region` empty = the configured default;
+    /// `endpoint` overrides `AWS_ENDPOINT_URL` (tests, fakes).
+    pub async fn connect(
+        region: &str,
+        endpoint: Option<&str>,
+        opts: AwsOptions,
+    ) -> Result<AwsClient, Error> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(opts.max_attempts.max(1)));
+        if !region.is_empty() {
+            loader = loader.region(Region::new(region.to_string()));
+        }
+        if let Some(e) = endpoint {
+            loader = loader.endpoint_url(e);
+        }
+        let shared = loader.load().await;
+        let region = shared.region().map(|r| r.to_string()).ok_or_else(|| {
+            Error::Config(
+                "no AWS region: put it in the URL (aws://eu-west-1) or set AWS_REGION".into(),
+            )
+        })?;
+        let calls = Arc::new(CallCounter::default());
+        let conf = aws_sdk_secretsmanager::config::Builder::from(&shared)
+            .interceptor(CountAttempts(calls.clone()))
+            .build();
+        Ok(AwsClient {
+            sdk: aws_sdk_secretsmanager::Client::from_conf(conf),
+            region,
+            reads: Arc::new(RateLimiter::new(opts.read_rate)),
+            writes: Arc::new(RateLimiter::new(opts.write_rate)),
+            calls,
+        })
+    }
+
+    /// The SDK client (tests use it to seed and inspect).
+    pub fn sdk(&self) -> &aws_sdk_secretsmanager::Client {
+        &self.sdk
+    }
+
+    /// Every version of a secret, deprecated ones included, following every NextToken (which may
+    /// come with no versions, and as "" at the end with moto).
+    pub async fn list_versions(
+        &self,
+        arn: &str,
+    ) -> Result<Vec<aws_sdk_secretsmanager::types::SecretVersionsListEntry>, Error> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            self.write_slot().await;
+            let page = self
+                .sdk
+                .list_secret_version_ids()
+                .secret_id(arn)
+                .include_deprecated(true)
+                .max_results(100)
+                .set_next_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| error(&format!("ListSecretVersionIds {arn}"), e))?;
+            out.extend(page.versions().iter().cloned());
+            match page.next_token() {
+                Some(t) if !t.is_empty() && token.as_deref() != Some(t) => token = Some(t.into()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// HTTP attempts so far (retries included).
+    pub fn calls(&self) -> u64 {
+        self.calls.get()
+    }
+
+    pub(crate) async fn read_slot(&self) {
+        self.reads.acquire().await
+    }
+
+    pub(crate) async fn write_slot(&self) {
+        self.writes.acquire().await
+    }
+}
+
+/// Error codes AWS uses for throttling (retried by the SDK; seen here only once retries ran out).
+const THROTTLING: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+];
+
+/// The AWS error code of a failed call, if the service sent one.
+pub(crate) fn code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<&str> {
+    e.code()
+}
+
+/// Maps an SDK error to the connector error; `what` names the call and item, never a value.
+pub(crate) fn error<E, R>(what: &str, e: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let msg = |code: &str| {
+        format!(
+            "{what}: {code}: {}",
+            e.message().unwrap_or("no message").replace('\n', " ")
+        )
+    };
+    match &e {
+        SdkError::ServiceError(_) => match e.code() {
+            Some(c @ "ResourceNotFoundException") => Error::NotFound(msg(c)),
+            Some(c @ "LimitExceededException") => Error::Quota(msg(c)),
+            Some(c @ ("AccessDeniedException" | "AccessDenied")) => Error::Permission(msg(c)),
+            Some(
+                c @ ("UnrecognizedClientException"
+                | "InvalidSignatureException"
+                | "ExpiredTokenException"
+                | "InvalidClientTokenId"),
+            ) => Error::Auth(msg(c)),
+            Some(c) if THROTTLING.contains(&c) => Error::Exhausted {
+                attempts: 0,
+                last: msg(c),
+            },
+            Some(c) => Error::Rejected(msg(c)),
+            None => Error::Rejected(format!("{what}: HTTP error without an AWS error code")),
+        },
+        SdkError::TimeoutError(_) => Error::Transport(format!("{what}: timed out")),
+        SdkError::DispatchFailure(d) => Error::Transport(format!(
+            "{what}: cannot reach the endpoint ({})",
+            if d.is_timeout() {
+                "timeout"
+            } else if d.is_io() {
+                "I/O error"
+            } else {
+                "connection failed"
+            }
+        )),
+        SdkError::ResponseError(_) => Error::Protocol(format!("{what}: unreadable response")),
+        SdkError::ConstructionFailure(_) => Error::Config(format!("{what}: invalid request")),
+        _ => Error::Protocol(format!("{what}: {e}")),
+    }
+}

@@ -1,0 +1,311 @@
+//! Reading an AWS region: ListSecrets (planned deletions included, every page), then per secret
+//! DescribeSecret (authoritative metadata, rotation, labels of value-less versions),
+//! GetResourcePolicy, ListSecretVersionIds with IncludeDeprecated following every NextToken, and
+//! GetSecretValue per version not already in the repository (VersionIds are immutable). Failures
+//! of one version are recorded on it and never abort the run: a deprecated version pruned in
+//! between, AWSPENDING without a value, DecryptionFailure. Secrets pending deletion give metadata
+//! only (reading them would need RestoreSecret, a write). Read-only: no call here writes.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
+use secretsnap_core::{
+    Error, Filter, ItemFailure, Known, Location, Payload, Secret, Source, Version,
+};
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use crate::client::{code, error, AwsClient};
+use crate::convert::{self, Meta};
+
+/// `aws://REGION` as a source.
+pub struct AwsSource {
+    client: AwsClient,
+    location: Location,
+}
+
+impl AwsSource {
+    pub fn new(client: AwsClient) -> Self {
+        let location = Location {
+            provider: "aws".into(),
+            region: client.region.clone(),
+            scope: String::new(),
+        };
+        AwsSource { client, location }
+    }
+
+    async fn describe(&self, arn: &str) -> Result<(Secret, BTreeMap<String, Vec<String>>), Error> {
+        self.client.read_slot().await;
+        let d = self
+            .client
+            .sdk
+            .describe_secret()
+            .secret_id(arn)
+            .send()
+            .await
+            .map_err(|e| error(&format!("DescribeSecret {arn}"), e))?;
+        let rotation = json!({
+            "enabled": d.rotation_enabled(),
+            "lambda_arn": d.rotation_lambda_arn(),
+            "automatically_after_days": d.rotation_rules().and_then(|r| r.automatically_after_days()),
+            "schedule_expression": d.rotation_rules().and_then(|r| r.schedule_expression()),
+            "duration": d.rotation_rules().and_then(|r| r.duration()),
+        });
+        let s = convert::secret(
+            Meta {
+                arn: d.arn().unwrap_or(arn),
+                name: d.name().unwrap_or_default(),
+                description: d.description(),
+                kms_key_id: d.kms_key_id(),
+                tags: d.tags(),
+                deleted: d.deleted_date(),
+                created: d.created_date(),
+                changed: d.last_changed_date(),
+                owning_service: d.owning_service(),
+                primary_region: d.primary_region(),
+                rotation: if d.rotation_enabled() == Some(true) || d.rotation_lambda_arn().is_some()
+                {
+                    rotation
+                } else {
+                    serde_json::Value::Null
+                },
+            },
+            &self.location,
+        );
+        let stages = d
+            .version_ids_to_stages()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        Ok((s, stages))
+    }
+
+    async fn policy(&self, arn: &str) -> Result<Option<String>, Error> {
+        self.client.write_slot().await;
+        match self
+            .client
+            .sdk
+            .get_resource_policy()
+            .secret_id(arn)
+            .send()
+            .await
+        {
+            Ok(p) => Ok(p.resource_policy().map(String::from)),
+            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(None),
+            Err(e) => Err(error(&format!("GetResourcePolicy {arn}"), e)),
+        }
+    }
+
+    async fn versions(&self, arn: &str) -> Result<Vec<Version>, Error> {
+        let mut out = Vec::new();
+        for v in self.client.list_versions(arn).await? {
+            let mut version = Version {
+                id: v.version_id().unwrap_or_default().to_string(),
+                created_at: convert::time(v.created_date()),
+                status: "enabled".into(),
+                labels: v.version_stages().to_vec(),
+                ..Default::default()
+            };
+            if !v.kms_key_ids().is_empty() {
+                version
+                    .extras
+                    .insert("kms_key_ids".into(), json!(v.kms_key_ids()));
+            }
+            out.push(version);
+        }
+        Ok(out)
+    }
+
+    async fn value(&self, arn: &str, v: &mut Version) {
+        self.client.read_slot().await;
+        let got = self
+            .client
+            .sdk
+            .get_secret_value()
+            .secret_id(arn)
+            .version_id(&v.id)
+            .send()
+            .await;
+        match got {
+            Ok(out) => {
+                if let Some(t) = out.created_date() {
+                    v.created_at = convert::time(Some(t));
+                }
+                let (bytes, binary) = match (out.secret_string(), out.secret_binary()) {
+                    (Some(s), _) => (Zeroizing::new(s.as_bytes().to_vec()), false),
+                    (None, Some(b)) => (Zeroizing::new(b.as_ref().to_vec()), true),
+                    (None, None) => {
+                        v.not_read = Some("no value".into());
+                        v.payload = Payload::NotRead("no value".into());
+                        return;
+                    }
+                };
+                v.extras.insert("binary".into(), json!(binary));
+                v.payload = Payload::Bytes(bytes);
+            }
+            Err(e)
+                if code(&e) == Some("ResourceNotFoundException")
+                    && v.labels.iter().all(|l| l == "AWSPENDING") =>
+            {
+                let why = if v.labels.is_empty() {
+                    "deprecated version pruned by AWS between listing and reading"
+                } else {
+                    "AWSPENDING without a value (a rotation that never completed)"
+                };
+                v.status = "pending".into();
+                v.not_read = Some(why.into());
+                v.payload = Payload::NotRead(why.into());
+            }
+            Err(e) => {
+                let reason = match e.code() {
+                    Some("DecryptionFailure") => format!(
+                        "DecryptionFailure: its KMS key ({}) cannot decrypt it",
+                        v.extras
+                            .get("kms_key_ids")
+                            .map(|k| k.to_string())
+                            .unwrap_or_else(|| "unknown".into())
+                    ),
+                    _ => error(&format!("GetSecretValue version {}", v.id), e).to_string(),
+                };
+                v.not_read = Some(format!("read failed: {reason}"));
+                v.payload = Payload::Failed(reason);
+            }
+        }
+    }
+}
+
+/// Oldest first; among equal times (moto has second resolution) labelled versions last, in the
+/// order AWSPREVIOUS, AWSCURRENT, AWSPENDING.
+fn order(v: &Version) -> (String, u8) {
+    let rank = if v.labels.iter().any(|l| l == "AWSPENDING") {
+        4
+    } else if v.labels.iter().any(|l| l == "AWSCURRENT") {
+        3
+    } else if v.labels.iter().any(|l| l == "AWSPREVIOUS") {
+        2
+    } else if v.labels.is_empty() {
+        0
+    } else {
+        1
+    };
+    (v.created_at.clone(), rank)
+}
+
+#[async_trait::async_trait]
+impl Source for AwsSource {
+    fn location(&self) -> Location {
+        self.location.clone()
+    }
+
+    async fn list(&self, filter: &Filter) -> Result<Vec<Secret>, Error> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            self.client.read_slot().await;
+            let page = self
+                .client
+                .sdk
+                .list_secrets()
+                .include_planned_deletion(true)
+                .max_results(100)
+                .set_next_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| error("ListSecrets", e))?;
+            for e in page.secret_list() {
+                let s = convert::secret(
+                    Meta {
+                        arn: e.arn().unwrap_or_default(),
+                        name: e.name().unwrap_or_default(),
+                        description: e.description(),
+                        kms_key_id: e.kms_key_id(),
+                        tags: e.tags(),
+                        deleted: e.deleted_date(),
+                        created: e.created_date(),
+                        changed: e.last_changed_date(),
+                        owning_service: e.owning_service(),
+                        primary_region: e.primary_region(),
+                        rotation: serde_json::Value::Null,
+                    },
+                    &self.location,
+                );
+                if filter.matches(&s) {
+                    out.push(s);
+                }
+            }
+            match page.next_token() {
+                Some(t) if !t.is_empty() && token.as_deref() != Some(t) => token = Some(t.into()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn fetch(
+        &self,
+        listed: Secret,
+        _filter: &Filter,
+        known: &dyn Known,
+    ) -> Result<Secret, ItemFailure> {
+        let fail = |e: Error| ItemFailure {
+            item: listed.full_name(),
+            reason: e.to_string(),
+        };
+        let (mut secret, stages) = self.describe(&listed.id).await.map_err(fail)?;
+        if let Some(p) = self.policy(&secret.id).await.map_err(fail)? {
+            secret.extras.insert("resource_policy".into(), json!(p));
+        }
+        let mut versions = self.versions(&secret.id).await.map_err(fail)?;
+        // Labelled versions without a value (AWSPENDING of a rotation that never put one) are only
+        // in DescribeSecret.
+        for (id, labels) in &stages {
+            if !versions.iter().any(|v| &v.id == id) {
+                let why = format!(
+                    "{} without a value (rotation never completed)",
+                    labels.join(",")
+                );
+                versions.push(Version {
+                    id: id.clone(),
+                    status: "pending".into(),
+                    labels: labels.clone(),
+                    not_read: Some(why.clone()),
+                    payload: Payload::NotRead(why),
+                    ..Default::default()
+                });
+            }
+        }
+        for v in &mut versions {
+            if let Some(labels) = stages.get(&v.id) {
+                v.labels = labels.clone();
+            }
+            if !matches!(v.payload, Payload::Absent) {
+                continue;
+            }
+            if known.known(&secret.item_key(v)) {
+                v.payload = Payload::Known;
+            } else if secret.deletion_requested_at.is_some() {
+                let why =
+                    "secret scheduled for deletion: metadata only (reading it needs RestoreSecret)";
+                v.not_read = Some(why.into());
+                v.payload = Payload::NotRead(why.into());
+            } else {
+                self.value(&secret.id, v).await;
+            }
+        }
+        versions.sort_by_key(order);
+        let current_binary = versions
+            .iter()
+            .find(|v| v.labels.iter().any(|l| l == "AWSCURRENT"))
+            .map(secretsnap_core::portable::is_binary);
+        secret.kind = if current_binary == Some(true) {
+            "binary".into()
+        } else {
+            "string".into()
+        };
+        secret.versions = versions;
+        Ok(secret)
+    }
+
+    fn calls(&self) -> u64 {
+        self.client.calls()
+    }
+}

@@ -1,0 +1,279 @@
+//! The AWS connectors against moto's server on 127.0.0.1 (started by `tests/run.sh`, which sets
+//! SECRETSNAP_TEST_MOTO): the shared conformance round trip, then AWS-specific equality (every
+//! VersionId, staging label, value, tag and description; the current value checked with
+//! VersionStage=AWSCURRENT because of moto's default-version bug), idempotent re-runs, a target name
+//! pending deletion, and throttling through a small fake endpoint in front of moto (moto never
+//! throttles): the SDK backs off and no version is created twice. Each test uses its own regions.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use secretsnap_aws::client::AwsOptions;
+use secretsnap_aws::{fixtures, AwsClient, AwsDestination, AwsSource};
+use secretsnap_core::conformance::{read_all, restore_all, round_trip};
+use secretsnap_core::{ConflictMode, Filter, Payload, RestoreOptions, Secret, Source};
+
+async fn client(region: &str, endpoint: &str) -> AwsClient {
+    AwsClient::connect(region, Some(endpoint), AwsOptions::default())
+        .await
+        .unwrap()
+}
+
+fn under(prefix: &str) -> Filter {
+    Filter {
+        path_prefix: Some(format!("/{prefix}")),
+        ..Default::default()
+    }
+}
+
+/// VersionId → (sorted labels, value) for versions with a value.
+fn versions(s: &Secret) -> BTreeMap<String, (Vec<String>, Vec<u8>)> {
+    s.versions
+        .iter()
+        .filter_map(|v| match &v.payload {
+            Payload::Bytes(b) => {
+                let mut l = v.labels.clone();
+                l.sort();
+                Some((v.id.clone(), (l, b.to_vec())))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+async fn current(c: &AwsClient, name: &str) -> String {
+    c.sdk()
+        .get_secret_value()
+        .secret_id(name)
+        .version_stage("AWSCURRENT")
+        .send()
+        .await
+        .unwrap()
+        .version_id()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn round_trip_keeps_version_ids_labels_values_and_tags() {
+    let Some(url) = fixtures::moto_endpoint() else {
+        return;
+    };
+    let (a, b) = (
+        client("us-west-1", &url).await,
+        client("us-west-2", &url).await,
+    );
+    let names = fixtures::seed(&a, "rt").await.unwrap();
+    let src = AwsSource::new(a.clone());
+    let (before, failures) = read_all(&src, &under("rt")).await;
+    assert!(failures.is_empty(), "{failures:?}");
+    assert_eq!(before.len(), names.len());
+    let db = before.iter().find(|s| s.name == "db-password").unwrap();
+    assert_eq!(db.versions.len(), 4, "deprecated versions are listed");
+    let golden = db
+        .versions
+        .iter()
+        .find(|v| v.id == fixtures::token(0, 0))
+        .unwrap();
+    assert_eq!(golden.labels, ["GOLDEN"]);
+    assert!(db.extras.contains_key("resource_policy"));
+    let half = before.iter().find(|s| s.name == "half-rotated").unwrap();
+    assert!(
+        half.versions
+            .iter()
+            .any(|v| v.labels.contains(&"AWSPENDING".to_string()) && v.not_read.is_some())
+            || half.versions.len() == 1,
+        "AWSPENDING without a value is recorded, not fatal: {:?}",
+        half.versions
+    );
+
+    let rt = round_trip(
+        &src,
+        &AwsDestination::new(b.clone()),
+        &AwsSource::new(b.clone()),
+        &under("rt"),
+        &RestoreOptions::default(),
+    )
+    .await;
+    assert_eq!(rt.secrets, names.len());
+    assert!(
+        rt.first
+            .notes
+            .iter()
+            .any(|n| n.contains("alias/fixture-key")),
+        "an unmapped KMS key is reported: {:?}",
+        rt.first.notes
+    );
+
+    let (after, _) = read_all(&AwsSource::new(b.clone()), &under("rt")).await;
+    for s in &before {
+        let t = after
+            .iter()
+            .find(|t| t.full_name() == s.full_name())
+            .unwrap();
+        assert_eq!(
+            versions(s),
+            versions(t),
+            "{}: VersionIds, labels, values",
+            s.name
+        );
+        assert_eq!(s.tags, t.tags, "{}", s.name);
+        assert_eq!(s.description, t.description, "{}", s.name);
+        assert_eq!(s.kind, t.kind, "{}: string vs binary", s.name);
+        assert_eq!(
+            s.extras.get("resource_policy"),
+            t.extras.get("resource_policy")
+        );
+        let name = s.extras["aws_name"].as_str().unwrap();
+        assert_eq!(
+            current(&a, name).await,
+            current(&b, name).await,
+            "{name}: AWSCURRENT"
+        );
+    }
+
+    // Restoring again with the default conflict mode touches nothing.
+    let (_, again) = restore_all(
+        &AwsDestination::new(b.clone()),
+        &before,
+        &RestoreOptions::default(),
+        false,
+    )
+    .await;
+    assert_eq!(again.skipped.len(), names.len());
+    assert_eq!(again.created_versions, 0);
+}
+
+#[tokio::test]
+async fn a_target_name_pending_deletion_is_reported_with_the_way_out() {
+    let Some(url) = fixtures::moto_endpoint() else {
+        return;
+    };
+    let (a, b) = (
+        client("ap-southeast-1", &url).await,
+        client("ap-southeast-2", &url).await,
+    );
+    for c in [&a, &b] {
+        c.sdk()
+            .create_secret()
+            .name("pd/taken")
+            .secret_string("placeholder value")
+            .send()
+            .await
+            .unwrap();
+    }
+    b.sdk()
+        .delete_secret()
+        .secret_id("pd/taken")
+        .recovery_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    let (secrets, _) = read_all(&AwsSource::new(a), &under("pd")).await;
+    let (plan, report) = restore_all(
+        &AwsDestination::new(b),
+        &secrets,
+        &RestoreOptions {
+            conflict: ConflictMode::Append,
+            ..Default::default()
+        },
+        false,
+    )
+    .await;
+    assert_eq!(report.failed.len(), 1, "{plan:?}");
+    assert!(
+        report.failed[0].reason.contains("restore-secret"),
+        "{}",
+        report.failed[0].reason
+    );
+}
+
+/// Forwards to moto, answering ThrottlingException to two of every three PutSecretValue attempts.
+async fn throttling_proxy(moto: String) -> (String, Arc<AtomicU64>) {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, StatusCode};
+    let throttled = Arc::new(AtomicU64::new(0));
+    let puts = Arc::new(AtomicU64::new(0));
+    let http = reqwest::Client::new();
+    let (t, p) = (throttled.clone(), puts.clone());
+    let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
+        let (t, p, http, moto) = (t.clone(), p.clone(), http.clone(), moto.clone());
+        async move {
+            let target = headers
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            if target.ends_with("PutSecretValue") && p.fetch_add(1, Ordering::SeqCst) % 3 != 2 {
+                t.fetch_add(1, Ordering::SeqCst);
+                return (
+                    StatusCode::BAD_REQUEST,
+                    [("content-type", "application/x-amz-json-1.1".to_string())],
+                    Bytes::from_static(
+                        br#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+                    ),
+                );
+            }
+            let mut req = http.post(format!("{moto}/")).body(body);
+            for (k, v) in headers.iter() {
+                if k != "host" && k != "content-length" {
+                    req = req.header(k, v);
+                }
+            }
+            let resp = req.send().await.unwrap();
+            let status = StatusCode::from_u16(resp.status().as_u16()).unwrap();
+            let ct = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("application/x-amz-json-1.1")
+                .to_string();
+            (status, [("content-type", ct)], resp.bytes().await.unwrap())
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), throttled)
+}
+
+#[tokio::test]
+async fn throttling_backs_off_and_creates_no_duplicate_version() {
+    let Some(url) = fixtures::moto_endpoint() else {
+        return;
+    };
+    let a = client("ca-central-1", &url).await;
+    fixtures::seed(&a, "th").await.unwrap();
+    let (secrets, _) = read_all(&AwsSource::new(a), &under("th/app")).await;
+    assert_eq!(secrets.len(), 1);
+    let (proxy, throttled) = throttling_proxy(url.clone()).await;
+    let through_proxy = client("sa-east-1", &proxy).await;
+    let dest = AwsDestination::new(through_proxy.clone());
+    let started = Instant::now();
+    let (_, report) = restore_all(&dest, &secrets, &RestoreOptions::default(), false).await;
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let puts = 4;
+    assert_eq!(report.created_versions, puts);
+    assert_eq!(throttled.load(Ordering::SeqCst), 2 * puts as u64);
+    assert!(
+        through_proxy.calls() >= 3 * puts as u64,
+        "every throttled attempt was retried ({} attempts)",
+        through_proxy.calls()
+    );
+    assert!(
+        started.elapsed().as_millis() > 200,
+        "retries were spaced out by backoff"
+    );
+    let direct = AwsSource::new(client("sa-east-1", &url).await);
+    let (restored, _) = read_all(&direct, &under("th")).await;
+    let ids: Vec<&str> = restored[0].versions.iter().map(|v| v.id.as_str()).collect();
+    let mut expected: Vec<String> = (0..4).map(|n| fixtures::token(0, n)).collect();
+    expected.sort();
+    let mut got: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+    got.sort();
+    assert_eq!(got, expected, "exactly the source's versions, none twice");
+    assert_eq!(versions(&secrets[0]), versions(&restored[0]));
+    let _ = direct.calls();
+}

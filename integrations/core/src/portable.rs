@@ -1,0 +1,267 @@
+//! Moving a secret between providers (the table in `docs/cross-provider.md`). A destination calls
+//! `adapt` before planning: same provider → unchanged; otherwise the secret is rewritten into the
+//! target's terms and every loss is returned as a note for the plan and the report. What the target
+//! has no place for is kept as metadata where it can be, so a round trip A → B → A restores it:
+//! AWS VersionIds, staging labels and the binary flag travel in Scaleway version descriptions
+//! (`aws:version=…;labels=…;binary`), the Scaleway type in an AWS tag (`secretsnap:scaleway-type`).
+
+use crate::model::{Payload, Secret, Version};
+
+/// Description prefix carrying AWS version metadata in a Scaleway version.
+pub const AWS_META_PREFIX: &str = "aws:";
+/// AWS tag carrying the Scaleway secret type.
+pub const SCALEWAY_TYPE_TAG: &str = "secretsnap:scaleway-type";
+
+/// AWS version metadata kept in a Scaleway version description.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AwsVersionMeta {
+    pub version_id: String,
+    pub labels: Vec<String>,
+    pub binary: bool,
+}
+
+impl AwsVersionMeta {
+    pub fn encode(&self) -> String {
+        format!(
+            "{AWS_META_PREFIX}version={};labels={}{}",
+            self.version_id,
+            self.labels.join(","),
+            if self.binary { ";binary" } else { "" }
+        )
+    }
+
+    pub fn decode(description: &str) -> Option<AwsVersionMeta> {
+        let rest = description.strip_prefix(AWS_META_PREFIX)?;
+        let mut m = AwsVersionMeta::default();
+        for part in rest.split(';') {
+            match part.split_once('=') {
+                Some(("version", v)) => m.version_id = v.to_string(),
+                Some(("labels", l)) => {
+                    m.labels = l
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect()
+                }
+                None if part == "binary" => m.binary = true,
+                _ => return None,
+            }
+        }
+        (!m.version_id.is_empty()).then_some(m)
+    }
+}
+
+/// Whether a version was binary at its AWS source.
+pub fn is_binary(v: &Version) -> bool {
+    v.extras.get("binary").and_then(|b| b.as_bool()) == Some(true)
+}
+
+fn source_provider(s: &Secret) -> &str {
+    s.location
+        .as_ref()
+        .map(|l| l.provider.as_str())
+        .unwrap_or("")
+}
+
+/// Rewrites `s` for a `target` provider; returns the adapted secret and what does not carry over.
+pub fn adapt(s: &Secret, target: &str) -> (Secret, Vec<String>) {
+    match (source_provider(s), target) {
+        (from, to) if from == to || from.is_empty() => (s.clone(), vec![]),
+        ("aws", "scaleway") => aws_to_scaleway(s),
+        ("scaleway", "aws") => scaleway_to_aws(s),
+        (from, to) => (
+            s.clone(),
+            vec![format!(
+                "no mapping from {from} to {to}: fields copied as they are"
+            )],
+        ),
+    }
+}
+
+/// A value a Scaleway `key_value` secret accepts: a JSON object of scalars.
+fn is_key_value(bytes: &[u8]) -> bool {
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(serde_json::Value::Object(m)) => m.values().all(|v| {
+            !matches!(
+                v,
+                serde_json::Value::Object(_)
+                    | serde_json::Value::Array(_)
+                    | serde_json::Value::Null
+            )
+        }),
+        _ => false,
+    }
+}
+
+fn aws_to_scaleway(s: &Secret) -> (Secret, Vec<String>) {
+    let mut t = s.clone();
+    let mut notes = Vec::new();
+    let kind_tag = format!("{SCALEWAY_TYPE_TAG}=");
+    let kept_kind = s
+        .tags
+        .iter()
+        .find_map(|tag| tag.strip_prefix(&kind_tag))
+        .map(String::from);
+    t.tags.retain(|tag| !tag.starts_with(&kind_tag));
+    let values: Vec<&[u8]> = s
+        .versions
+        .iter()
+        .filter_map(|v| match &v.payload {
+            Payload::Bytes(b) => Some(&b[..]),
+            _ => None,
+        })
+        .collect();
+    let any_binary = s.versions.iter().any(is_binary);
+    t.kind = kept_kind.unwrap_or_else(|| {
+        if !any_binary && !values.is_empty() && values.iter().all(|b| is_key_value(b)) {
+            "key_value".into()
+        } else {
+            "opaque".into()
+        }
+    });
+    // AWSCURRENT becomes the newest enabled revision; versions without labels (deprecated) are
+    // kept disabled; ids, labels and the binary flag live on in the description.
+    let mut versions = s.versions.clone();
+    if let Some(i) = versions
+        .iter()
+        .position(|v| v.labels.iter().any(|l| l == "AWSCURRENT"))
+    {
+        let current = versions.remove(i);
+        versions.push(current);
+    }
+    for v in &mut versions {
+        if v.status == "enabled" {
+            v.status = if v.labels.is_empty() {
+                "disabled".into()
+            } else {
+                "enabled".into()
+            };
+        }
+        v.description = AwsVersionMeta {
+            version_id: v.id.clone(),
+            labels: v.labels.clone(),
+            binary: is_binary(v),
+        }
+        .encode();
+    }
+    t.versions = versions;
+    if let Some(k) = &s.key_id {
+        notes.push(format!(
+            "KMS key {k} has no Scaleway equivalent: the project's default key is used"
+        ));
+        t.key_id = None;
+    }
+    if s.extras.contains_key("resource_policy") {
+        notes.push("resource policy not carried: Scaleway secrets have none (IAM policies apply per project)".into());
+    }
+    if s.extras
+        .get("rotation")
+        .and_then(|r| r.get("enabled"))
+        .and_then(|e| e.as_bool())
+        == Some(true)
+    {
+        notes.push("rotation settings not carried: Scaleway has no rotation Lambda".into());
+    }
+    notes.push("version creation dates are not carried (the target sets its own)".into());
+    (t, notes)
+}
+
+/// A deterministic AWS ClientRequestToken (32 hex characters) for a version without an AWS id:
+/// derived from ids only, never from a value, so a re-run reuses it and creates nothing twice.
+pub fn derived_token(secret_id: &str, version_id: &str) -> String {
+    let h = blake3::derive_key(
+        "secretsnap 2026 portable version token",
+        format!("{secret_id}\n{version_id}").as_bytes(),
+    );
+    h[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn scaleway_to_aws(s: &Secret) -> (Secret, Vec<String>) {
+    let mut t = s.clone();
+    let mut notes = Vec::new();
+    let from_aws = !s.versions.is_empty()
+        && s.versions
+            .iter()
+            .all(|v| AwsVersionMeta::decode(&v.description).is_some());
+    if !from_aws {
+        t.tags.push(format!("{SCALEWAY_TYPE_TAG}={}", s.kind));
+    }
+    let newest_enabled = s
+        .versions
+        .iter()
+        .rev()
+        .find(|v| v.status == "enabled" && matches!(v.payload, Payload::Bytes(_)))
+        .map(|v| v.id.clone());
+    let mut lost_descriptions = 0;
+    for v in &mut t.versions {
+        let meta = AwsVersionMeta::decode(&v.description);
+        match meta {
+            Some(m) => {
+                v.id = m.version_id;
+                v.labels = m.labels;
+                v.extras.insert("binary".into(), m.binary.into());
+            }
+            None => {
+                if !v.description.is_empty() {
+                    lost_descriptions += 1;
+                }
+                v.labels = if Some(&v.id) == newest_enabled.as_ref() {
+                    vec!["AWSCURRENT".into()]
+                } else {
+                    vec![]
+                };
+                v.id = derived_token(&s.id, &v.id);
+            }
+        }
+        if v.status == "disabled" {
+            v.status = "enabled".into();
+        }
+        v.description.clear();
+    }
+    if lost_descriptions > 0 {
+        notes.push(format!(
+            "{lost_descriptions} version descriptions not carried: AWS versions have none"
+        ));
+    }
+    if s.protected {
+        notes.push("protection not carried: AWS has no delete protection flag (use a resource policy that denies DeleteSecret)".into());
+    }
+    if s.ephemeral_policy.is_some() {
+        notes.push("ephemeral policy not carried: AWS secrets do not expire".into());
+    }
+    if s.versions.iter().any(|v| v.status == "disabled") {
+        notes.push("disabled versions become deprecated versions (no staging label)".into());
+    }
+    notes.push("Scaleway revision numbers become AWS VersionIds derived from them; creation dates are not carried".into());
+    (t, notes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_meta_round_trips() {
+        let m = AwsVersionMeta {
+            version_id: "0123456789abcdef0123456789abcdef".into(),
+            labels: vec!["AWSCURRENT".into(), "GOLDEN".into()],
+            binary: true,
+        };
+        assert_eq!(AwsVersionMeta::decode(&m.encode()), Some(m));
+        assert_eq!(AwsVersionMeta::decode("rotation 2"), None);
+        let none = AwsVersionMeta {
+            version_id: "x".repeat(32),
+            labels: vec![],
+            binary: false,
+        };
+        assert_eq!(AwsVersionMeta::decode(&none.encode()), Some(none));
+    }
+
+    #[test]
+    fn tokens_are_stable_and_aws_shaped() {
+        let a = derived_token("secret-id", "3");
+        assert_eq!(a, derived_token("secret-id", "3"));
+        assert_ne!(a, derived_token("secret-id", "4"));
+        assert_eq!(a.len(), 32);
+    }
+}
