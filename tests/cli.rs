@@ -494,3 +494,40 @@ fn exit_codes_usage_partial_and_missing_passphrase() {
     assert_eq!(rc, 0);
     assert!(out.contains("secretsnap"));
 }
+
+#[test]
+fn forget_by_keep_rules_then_prune_and_check() {
+    let w = World::new(Config::default());
+    w.json(&["init"], 0);
+    for env in ["production", "production", "production", "staging"] {
+        w.json(&["backup", &a_url(), "--environment", env], 0);
+    }
+    let plan = w.json(&["forget", "--keep-last", "1", "--dry-run"], 0);
+    assert_eq!(plan["decisions"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        plan["forgotten"].as_array().unwrap().len(),
+        2,
+        "the staging group keeps its own newest: {plan}"
+    );
+    assert_eq!(
+        w.json(&["snapshots"], 0)["snapshots"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4,
+        "a dry run deletes nothing"
+    );
+    w.json(&["forget", "--keep-last", "1"], 0);
+    let left = w.json(&["snapshots"], 0);
+    let envs: BTreeSet<&str> = left["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["environment"].as_str().unwrap())
+        .collect();
+    assert_eq!(envs, BTreeSet::from(["production", "staging"]));
+    w.json(&["prune"], 0);
+    w.json(&["check", "--read-data"], 0);
+    let (rc, _, err) = w.run(&["forget", "--keep-last", "1", "latest"]);
+    assert_eq!(rc, 2, "{err}");
+}

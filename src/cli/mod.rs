@@ -73,12 +73,9 @@ pub enum Command {
         #[arg(long, num_args = 0..=1, default_missing_value = "all")]
         read_data: Option<String>,
     },
-    /// Delete snapshots (data stays until prune).
-    Forget {
-        snapshots: Vec<String>,
-        #[arg(long)]
-        dry_run: bool,
-    },
+    /// Delete snapshots by id, or by a keep-policy per group (source × environment × data
+    /// classes); data stays until prune.
+    Forget(repo_cmds::ForgetCmd),
     /// Reclaim space no snapshot references.
     Prune {
         #[arg(long)]
@@ -108,7 +105,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Clone(c) => restore::clone(g, c).await,
         Command::Cat(c) => browse::cat(g, c).await,
         Command::Check { read_data } => repo_cmds::check(g, read_data.as_deref()).await,
-        Command::Forget { snapshots, dry_run } => repo_cmds::forget(g, snapshots, *dry_run).await,
+        Command::Forget(f) => repo_cmds::forget(g, f).await,
         Command::Prune { dry_run } => repo_cmds::prune(g, *dry_run).await,
         Command::Key(k) => repo_cmds::key(g, k).await,
         Command::Demo(d) => demo::run(g, d).await,

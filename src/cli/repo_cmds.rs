@@ -10,6 +10,7 @@ use super::args::SelectArgs;
 use super::output::{print, usage};
 use super::password::passphrase;
 use super::Global;
+use secretsnap::engine::retention::{self, KeepPolicy};
 use secretsnap::engine::SnapshotFilter;
 
 /// Snapshot filters; every one matches header fields only.
@@ -155,27 +156,111 @@ pub async fn check(g: &Global, read_data: Option<&str>) -> anyhow::Result<u8> {
     Ok(if r.ok() { 0 } else { 1 })
 }
 
-pub async fn forget(g: &Global, ids: &[String], dry_run: bool) -> anyhow::Result<u8> {
-    if ids.is_empty() {
-        bail!("name at least one snapshot id (or a unique prefix)");
+/// `forget`: by id, or by keep rules.
+#[derive(Args, Debug)]
+pub struct ForgetCmd {
+    /// Snapshot ids, unique prefixes, or `latest` (not with keep rules).
+    pub snapshots: Vec<String>,
+    /// Keep the n newest snapshots of each group.
+    #[arg(long, default_value_t = 0)]
+    pub keep_last: u32,
+    /// Keep the newest snapshot of each of the n most recent hours that have one.
+    #[arg(long, default_value_t = 0)]
+    pub keep_hourly: u32,
+    #[arg(long, default_value_t = 0)]
+    pub keep_daily: u32,
+    #[arg(long, default_value_t = 0)]
+    pub keep_weekly: u32,
+    #[arg(long, default_value_t = 0)]
+    pub keep_monthly: u32,
+    #[arg(long, default_value_t = 0)]
+    pub keep_yearly: u32,
+    /// Keep every snapshot within this span of the group's newest (1y6m, 30d, 12h).
+    #[arg(long)]
+    pub keep_within: Option<String>,
+    /// Only consider snapshots passing these filters.
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Print what would be kept and removed, and why; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl ForgetCmd {
+    fn policy(&self) -> anyhow::Result<KeepPolicy> {
+        Ok(KeepPolicy {
+            last: self.keep_last,
+            hourly: self.keep_hourly,
+            daily: self.keep_daily,
+            weekly: self.keep_weekly,
+            monthly: self.keep_monthly,
+            yearly: self.keep_yearly,
+            within: self
+                .keep_within
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(usage)?,
+        })
     }
+}
+
+pub async fn forget(g: &Global, cmd: &ForgetCmd) -> anyhow::Result<u8> {
+    let policy = cmd.policy()?;
     let repo = open(g).await?;
-    let mut resolved = Vec::new();
-    let all = SnapshotFilter::default();
-    for p in ids {
-        resolved.push(
-            secretsnap::engine::select::resolve(&repo, p, &all)
-                .await?
-                .id,
-        );
-    }
-    if !dry_run {
+    let (resolved, decisions) = if policy.is_empty() {
+        if cmd.snapshots.is_empty() {
+            return Err(usage(
+                "name snapshots to forget, or give keep rules (--keep-last, --keep-daily, …)",
+            ));
+        }
+        let all = SnapshotFilter::default();
+        let mut ids = Vec::new();
+        for p in &cmd.snapshots {
+            ids.push(
+                secretsnap::engine::select::resolve(&repo, p, &all)
+                    .await?
+                    .id,
+            );
+        }
+        (ids, Vec::new())
+    } else {
+        if !cmd.snapshots.is_empty() {
+            return Err(usage("give snapshot ids or keep rules, not both"));
+        }
+        let filter = cmd.select.filter()?;
+        let list = repo.snapshots().await?;
+        let chosen: Vec<SnapshotInfo> = list
+            .snapshots
+            .into_iter()
+            .filter(|s| filter.matches(s))
+            .collect();
+        let decisions = retention::decide(&chosen, &policy);
+        let ids = decisions.iter().filter(|d| !d.keep).map(|d| d.id).collect();
+        (ids, decisions)
+    };
+    if !cmd.dry_run {
         repo.forget(&resolved).await?;
     }
+    let dry_run = cmd.dry_run;
     print(
         g,
-        json!({"dry_run": dry_run, "forgotten": resolved}),
+        json!({"dry_run": dry_run, "forgotten": resolved, "decisions": decisions}),
         || {
+            let mut group = "";
+            for d in &decisions {
+                if d.group != group {
+                    group = &d.group;
+                    println!("{group}");
+                }
+                println!(
+                    "  {} {} {}  {}",
+                    if d.keep { "keep  " } else { "remove" },
+                    d.id.short(),
+                    d.time.format("%Y-%m-%d %H:%M:%S"),
+                    d.reasons.join(", ")
+                );
+            }
             for id in &resolved {
                 println!(
                     "{} snapshot {}",

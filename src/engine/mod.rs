@@ -10,6 +10,7 @@ pub mod inventory;
 mod progress;
 mod records;
 mod restore;
+pub mod retention;
 pub mod select;
 mod value;
 
