@@ -157,11 +157,6 @@ const THROTTLING: &[&str] = &[
     "RequestLimitExceeded",
 ];
 
-/// The AWS error code of a failed call, if the service sent one.
-pub(crate) fn code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<&str> {
-    e.code()
-}
-
 /// Maps an SDK error to the connector error; `what` names the call and item, never a value.
 pub(crate) fn error<E, R>(what: &str, e: SdkError<E, R>) -> Error
 where

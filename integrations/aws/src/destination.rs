@@ -10,6 +10,7 @@
 
 use std::collections::BTreeSet;
 
+use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use aws_sdk_secretsmanager::primitives::Blob;
 use secretsnap_core::plan::{Applied, VersionStep};
 use secretsnap_core::portable::{adapt, is_binary};
@@ -19,7 +20,7 @@ use secretsnap_core::{
 };
 use serde_json::Value;
 
-use crate::client::{code, error, AwsClient};
+use crate::client::{error, AwsClient};
 use crate::convert::{aws_name, aws_tags};
 
 /// The label that holds a deprecated version while it is restored.
@@ -71,7 +72,7 @@ impl AwsDestination {
             .await
         {
             Ok(d) => d,
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => return Ok(Existing::None),
+            Err(e) if e.code() == Some("ResourceNotFoundException") => return Ok(Existing::None),
             Err(e) => return Err(error(&format!("DescribeSecret {name}"), e)),
         };
         // A partial-ARN match on another name is not ours.
@@ -139,7 +140,15 @@ impl AwsDestination {
     }
 }
 
-fn plan_steps(s: &Secret, have: &BTreeSet<String>) -> (Vec<VersionStep>, Vec<String>) {
+/// Steps for the versions `have` lacks. A step's description is the labels it will be put with:
+/// its own, minus those another version of an existing secret holds (`held`), which are never
+/// moved; `disable` marks a version put with the temporary label (deprecated, or all its labels
+/// held).
+fn plan_steps(
+    s: &Secret,
+    have: &BTreeSet<String>,
+    held: &BTreeSet<String>,
+) -> (Vec<VersionStep>, Vec<String>) {
     let mut steps = Vec::new();
     let mut notes = Vec::new();
     for v in &s.versions {
@@ -147,11 +156,19 @@ fn plan_steps(s: &Secret, have: &BTreeSet<String>) -> (Vec<VersionStep>, Vec<Str
             continue;
         }
         match &v.payload {
-            Payload::Bytes(_) if valid_token(&v.id) => steps.push(VersionStep {
-                source_version: v.id.clone(),
-                description: v.labels.join(","),
-                disable: v.labels.is_empty(),
-            }),
+            Payload::Bytes(_) if valid_token(&v.id) => {
+                let labels: Vec<&str> = v
+                    .labels
+                    .iter()
+                    .filter(|l| !held.contains(*l))
+                    .map(String::as_str)
+                    .collect();
+                steps.push(VersionStep {
+                    source_version: v.id.clone(),
+                    description: labels.join(","),
+                    disable: labels.is_empty(),
+                })
+            }
             Payload::Bytes(_) => notes.push(format!(
                 "version {}: not restored: a VersionId must be 32 to 64 characters",
                 v.id
@@ -181,7 +198,7 @@ impl Destination for AwsDestination {
 
     async fn plan(&self, s: &Secret, opts: &RestoreOptions) -> Result<PlanItem, ItemFailure> {
         let (adapted, mut notes) = adapt(s, "aws");
-        let s = &adapted;
+        let s: &Secret = &adapted;
         let name = aws_name(s);
         let fail = |e: Error| ItemFailure {
             item: s.full_name(),
@@ -226,7 +243,7 @@ impl Destination for AwsDestination {
         };
         match self.existing(&name).await.map_err(fail)? {
             Existing::None => {
-                let (steps, more) = plan_steps(s, &BTreeSet::new());
+                let (steps, more) = plan_steps(s, &BTreeSet::new(), &BTreeSet::new());
                 notes.extend(more);
                 Ok(item(Action::Create { steps, protect: false }, notes))
             }
@@ -236,11 +253,15 @@ impl Destination for AwsDestination {
                     self.location.region
                 ),
             }, notes)),
-            Existing::Live { arn, versions, .. } => match opts.conflict {
+            Existing::Live {
+                arn,
+                versions,
+                labels,
+            } => match opts.conflict {
                 ConflictMode::Skip => Ok(item(Action::Skip { reason: format!("already exists at the destination ({arn}); use --on-conflict append to add missing versions") }, notes)),
                 ConflictMode::Fail => Ok(item(Action::Fail { reason: format!("already exists at the destination ({arn})") }, notes)),
                 ConflictMode::Append => {
-                    let (steps, more) = plan_steps(s, &versions);
+                    let (steps, more) = plan_steps(s, &versions, &labels);
                     notes.extend(more);
                     Ok(item(Action::Append { target_id: arn, steps }, notes))
                 }
@@ -255,13 +276,13 @@ impl Destination for AwsDestination {
         opts: &RestoreOptions,
     ) -> Result<Applied, ItemFailure> {
         let (adapted, _) = adapt(s, "aws");
-        let s = &adapted;
+        let s: &Secret = &adapted;
         let fail = |e: Error| ItemFailure {
             item: s.full_name(),
             reason: e.to_string(),
         };
         let name = aws_name(s);
-        let (arn, steps, created, held) = match &item.action {
+        let (arn, steps, created) = match &item.action {
             Action::Create { steps, .. } => {
                 let mut req = self
                     .client
@@ -280,20 +301,9 @@ impl Destination for AwsDestination {
                     .send()
                     .await
                     .map_err(|e| fail(error(&format!("CreateSecret {name}"), e)))?;
-                (
-                    out.arn().unwrap_or(&name).to_string(),
-                    steps,
-                    true,
-                    BTreeSet::new(),
-                )
+                (out.arn().unwrap_or(&name).to_string(), steps, true)
             }
-            Action::Append { target_id, steps } => {
-                let held = match self.existing(&name).await.map_err(fail)? {
-                    Existing::Live { labels, .. } => labels,
-                    _ => BTreeSet::new(),
-                };
-                (target_id.clone(), steps, false, held)
-            }
+            Action::Append { target_id, steps } => (target_id.clone(), steps, false),
             Action::Skip { .. } | Action::Fail { .. } => return Ok(Applied::default()),
         };
         let mut applied = Applied {
@@ -307,17 +317,13 @@ impl Destination for AwsDestination {
                 item: s.full_name(),
                 reason: format!("version {}: not in the snapshot", st.source_version),
             })?;
-            // Never move a label another version of an existing secret holds.
-            let mut labels: Vec<String> = v
-                .labels
-                .iter()
-                .filter(|l| !held.contains(*l))
-                .cloned()
-                .collect();
-            if labels.is_empty() {
-                labels.push(TEMP_LABEL.into());
+            // The plan left out labels another version of an existing secret holds.
+            let labels: Vec<String> = if st.disable {
                 temp_holder = Some(v.id.clone());
-            }
+                vec![TEMP_LABEL.into()]
+            } else {
+                st.description.split(',').map(String::from).collect()
+            };
             self.put(&arn, v, labels).await.map_err(fail)?;
             applied
                 .versions

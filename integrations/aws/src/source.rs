@@ -15,7 +15,7 @@ use secretsnap_core::{
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use crate::client::{code, error, AwsClient};
+use crate::client::{error, AwsClient};
 use crate::convert::{self, Meta};
 
 /// `aws://REGION` as a source.
@@ -90,7 +90,7 @@ impl AwsSource {
             .await
         {
             Ok(p) => Ok(p.resource_policy().map(String::from)),
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(None),
+            Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
             Err(e) => Err(error(&format!("GetResourcePolicy {arn}"), e)),
         }
     }
@@ -143,7 +143,7 @@ impl AwsSource {
                 v.payload = Payload::Bytes(bytes);
             }
             Err(e)
-                if code(&e) == Some("ResourceNotFoundException")
+                if e.code() == Some("ResourceNotFoundException")
                     && v.labels.iter().all(|l| l == "AWSPENDING") =>
             {
                 let why = if v.labels.is_empty() {

@@ -5,6 +5,8 @@
 //! AWS VersionIds, staging labels and the binary flag travel in Scaleway version descriptions
 //! (`aws:version=…;labels=…;binary`), the Scaleway type in an AWS tag (`secretsnap:scaleway-type`).
 
+use std::borrow::Cow;
+
 use crate::model::{Payload, Secret, Version};
 
 /// Description prefix carrying AWS version metadata in a Scaleway version.
@@ -63,19 +65,24 @@ fn source_provider(s: &Secret) -> &str {
         .unwrap_or("")
 }
 
-/// Rewrites `s` for a `target` provider; returns the adapted secret and what does not carry over.
-pub fn adapt(s: &Secret, target: &str) -> (Secret, Vec<String>) {
+/// Rewrites `s` for a `target` provider; returns the adapted secret (borrowed, not copied, when
+/// nothing changes) and what does not carry over.
+pub fn adapt<'a>(s: &'a Secret, target: &str) -> (Cow<'a, Secret>, Vec<String>) {
     match (source_provider(s), target) {
-        (from, to) if from == to || from.is_empty() => (s.clone(), vec![]),
-        ("aws", "scaleway") => aws_to_scaleway(s),
-        ("scaleway", "aws") => scaleway_to_aws(s),
+        (from, to) if from == to || from.is_empty() => (Cow::Borrowed(s), vec![]),
+        ("aws", "scaleway") => owned(aws_to_scaleway(s)),
+        ("scaleway", "aws") => owned(scaleway_to_aws(s)),
         (from, to) => (
-            s.clone(),
+            Cow::Borrowed(s),
             vec![format!(
                 "no mapping from {from} to {to}: fields copied as they are"
             )],
         ),
     }
+}
+
+fn owned<'a>((s, notes): (Secret, Vec<String>)) -> (Cow<'a, Secret>, Vec<String>) {
+    (Cow::Owned(s), notes)
 }
 
 /// A value a Scaleway `key_value` secret accepts: a JSON object of scalars.

@@ -98,7 +98,7 @@ impl Destination for ScalewayDestination {
 
     async fn plan(&self, s: &Secret, opts: &RestoreOptions) -> Result<PlanItem, ItemFailure> {
         let (adapted, mapping_notes) = adapt(s, "scaleway");
-        let s = &adapted;
+        let s: &Secret = &adapted;
         let item = |action, mut notes: Vec<String>| PlanItem {
             secret: s.full_name(),
             source_id: s.id.clone(),
@@ -191,7 +191,7 @@ impl Destination for ScalewayDestination {
         opts: &RestoreOptions,
     ) -> Result<Applied, ItemFailure> {
         let (adapted, _) = adapt(s, "scaleway");
-        let s = &adapted;
+        let s: &Secret = &adapted;
         let fail = |e: Error| ItemFailure {
             item: s.full_name(),
             reason: e.to_string(),
