@@ -3,13 +3,11 @@
 //! tag and description, and restoring again changes nothing; then AWS → Scaleway emulator → AWS,
 //! with the mapping's losses listed in the reports and the AWS fields coming back intact.
 
-use std::collections::BTreeMap;
-
 use secretsnap::engine::{backup, restore_snapshot, BackupOptions, Silent};
 use secretsnap_aws::client::AwsOptions;
 use secretsnap_aws::{fixtures, AwsClient, AwsDestination, AwsSource};
 use secretsnap_core::conformance::read_all;
-use secretsnap_core::{ConflictMode, Filter, Payload, RestoreOptions, Secret};
+use secretsnap_core::{ConflictMode, Filter, RestoreOptions};
 use secretsnap_scaleway::emulator::{Config, Emulator};
 use secretsnap_scaleway::{
     Client, ClientOptions, Credentials, ScalewayDestination, ScalewaySource,
@@ -42,40 +40,6 @@ fn under(prefix: &str) -> Filter {
         read_disabled: true,
         ..Default::default()
     }
-}
-
-/// Per secret: (tags, description, VersionId → (sorted labels, value)).
-type Shape = BTreeMap<
-    String,
-    (
-        Vec<String>,
-        String,
-        BTreeMap<String, (Vec<String>, Vec<u8>)>,
-    ),
->;
-
-fn shape(secrets: &[Secret]) -> Shape {
-    secrets
-        .iter()
-        .map(|s| {
-            let versions = s
-                .versions
-                .iter()
-                .filter_map(|v| match &v.payload {
-                    Payload::Bytes(b) => {
-                        let mut l = v.labels.clone();
-                        l.sort();
-                        Some((v.id.clone(), (l, b.to_vec())))
-                    }
-                    _ => None,
-                })
-                .collect();
-            (
-                s.full_name(),
-                (s.tags.clone(), s.description.clone(), versions),
-            )
-        })
-        .collect()
 }
 
 #[tokio::test]
@@ -118,7 +82,7 @@ async fn aws_backup_restores_into_another_region_and_through_scaleway() {
     .unwrap();
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     let (restored, _) = read_all(&AwsSource::new(west2.clone()), &under("eng")).await;
-    assert_eq!(shape(&original), shape(&restored));
+    assert_eq!(fixtures::shape(&original), fixtures::shape(&restored));
     let append = RestoreOptions {
         conflict: ConflictMode::Append,
         ..Default::default()
@@ -209,8 +173,8 @@ async fn aws_backup_restores_into_another_region_and_through_scaleway() {
     assert!(home.failed.is_empty(), "{:?}", home.failed);
     let (returned, _) = read_all(&AwsSource::new(west3), &under("eng")).await;
     assert_eq!(
-        shape(&original),
-        shape(&returned),
+        fixtures::shape(&original),
+        fixtures::shape(&returned),
         "VersionIds, labels, values, tags and descriptions survive AWS → Scaleway → AWS"
     );
     let binary = returned.iter().find(|s| s.name == "signing-key").unwrap();

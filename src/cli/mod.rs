@@ -8,6 +8,7 @@ mod demo;
 mod emulator;
 pub mod output;
 mod password;
+mod plakar;
 mod progress;
 mod repo_cmds;
 mod restore;
@@ -89,6 +90,9 @@ pub enum Command {
     /// Run a local emulator of a cloud secret manager (for your tests).
     #[command(subcommand)]
     Emulator(emulator::EmulatorCmd),
+    /// Plakar integration: the importer and exporter a Plakar host starts, and its manifest.
+    #[command(subcommand)]
+    Plakar(plakar::PlakarCmd),
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
 }
@@ -110,6 +114,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Key(k) => repo_cmds::key(g, k).await,
         Command::Demo(d) => demo::run(g, d).await,
         Command::Emulator(e) => emulator::run(g, e).await,
+        Command::Plakar(p) => plakar::run(g, p).await,
         Command::Completions { shell } => {
             clap_complete::generate(
                 *shell,

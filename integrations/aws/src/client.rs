@@ -25,6 +25,25 @@ pub struct AwsOptions {
     pub write_rate: f64,
     /// Attempts per call, first included (the SDK's standard retry mode).
     pub max_attempts: u32,
+    /// Keys given explicitly (the Plakar plugin's config); `None`: the standard credential chain.
+    pub keys: Option<StaticKeys>,
+}
+
+/// Explicit AWS keys. The secret parts are zeroized here and never printed (the SDK keeps its
+/// own copy for signing).
+#[derive(Clone)]
+pub struct StaticKeys {
+    pub access_key_id: String,
+    pub secret_access_key: zeroize::Zeroizing<String>,
+    pub session_token: Option<zeroize::Zeroizing<String>>,
+}
+
+impl std::fmt::Debug for StaticKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaticKeys")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for AwsOptions {
@@ -33,6 +52,7 @@ impl Default for AwsOptions {
             read_rate: 200.0,
             write_rate: 40.0,
             max_attempts: 5,
+            keys: None,
         }
     }
 }
@@ -81,6 +101,15 @@ impl AwsClient {
         }
         if let Some(e) = endpoint {
             loader = loader.endpoint_url(e);
+        }
+        if let Some(k) = &opts.keys {
+            loader = loader.credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+                k.access_key_id.clone(),
+                k.secret_access_key.to_string(),
+                k.session_token.as_ref().map(|t| t.to_string()),
+                None,
+                "secretsnap-config",
+            ));
         }
         let shared = loader.load().await;
         let region = shared.region().map(|r| r.to_string()).ok_or_else(|| {

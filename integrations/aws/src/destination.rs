@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use aws_sdk_secretsmanager::primitives::Blob;
-use secretsnap_core::plan::{Applied, VersionStep};
+use secretsnap_core::plan::{oversized, Applied, VersionStep};
 use secretsnap_core::portable::{adapt, is_binary};
 use secretsnap_core::{
     Action, ConflictMode, Destination, Error, ItemFailure, Location, Payload, PlanItem,
@@ -25,6 +25,8 @@ use crate::convert::{aws_name, aws_tags};
 
 /// The label that holds a deprecated version while it is restored.
 pub const TEMP_LABEL: &str = "secretsnap-restoring";
+/// Largest SecretString or SecretBinary.
+pub const MAX_VALUE: usize = 65_536;
 
 /// `aws://REGION` as a destination.
 pub struct AwsDestination {
@@ -241,6 +243,9 @@ impl Destination for AwsDestination {
             action,
             notes,
         };
+        if let Some(reason) = oversized(s, MAX_VALUE, "AWS Secrets Manager") {
+            return Ok(item(Action::Fail { reason }, notes));
+        }
         match self.existing(&name).await.map_err(fail)? {
             Existing::None => {
                 let (steps, more) = plan_steps(s, &BTreeSet::new(), &BTreeSet::new());

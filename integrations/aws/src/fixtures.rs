@@ -6,6 +6,10 @@
 use aws_sdk_secretsmanager::primitives::Blob;
 use aws_sdk_secretsmanager::types::{RotationRulesType, Tag};
 
+use std::collections::BTreeMap;
+
+use secretsnap_core::{Payload, Secret};
+
 use crate::AwsClient;
 
 /// moto's endpoint from SECRETSNAP_TEST_MOTO (set by `tests/run.sh`); `None` (the test skips,
@@ -140,4 +144,41 @@ pub async fn seed(c: &AwsClient, prefix: &str) -> Result<Vec<String>> {
         .await; // moto: fails (no such Lambda) after marking the rotation, as the notes say
     names.push(name);
     Ok(names)
+}
+
+/// VersionId → (sorted labels, value) for versions with a value.
+pub fn versions(s: &Secret) -> BTreeMap<String, (Vec<String>, Vec<u8>)> {
+    s.versions
+        .iter()
+        .filter_map(|v| match &v.payload {
+            Payload::Bytes(b) => {
+                let mut l = v.labels.clone();
+                l.sort();
+                Some((v.id.clone(), (l, b.to_vec())))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Per secret: (tags, description, VersionId → (sorted labels, value)).
+pub type Shape = BTreeMap<
+    String,
+    (
+        Vec<String>,
+        String,
+        BTreeMap<String, (Vec<String>, Vec<u8>)>,
+    ),
+>;
+
+pub fn shape(secrets: &[Secret]) -> Shape {
+    secrets
+        .iter()
+        .map(|s| {
+            (
+                s.full_name(),
+                (s.tags.clone(), s.description.clone(), versions(s)),
+            )
+        })
+        .collect()
 }

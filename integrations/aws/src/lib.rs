@@ -10,6 +10,6 @@ pub mod destination;
 pub mod fixtures;
 pub mod source;
 
-pub use client::AwsClient;
+pub use client::{AwsClient, AwsOptions, StaticKeys};
 pub use destination::AwsDestination;
 pub use source::AwsSource;

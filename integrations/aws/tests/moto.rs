@@ -5,7 +5,6 @@
 //! pending deletion, and throttling through a small fake endpoint in front of moto (moto never
 //! throttles): the SDK backs off and no version is created twice. Each test uses its own regions.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,7 +12,7 @@ use std::time::Instant;
 use secretsnap_aws::client::AwsOptions;
 use secretsnap_aws::{fixtures, AwsClient, AwsDestination, AwsSource};
 use secretsnap_core::conformance::{read_all, restore_all, round_trip};
-use secretsnap_core::{ConflictMode, Filter, Payload, RestoreOptions, Secret, Source};
+use secretsnap_core::{ConflictMode, Filter, RestoreOptions, Source};
 
 async fn client(region: &str, endpoint: &str) -> AwsClient {
     AwsClient::connect(region, Some(endpoint), AwsOptions::default())
@@ -26,21 +25,6 @@ fn under(prefix: &str) -> Filter {
         path_prefix: Some(format!("/{prefix}")),
         ..Default::default()
     }
-}
-
-/// VersionId → (sorted labels, value) for versions with a value.
-fn versions(s: &Secret) -> BTreeMap<String, (Vec<String>, Vec<u8>)> {
-    s.versions
-        .iter()
-        .filter_map(|v| match &v.payload {
-            Payload::Bytes(b) => {
-                let mut l = v.labels.clone();
-                l.sort();
-                Some((v.id.clone(), (l, b.to_vec())))
-            }
-            _ => None,
-        })
-        .collect()
 }
 
 async fn current(c: &AwsClient, name: &str) -> String {
@@ -114,8 +98,8 @@ async fn round_trip_keeps_version_ids_labels_values_and_tags() {
             .find(|t| t.full_name() == s.full_name())
             .unwrap();
         assert_eq!(
-            versions(s),
-            versions(t),
+            fixtures::versions(s),
+            fixtures::versions(t),
             "{}: VersionIds, labels, values",
             s.name
         );
@@ -274,6 +258,9 @@ async fn throttling_backs_off_and_creates_no_duplicate_version() {
     let mut got: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
     got.sort();
     assert_eq!(got, expected, "exactly the source's versions, none twice");
-    assert_eq!(versions(&secrets[0]), versions(&restored[0]));
+    assert_eq!(
+        fixtures::versions(&secrets[0]),
+        fixtures::versions(&restored[0])
+    );
     let _ = direct.calls();
 }

@@ -122,3 +122,17 @@ pub struct Report {
     pub notes: Vec<String>,
     pub api_calls: u64,
 }
+
+/// The reason a secret cannot be restored where each version holds at most `max` bytes, naming
+/// the first version that is larger; `None` when every value fits. Destinations check this while
+/// planning, so an oversized secret fails whole, before anything of it is written.
+pub fn oversized(s: &crate::Secret, max: usize, target: &str) -> Option<String> {
+    s.versions.iter().find_map(|v| match &v.payload {
+        crate::Payload::Bytes(b) if b.len() > max => Some(format!(
+            "version {} is {} bytes; {target} accepts at most {max} bytes per version (nothing of this secret was written)",
+            v.id,
+            b.len()
+        )),
+        _ => None,
+    })
+}

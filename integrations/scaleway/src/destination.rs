@@ -7,7 +7,7 @@
 //! asked. Secrets from another provider are first rewritten by `portable::adapt` (AWS staging
 //! labels and VersionIds kept in version descriptions, deprecated versions disabled).
 
-use secretsnap_core::plan::{Applied, VersionStep};
+use secretsnap_core::plan::{oversized, Applied, VersionStep};
 use secretsnap_core::portable::adapt;
 use secretsnap_core::{
     Action, ConflictMode, Destination, Error, ItemFailure, Location, Payload, PlanItem,
@@ -19,6 +19,8 @@ use crate::client::Client;
 
 /// The live API's per-secret version quota.
 pub const MAX_VERSIONS: usize = 20;
+/// Largest value of one version.
+pub const MAX_PAYLOAD: usize = 64 * 1024;
 
 /// `scaleway://REGION/PROJECT` as a destination.
 pub struct ScalewayDestination {
@@ -132,6 +134,9 @@ impl Destination for ScalewayDestination {
             ));
         }
         let (steps, mut notes) = steps(s);
+        if let Some(reason) = oversized(s, MAX_PAYLOAD, "Scaleway") {
+            return Ok(item(Action::Fail { reason }, notes));
+        }
         if let Some(k) = &s.key_id {
             if !opts.key_ids.contains_key(k) {
                 notes.push(format!("key id {k} dropped: the destination's default key is used (map it with --key-id)"));
