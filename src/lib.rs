@@ -5,3 +5,4 @@
 pub mod engine;
 pub mod locations;
 pub mod plugin;
+pub mod sla;

@@ -98,19 +98,57 @@ impl Endpoint {
     }
 }
 
+/// Credentials given explicitly (resolved from the configuration's references) instead of the
+/// provider's usual environment and files.
+#[derive(Clone, Default)]
+pub struct Keys {
+    pub access_key: Option<String>,
+    pub secret_key: Option<zeroize::Zeroizing<String>>,
+    pub session_token: Option<zeroize::Zeroizing<String>>,
+}
+
 /// Opens connectors; one per process is enough.
 #[derive(Default)]
 pub struct Connections {
     scaleway: Mutex<Option<Client>>,
     /// Client options for new Scaleway clients.
     pub scaleway_options: ClientOptions,
+    /// Explicit credentials for every connector opened here.
+    pub keys: Keys,
 }
 
 impl Connections {
     fn scaleway(&self, e: &Endpoint) -> Result<(Client, String), Error> {
         let mut base = self.scaleway.lock().expect("connections lock");
         if base.is_none() {
-            let creds = Credentials::from_env()?;
+            let creds = match &self.keys.secret_key {
+                Some(k) => {
+                    // Project, region and API URL still come from the usual places.
+                    let env = Credentials::from_env().ok();
+                    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+                    let project = env
+                        .as_ref()
+                        .and_then(|e| e.project_id.clone())
+                        .or_else(|| var("SCW_DEFAULT_PROJECT_ID"));
+                    let region = env
+                        .as_ref()
+                        .and_then(|e| e.region.clone())
+                        .or_else(|| var("SCW_DEFAULT_REGION"));
+                    let api_url = env
+                        .as_ref()
+                        .map(|e| e.api_url.clone())
+                        .or_else(|| var("SCW_API_URL"));
+                    let mut c = Credentials::new(
+                        k,
+                        project.as_deref(),
+                        region.as_deref(),
+                        api_url.as_deref(),
+                    );
+                    c.access_key = self.keys.access_key.clone();
+                    c
+                }
+                None => Credentials::from_env()?,
+            };
             let region = creds.region.clone().unwrap_or_else(|| "fr-par".into());
             *base = Some(Client::new(creds, &region, self.scaleway_options.clone())?);
         }
@@ -136,7 +174,19 @@ impl Connections {
     }
 
     async fn aws(&self, e: &Endpoint) -> Result<AwsClient, Error> {
-        AwsClient::connect(&e.region, None, Default::default()).await
+        let keys = match (&self.keys.access_key, &self.keys.secret_key) {
+            (Some(id), Some(secret)) => Some(secretsnap_aws::StaticKeys {
+                access_key_id: id.clone(),
+                secret_access_key: secret.clone(),
+                session_token: self.keys.session_token.clone(),
+            }),
+            _ => None,
+        };
+        let opts = secretsnap_aws::AwsOptions {
+            keys,
+            ..Default::default()
+        };
+        AwsClient::connect(&e.region, None, opts).await
     }
 
     pub async fn source(&self, e: &Endpoint) -> Result<Box<dyn Source>, Error> {

@@ -15,7 +15,8 @@ use super::{progress, repo_cmds, Global};
 
 #[derive(Args, Debug)]
 pub struct BackupCmd {
-    /// What to back up, e.g. scaleway://fr-par/PROJECT_ID[?path=/prefix].
+    /// What to back up, e.g. scaleway://fr-par/PROJECT_ID[?path=/prefix], or @NAME from the
+    /// configuration (its SLA fields, tags, credentials and repository).
     pub source: String,
     /// SLA environment of this snapshot (production, staging, …).
     #[arg(long)]
@@ -57,10 +58,45 @@ impl BackupCmd {
     }
 }
 
+/// `backup @NAME`: the configured source, its SLA fields and its credentials, into its repository.
+pub async fn run_named(
+    g: &Global,
+    cfg: &secretsnap::sla::config::Config,
+    name: &str,
+) -> anyhow::Result<u8> {
+    let src = cfg.source(name).map_err(usage)?;
+    let cmd = BackupCmd {
+        source: src.url.clone(),
+        environment: src.environment.clone(),
+        data_class: src.data_classes.clone(),
+        tag: src.tags.clone(),
+        job: Some(src.job.clone()),
+        secret_tag: Vec::new(),
+        secrets: Default::default(),
+        read: ReadArgs {
+            read_disabled: src.read_disabled,
+            read_once: false,
+            concurrency: secretsnap::engine::BackupOptions::DEFAULT_CONCURRENCY,
+        },
+        dry_run: false,
+    };
+    let rg = super::sla::with_repository(g, cfg, &src.repository)?;
+    let mut conns = Connections::default();
+    conns.keys = super::sla::keys(src)?;
+    backup_with(&rg, &cmd, conns).await
+}
+
 pub async fn run(g: &Global, cmd: &BackupCmd) -> anyhow::Result<u8> {
+    if let Some(name) = cmd.source.strip_prefix('@') {
+        let cfg = super::sla::load(g)?;
+        return run_named(g, &cfg, name).await;
+    }
+    backup_with(g, cmd, Connections::default()).await
+}
+
+async fn backup_with(g: &Global, cmd: &BackupCmd, conns: Connections) -> anyhow::Result<u8> {
     let started = Instant::now();
     let endpoint = Endpoint::parse(&cmd.source).map_err(usage)?;
-    let conns = Connections::default();
     let source = conns.source(&endpoint).await?;
     let opts = cmd.options(&endpoint);
     if cmd.dry_run {

@@ -12,6 +12,7 @@ mod plakar;
 mod progress;
 mod repo_cmds;
 mod restore;
+mod sla;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
@@ -20,7 +21,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
     name = "secretsnap",
     version,
     about = "Encrypted, deduplicated snapshots of cloud secret managers",
-    after_help = "Exit codes: 0 success, 1 failure, 2 usage error, 3 partial (some items failed; the report names each one)."
+    after_help = "Exit codes: 0 success, 1 failure, 2 usage error, 3 partial (some items failed; the report names each one), 4 a source is out of its SLA (status)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -49,6 +50,15 @@ pub struct Global {
     /// Cache directory (default: $XDG_CACHE_HOME/secretsnap or ~/.cache/secretsnap).
     #[arg(long, env = "SECRETSNAP_CACHE_DIR", global = true)]
     pub cache_dir: Option<std::path::PathBuf>,
+    /// Configuration file (default: $XDG_CONFIG_HOME/secretsnap/config.toml).
+    #[arg(long, env = "SECRETSNAP_CONFIG", global = true)]
+    pub config: Option<std::path::PathBuf>,
+    /// Pretend it is this time (RFC 3339) for scheduling and SLA status (tests, what-ifs).
+    #[arg(long, env = "SECRETSNAP_NOW", global = true, hide = true)]
+    pub now: Option<String>,
+    /// The passphrase reference of a repository named in the configuration.
+    #[arg(skip)]
+    pub repo_password: Option<secretsnap::sla::config::Reference>,
 }
 
 #[derive(Subcommand)]
@@ -90,6 +100,11 @@ pub enum Command {
     /// Run a local emulator of a cloud secret manager (for your tests).
     #[command(subcommand)]
     Emulator(emulator::EmulatorCmd),
+    /// Run scheduled jobs from the configuration (once, forever, one job) or export them.
+    #[command(subcommand)]
+    Schedule(sla::ScheduleCmd),
+    /// Where each configured source stands against its SLA; exit code 4 when any is out of it.
+    Status,
     /// Plakar integration: the importer and exporter a Plakar host starts, and its manifest.
     #[command(subcommand)]
     Plakar(plakar::PlakarCmd),
@@ -115,6 +130,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Demo(d) => demo::run(g, d).await,
         Command::Emulator(e) => emulator::run(g, e).await,
         Command::Plakar(p) => plakar::run(g, p).await,
+        Command::Schedule(c) => sla::schedule(g, c).await,
+        Command::Status => sla::status(g).await,
         Command::Completions { shell } => {
             clap_complete::generate(
                 *shell,

@@ -8,6 +8,12 @@ use zeroize::Zeroizing;
 use super::Global;
 
 pub fn passphrase(g: &Global) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    if let Some(r) = &g.repo_password {
+        let p = r
+            .resolve()
+            .map_err(|e| anyhow::anyhow!("repository passphrase: {e}"))?;
+        return Ok(Zeroizing::new(p.as_bytes().to_vec()));
+    }
     if let Some(path) = &g.password_file {
         let text = Zeroizing::new(
             std::fs::read(path)

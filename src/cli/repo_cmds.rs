@@ -70,12 +70,24 @@ fn location(g: &Global) -> anyhow::Result<&str> {
         .context("no repository: pass --repo or set SECRETSNAP_REPOSITORY")
 }
 
+/// `g`, with `-r @NAME` (or no `-r` and a configuration) resolved to a configured repository.
+fn resolved(g: &Global) -> anyhow::Result<std::borrow::Cow<'_, Global>> {
+    let named = g.repo.as_deref().is_some_and(|r| r.starts_with('@'));
+    if named || (g.repo.is_none() && g.config.is_some()) {
+        Ok(std::borrow::Cow::Owned(super::sla::named_repository(g)?))
+    } else {
+        Ok(std::borrow::Cow::Borrowed(g))
+    }
+}
+
 pub async fn open(g: &Global) -> anyhow::Result<Repository> {
+    let g = &*resolved(g)?;
     let b = backend::open_url(location(g)?, &Default::default())?;
     Ok(Repository::open(b, &passphrase(g)?, open_options(g)).await?)
 }
 
 pub async fn init(g: &Global) -> anyhow::Result<u8> {
+    let g = &*resolved(g)?;
     let b = backend::open_url(location(g)?, &Default::default())?;
     let repo = Repository::init(b, &passphrase(g)?, open_options(g)).await?;
     print(
@@ -184,6 +196,13 @@ pub struct ForgetCmd {
     /// Print what would be kept and removed, and why; delete nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Apply the configuration's retention policy to each source's snapshots (group = source ×
+    /// environment × data classes), in every configured repository.
+    #[arg(long = "policy")]
+    pub by_policy: bool,
+    /// With --policy: only this configured source (by name).
+    #[arg(long, requires = "by_policy")]
+    pub only: Option<String>,
 }
 
 impl ForgetCmd {
@@ -206,6 +225,14 @@ impl ForgetCmd {
 }
 
 pub async fn forget(g: &Global, cmd: &ForgetCmd) -> anyhow::Result<u8> {
+    if cmd.by_policy {
+        if !cmd.snapshots.is_empty() || !cmd.policy()?.is_empty() {
+            return Err(usage(
+                "--policy takes its rules from the configuration: give no ids or --keep-* rules",
+            ));
+        }
+        return super::sla::forget_by_policy(g, cmd.only.as_deref(), cmd.dry_run).await;
+    }
     let policy = cmd.policy()?;
     let repo = open(g).await?;
     let (resolved, decisions) = if policy.is_empty() {

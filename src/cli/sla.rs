@@ -1,0 +1,514 @@
+//! The configuration-driven commands: named repositories (`-r @NAME`), `schedule once|run|job|
+//! export`, `status`, and the pieces `backup @NAME` and `forget --policy` use. Scheduled jobs run
+//! as child processes (`secretsnap schedule job NAME`), so a job that fails or crashes cannot take
+//! the scheduler with it, and SIGTERM reaches the scheduler alone (children get their own process
+//! group): it starts nothing new and waits for running jobs.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+use chrono::{DateTime, Utc};
+use clap::Subcommand;
+use secretsnap::engine::retention;
+use secretsnap::locations::Keys;
+use secretsnap::sla::config::{Config, Source};
+use secretsnap::sla::scheduler::{jobs, Clock, Job, JobKind, Runner, Scheduler, SystemClock};
+use secretsnap::sla::state::{Run, State};
+use secretsnap::sla::{export, status as sla_status};
+use secretsnap_store::SnapshotInfo;
+use serde_json::json;
+use tokio::sync::watch;
+
+use super::output::{print, usage, FAILED, OK, PARTIAL};
+use super::{repo_cmds, Global};
+
+/// Exit code of `status` when a source is out of its SLA.
+pub const OUT_OF_SLA: u8 = 4;
+
+#[derive(Subcommand)]
+pub enum ScheduleCmd {
+    /// Run every job that is due now, then exit (for cron).
+    Once,
+    /// Run due jobs forever (jitter, bounded parallelism); SIGTERM finishes running jobs and exits.
+    Run,
+    /// Run one job now: backup:SOURCE (backup, then retention), prune:REPO or check:REPO.
+    Job { name: String },
+    /// Write systemd units, a crontab or Kubernetes CronJobs for the configured jobs.
+    Export {
+        #[arg(value_parser = ["systemd", "cron", "kubernetes"])]
+        kind: String,
+        /// Folder for systemd units (default: print everything to stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+pub fn load(g: &Global) -> anyhow::Result<Config> {
+    let path = g
+        .config
+        .clone()
+        .or_else(secretsnap::sla::config::default_path)
+        .ok_or_else(|| usage("no configuration: pass --config or set SECRETSNAP_CONFIG"))?;
+    if !path.exists() {
+        return Err(usage(format!(
+            "no configuration file at {}",
+            path.display()
+        )));
+    }
+    Config::load(&path).map_err(usage)
+}
+
+fn now(g: &Global) -> anyhow::Result<DateTime<Utc>> {
+    match &g.now {
+        Some(t) => secretsnap::engine::select::parse_time(t).map_err(usage),
+        None => Ok(Utc::now()),
+    }
+}
+
+/// `g` pointing at the configuration's repository `name`.
+pub fn with_repository(g: &Global, cfg: &Config, name: &str) -> anyhow::Result<Global> {
+    let r = cfg.repository(name).map_err(usage)?;
+    let mut out = g.clone();
+    out.repo = Some(r.url.clone());
+    out.repo_password = Some(r.password.clone());
+    if out.cache_dir.is_none() {
+        out.cache_dir = r.cache_dir.clone();
+    }
+    Ok(out)
+}
+
+/// `-r @NAME`, or the configuration's only repository when no `-r` is given.
+pub fn named_repository(g: &Global) -> anyhow::Result<Global> {
+    let cfg = load(g)?;
+    let name = match g.repo.as_deref().and_then(|r| r.strip_prefix('@')) {
+        Some(n) => n.to_string(),
+        None if cfg.repositories.len() == 1 => {
+            cfg.repositories.keys().next().cloned().unwrap_or_default()
+        }
+        None => {
+            return Err(usage(
+                "several repositories are configured: choose one with -r @NAME",
+            ))
+        }
+    };
+    with_repository(g, &cfg, &name)
+}
+
+/// The credentials a source references, resolved now.
+pub fn keys(src: &Source) -> anyhow::Result<Keys> {
+    let get = |k: &str| -> anyhow::Result<Option<zeroize::Zeroizing<String>>> {
+        src.credentials
+            .get(k)
+            .map(|r| {
+                r.resolve()
+                    .map_err(|e| anyhow!("source {}: credential {k}: {e}", src.name))
+            })
+            .transpose()
+    };
+    Ok(Keys {
+        access_key: get("access_key")?.map(|k| k.to_string()),
+        secret_key: get("secret_key")?,
+        session_token: get("session_token")?,
+    })
+}
+
+/// Applies each configured source's retention policy in its repository (or only `only`'s).
+/// Returns the number of snapshots forgotten (or that would be).
+pub async fn forget_by_policy(g: &Global, only: Option<&str>, dry_run: bool) -> anyhow::Result<u8> {
+    let cfg = load(g)?;
+    let mut decisions = Vec::new();
+    let mut forgotten = Vec::new();
+    for repo_name in cfg.repositories.keys() {
+        let sources: Vec<&Source> = cfg
+            .sources
+            .values()
+            .filter(|s| &s.repository == repo_name && only.is_none_or(|o| o == s.name))
+            .collect();
+        let with_policy: Vec<(&Source, _)> = sources
+            .iter()
+            .filter_map(|s| {
+                cfg.policy_for(s)
+                    .ok()
+                    .flatten()
+                    .filter(|p| !p.keep.is_empty())
+                    .map(|p| (*s, p))
+            })
+            .collect();
+        if with_policy.is_empty() {
+            continue;
+        }
+        let rg = with_repository(g, &cfg, repo_name)?;
+        let repo = repo_cmds::open(&rg).await?;
+        let list = repo.snapshots().await?.snapshots;
+        let mut ids = Vec::new();
+        for (s, p) in with_policy {
+            let mine: Vec<SnapshotInfo> = list
+                .iter()
+                .filter(|x| x.header.meta.job.as_deref() == Some(s.job.as_str()))
+                .cloned()
+                .collect();
+            for d in retention::decide(&mine, &p.keep) {
+                if !d.keep {
+                    ids.push(d.id);
+                }
+                decisions.push(json!({"repository": repo_name, "source": s.name, "policy": p.name,
+                    "id": d.id, "time": d.time, "group": d.group, "keep": d.keep, "reasons": d.reasons}));
+            }
+        }
+        if !dry_run && !ids.is_empty() {
+            repo.forget(&ids).await?;
+        }
+        forgotten.extend(ids);
+    }
+    print(
+        g,
+        json!({"dry_run": dry_run, "forgotten": forgotten, "decisions": decisions}),
+        || {
+            for d in &decisions {
+                println!(
+                    "{} {} {} {} ({}, policy {}) {}",
+                    if d["keep"] == true {
+                        "keep  "
+                    } else {
+                        "remove"
+                    },
+                    d["id"].as_str().map(|i| &i[..8.min(i.len())]).unwrap_or(""),
+                    d["time"].as_str().unwrap_or(""),
+                    d["source"].as_str().unwrap_or(""),
+                    d["repository"].as_str().unwrap_or(""),
+                    d["policy"].as_str().unwrap_or(""),
+                    d["reasons"]
+                        .as_array()
+                        .map(|r| r
+                            .iter()
+                            .filter_map(|x| x.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "))
+                        .unwrap_or_default()
+                );
+            }
+            println!(
+                "{} {} snapshots",
+                if dry_run { "would forget" } else { "forgot" },
+                forgotten.len()
+            );
+        },
+    );
+    Ok(OK)
+}
+
+/// Runs each job as `secretsnap schedule job NAME` in its own process group.
+struct ChildRunner {
+    config: PathBuf,
+}
+
+#[async_trait::async_trait]
+impl Runner for ChildRunner {
+    async fn run(&self, job: &Job) -> (String, String) {
+        let exe = match std::env::current_exe() {
+            Ok(e) => e,
+            Err(e) => return ("failed".into(), format!("cannot find our executable: {e}")),
+        };
+        let status = tokio::process::Command::new(exe)
+            .arg("--config")
+            .arg(&self.config)
+            .args(["schedule", "job", &job.name])
+            .env("SECRETSNAP_SCHEDULED", "1")
+            .stdout(std::process::Stdio::null())
+            .process_group(0)
+            .status()
+            .await;
+        match status.map(|s| s.code()) {
+            Ok(Some(0)) => ("ok".into(), String::new()),
+            Ok(Some(3)) => ("partial".into(), "some items failed (exit 3)".into()),
+            Ok(Some(c)) => ("failed".into(), format!("exit code {c}")),
+            Ok(None) => ("failed".into(), "killed by a signal".into()),
+            Err(e) => ("failed".into(), format!("cannot start: {e}")),
+        }
+    }
+}
+
+/// A clock fixed at `--now` (for `schedule once` what-ifs and tests), else the wall clock.
+struct FixedClock(DateTime<Utc>);
+
+#[async_trait::async_trait]
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+    async fn sleep_until(&self, _: DateTime<Utc>, stop: &mut watch::Receiver<bool>) {
+        let _ = stop.wait_for(|s| *s).await;
+    }
+}
+
+/// Latest snapshot time per backup job, from every configured repository that opens.
+async fn last_snapshots(g: &Global, cfg: &Config) -> HashMap<String, DateTime<Utc>> {
+    let mut out = HashMap::new();
+    for name in cfg.repositories.keys() {
+        let Ok(rg) = with_repository(g, cfg, name) else {
+            continue;
+        };
+        let Ok(repo) = repo_cmds::open(&rg).await else {
+            continue;
+        };
+        let Ok(list) = repo.snapshots().await else {
+            continue;
+        };
+        for s in cfg.sources.values().filter(|s| &s.repository == name) {
+            if let Some(t) = list
+                .snapshots
+                .iter()
+                .filter(|x| x.header.meta.job.as_deref() == Some(s.job.as_str()))
+                .map(|x| x.header.time)
+                .max()
+            {
+                out.insert(format!("backup:{}", s.name), t);
+            }
+        }
+    }
+    out
+}
+
+pub async fn schedule(g: &Global, cmd: &ScheduleCmd) -> anyhow::Result<u8> {
+    let cfg = load(g)?;
+    match cmd {
+        ScheduleCmd::Job { name } => run_job(g, &cfg, name).await,
+        ScheduleCmd::Export { kind, out } => {
+            match (kind.as_str(), out) {
+                ("systemd", Some(dir)) => {
+                    std::fs::create_dir_all(dir)?;
+                    for (f, text) in export::systemd(&cfg) {
+                        std::fs::write(dir.join(&f), text)?;
+                        println!("{}", dir.join(f).display());
+                    }
+                }
+                ("systemd", None) => {
+                    for (f, text) in export::systemd(&cfg) {
+                        println!("# ---- {f}\n{text}");
+                    }
+                }
+                ("cron", _) => print!("{}", export::crontab(&cfg)),
+                _ => print!("{}", export::kubernetes(&cfg)),
+            }
+            Ok(OK)
+        }
+        ScheduleCmd::Once | ScheduleCmd::Run => {
+            let runner = ChildRunner {
+                config: cfg.file.clone(),
+            };
+            let fixed;
+            let clock: &dyn Clock = match &g.now {
+                Some(_) => {
+                    fixed = FixedClock(now(g)?);
+                    &fixed
+                }
+                None => &SystemClock,
+            };
+            let mut state = State::load(&cfg.state_file).map_err(|e| anyhow!(e))?;
+            let state_file = cfg.state_file.clone();
+            let save = move |s: &State| {
+                if let Err(e) = s.save(&state_file) {
+                    tracing::error!("{e}");
+                }
+            };
+            let scheduler = Scheduler {
+                jobs: jobs(&cfg),
+                runner: &runner,
+                clock,
+                parallel: cfg.parallel,
+                jitter: cfg.jitter,
+                last_snapshots: last_snapshots(g, &cfg).await,
+                on_run: &save,
+            };
+            let (stop_tx, stop) = watch::channel(false);
+            tokio::spawn(async move {
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                        .expect("SIGTERM handler");
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+                tracing::warn!("stop requested: finishing running jobs, starting none");
+                let _ = stop_tx.send(true);
+            });
+            if matches!(cmd, ScheduleCmd::Run) {
+                scheduler.run(&mut state, stop).await;
+                return Ok(OK);
+            }
+            let runs = scheduler.once(&mut state, &stop).await;
+            report_runs(g, &runs);
+            let failed = runs.iter().filter(|r| r.outcome != "ok").count();
+            Ok(if failed == 0 {
+                OK
+            } else if failed < runs.len() {
+                PARTIAL
+            } else {
+                FAILED
+            })
+        }
+    }
+}
+
+fn report_runs(g: &Global, runs: &[Run]) {
+    print(g, json!({"runs": runs}), || {
+        if runs.is_empty() {
+            println!("nothing due");
+        }
+        for r in runs {
+            println!(
+                "{:<8} {} ({:.1}s){}",
+                r.outcome,
+                r.job,
+                (r.finished - r.started).num_milliseconds() as f64 / 1000.0,
+                if r.message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", r.message)
+                }
+            );
+        }
+    });
+}
+
+/// One job, in this process; recorded in the state file unless a scheduler started us.
+async fn run_job(g: &Global, cfg: &Config, name: &str) -> anyhow::Result<u8> {
+    let job = jobs(cfg)
+        .into_iter()
+        .find(|j| j.name == name)
+        .ok_or_else(|| {
+            usage(format!(
+                "no scheduled job {name:?} (see `secretsnap status`)"
+            ))
+        })?;
+    let started = Utc::now();
+    let result = match &job.kind {
+        JobKind::Backup { source } => {
+            let code = super::backup::run_named(g, cfg, source).await?;
+            if code == OK || code == PARTIAL {
+                forget_by_policy(g, Some(source), false).await?;
+            }
+            Ok(code)
+        }
+        JobKind::Prune { repository } => {
+            repo_cmds::prune(&with_repository(g, cfg, repository)?, false).await
+        }
+        JobKind::Check {
+            repository,
+            read_data,
+        } => {
+            let rg = with_repository(g, cfg, repository)?;
+            repo_cmds::check(&rg, read_data.as_deref()).await
+        }
+    };
+    if std::env::var_os("SECRETSNAP_SCHEDULED").is_none() {
+        let mut state = State::load(&cfg.state_file).map_err(|e| anyhow!(e))?;
+        let (outcome, message) = match &result {
+            Ok(0) => ("ok", String::new()),
+            Ok(3) => ("partial", "some items failed".to_string()),
+            Ok(c) => ("failed", format!("exit code {c}")),
+            Err(e) => ("failed", format!("{e:#}")),
+        };
+        state.record(Run {
+            job: job.name.clone(),
+            started,
+            finished: Utc::now(),
+            outcome: outcome.into(),
+            message,
+        });
+        state.save(&cfg.state_file).map_err(|e| anyhow!(e))?;
+    }
+    result
+}
+
+pub async fn status(g: &Global) -> anyhow::Result<u8> {
+    let cfg = load(g)?;
+    let now = now(g)?;
+    let state = State::load(&cfg.state_file).map_err(|e| anyhow!(e))?;
+    let mut rows = Vec::new();
+    for name in cfg.repositories.keys() {
+        let sources: Vec<&Source> = cfg
+            .sources
+            .values()
+            .filter(|s| &s.repository == name)
+            .collect();
+        if sources.is_empty() {
+            continue;
+        }
+        let rg = with_repository(g, &cfg, name)?;
+        let snapshots = match repo_cmds::open(&rg).await {
+            Ok(repo) => repo
+                .snapshots()
+                .await
+                .map(|l| l.snapshots)
+                .unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!("repository {name}: {e:#}");
+                Vec::new()
+            }
+        };
+        for s in sources {
+            rows.push(sla_status::source_status(&cfg, s, &snapshots, &state, now));
+        }
+    }
+    let out_of_sla: Vec<&str> = rows
+        .iter()
+        .filter(|r| !r.in_sla)
+        .map(|r| r.source.as_str())
+        .collect();
+    print(
+        g,
+        json!({"now": now, "sources": rows, "out_of_sla": out_of_sla}),
+        || {
+            println!(
+                "{:<16} {:<12} {:<14} {:<20} {:>8} {:<20} {:>6} {:<8} LAST CHECK",
+                "SOURCE", "POLICY", "FREQUENCY", "LAST SUCCESS", "AGE", "NEXT DUE", "SNAPS", "SLA",
+            );
+            for r in &rows {
+                let t = |t: &Option<DateTime<Utc>>| {
+                    t.map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                        .unwrap_or_else(|| "never".into())
+                };
+                println!(
+                    "{:<16} {:<12} {:<14} {:<20} {:>8} {:<20} {:>6} {:<8} {}",
+                    r.source,
+                    r.policy.as_deref().unwrap_or("-"),
+                    r.frequency.as_deref().unwrap_or("on demand"),
+                    t(&r.last_success),
+                    r.age_seconds
+                        .map(
+                            |a| humantime::format_duration(std::time::Duration::from_secs(
+                                a.max(0) as u64 / 60 * 60
+                            ))
+                            .to_string()
+                        )
+                        .unwrap_or_else(|| "-".into()),
+                    t(&r.next_due),
+                    format!(
+                        "{}{}",
+                        r.snapshots,
+                        if r.beyond_retention > 0 {
+                            format!("(-{})", r.beyond_retention)
+                        } else {
+                            String::new()
+                        }
+                    ),
+                    if r.in_sla { "ok" } else { "BREACHED" },
+                    match (&r.last_check, &r.last_check_outcome) {
+                        (Some(t), Some(o)) => format!("{} {o}", t.format("%Y-%m-%d %H:%M")),
+                        _ => "never".into(),
+                    }
+                );
+            }
+            for s in &out_of_sla {
+                println!("out of SLA: {s}");
+            }
+        },
+    );
+    Ok(if out_of_sla.is_empty() {
+        OK
+    } else {
+        OUT_OF_SLA
+    })
+}

@@ -1,0 +1,243 @@
+//! The scheduler's core, free of clocks and processes so it can be tested with an injected
+//! clock: which jobs exist (a backup per source with a policy, which also applies retention; a
+//! prune and a check per repository), when each is due, and running the due ones with bounded
+//! parallelism. A failing job is recorded and the others go on. A missed window is caught up
+//! once: due means "the cadence fired since the job last started". A stop request (SIGTERM)
+//! starts nothing new and lets running jobs finish.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use tokio::sync::watch;
+
+use crate::sla::cadence::Cadence;
+use crate::sla::config::Config;
+use crate::sla::state::{Run, State};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobKind {
+    /// Back up the source, then apply its policy's retention.
+    Backup {
+        source: String,
+    },
+    Prune {
+        repository: String,
+    },
+    Check {
+        repository: String,
+        read_data: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// `backup:NAME`, `prune:REPO`, `check:REPO`.
+    pub name: String,
+    pub kind: JobKind,
+    pub cadence: Cadence,
+}
+
+/// Every scheduled job of a configuration.
+pub fn jobs(cfg: &Config) -> Vec<Job> {
+    let mut out = Vec::new();
+    let mut repos: HashMap<&str, Option<(Cadence, Option<String>)>> = HashMap::new();
+    for s in cfg.sources.values() {
+        let Ok(Some(p)) = cfg.policy_for(s) else {
+            continue;
+        };
+        out.push(Job {
+            name: format!("backup:{}", s.name),
+            kind: JobKind::Backup {
+                source: s.name.clone(),
+            },
+            cadence: p.backup.clone(),
+        });
+        let entry = repos.entry(s.repository.as_str()).or_default();
+        if let Some(c) = &p.check {
+            // The most frequent check among the repository's policies wins.
+            let epoch = DateTime::<Utc>::UNIX_EPOCH;
+            if entry
+                .as_ref()
+                .is_none_or(|(e, _)| c.every.next_after(epoch) < e.next_after(epoch))
+            {
+                *entry = Some((c.every.clone(), c.read_data.clone()));
+            }
+        }
+    }
+    let mut names: Vec<&&str> = repos.keys().collect();
+    names.sort();
+    for r in names {
+        let repo = &cfg.repositories[*r];
+        out.push(Job {
+            name: format!("prune:{r}"),
+            kind: JobKind::Prune {
+                repository: r.to_string(),
+            },
+            cadence: repo.prune.clone(),
+        });
+        if let Some((every, read_data)) = &repos[*r] {
+            out.push(Job {
+                name: format!("check:{r}"),
+                kind: JobKind::Check {
+                    repository: r.to_string(),
+                    read_data: read_data.clone(),
+                },
+                cadence: every.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// A stable delay in `[0, max)` per job, so many agents do not all call the API at :00.
+pub fn jitter_for(job: &str, max: Duration) -> Duration {
+    if max.is_zero() {
+        return Duration::ZERO;
+    }
+    let h = blake3::hash(job.as_bytes());
+    let n = u64::from_le_bytes(h.as_bytes()[..8].try_into().expect("8 bytes"));
+    Duration::from_secs(n % max.as_secs().max(1))
+}
+
+/// When `job` is next due: never run → now; else the cadence's first firing after it last
+/// started (or after `last_snapshot`, a backup made outside the scheduler), plus jitter.
+pub fn next_due(
+    job: &Job,
+    state: &State,
+    last_snapshot: Option<DateTime<Utc>>,
+    jitter: Duration,
+) -> Option<DateTime<Utc>> {
+    let started = state.jobs.get(&job.name).and_then(|j| j.last_started);
+    let last = started.max(last_snapshot)?;
+    Some(job.cadence.next_after(last) + chrono::Duration::from_std(jitter).unwrap_or_default())
+}
+
+/// Runs one job; returns (`ok`|`partial`|`failed`, message).
+#[async_trait::async_trait]
+pub trait Runner: Send + Sync {
+    async fn run(&self, job: &Job) -> (String, String);
+}
+
+/// Time, injectable.
+#[async_trait::async_trait]
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+    /// Sleeps until `t` or until `stop` turns true.
+    async fn sleep_until(&self, t: DateTime<Utc>, stop: &mut watch::Receiver<bool>);
+}
+
+/// The wall clock.
+pub struct SystemClock;
+
+#[async_trait::async_trait]
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    async fn sleep_until(&self, t: DateTime<Utc>, stop: &mut watch::Receiver<bool>) {
+        let d = (t - Utc::now()).to_std().unwrap_or_default();
+        tokio::select! {
+            _ = tokio::time::sleep(d) => {}
+            _ = stop.wait_for(|s| *s) => {}
+        }
+    }
+}
+
+/// What the scheduler needs besides the jobs.
+pub struct Scheduler<'a> {
+    pub jobs: Vec<Job>,
+    pub runner: &'a dyn Runner,
+    pub clock: &'a dyn Clock,
+    pub parallel: usize,
+    pub jitter: Duration,
+    /// Latest snapshot time per backup job (made by anyone).
+    pub last_snapshots: HashMap<String, DateTime<Utc>>,
+    /// Called after each run with the updated state (to save it).
+    pub on_run: &'a (dyn Fn(&State) + Send + Sync),
+}
+
+impl Scheduler<'_> {
+    /// Jobs due now.
+    pub fn due(&self, state: &State) -> Vec<Job> {
+        let now = self.clock.now();
+        self.jobs
+            .iter()
+            .filter(|j| {
+                let jitter = jitter_for(&j.name, self.jitter);
+                next_due(j, state, self.last_snapshots.get(&j.name).copied(), jitter)
+                    .is_none_or(|t| t <= now)
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Runs every due job once (bounded parallelism); returns the runs.
+    pub async fn once(&self, state: &mut State, stop: &watch::Receiver<bool>) -> Vec<Run> {
+        let due = self.due(state);
+        let shared = Mutex::new(std::mem::take(state));
+        let runs: Vec<Run> = futures::stream::iter(due)
+            .map(|job| {
+                let shared = &shared;
+                async move {
+                    if *stop.borrow() {
+                        return None;
+                    }
+                    let started = self.clock.now();
+                    let (outcome, message) = self.runner.run(&job).await;
+                    let run = Run {
+                        job: job.name.clone(),
+                        started,
+                        finished: self.clock.now(),
+                        outcome,
+                        message,
+                    };
+                    let mut st = shared.lock().expect("state lock");
+                    st.record(run.clone());
+                    (self.on_run)(&st);
+                    Some(run)
+                }
+            })
+            .buffer_unordered(self.parallel.max(1))
+            .filter_map(|r| async move { r })
+            .collect()
+            .await;
+        *state = shared.into_inner().expect("state lock");
+        runs
+    }
+
+    /// Runs due jobs until `stop` turns true; then returns once running jobs have finished.
+    pub async fn run(&self, state: &mut State, mut stop: watch::Receiver<bool>) {
+        loop {
+            self.once(state, &stop).await;
+            if *stop.borrow() {
+                return;
+            }
+            let now = self.clock.now();
+            let next = self
+                .jobs
+                .iter()
+                .filter_map(|j| {
+                    next_due(
+                        j,
+                        state,
+                        self.last_snapshots.get(&j.name).copied(),
+                        jitter_for(&j.name, self.jitter),
+                    )
+                })
+                .min()
+                .unwrap_or(now)
+                .clamp(
+                    now + chrono::Duration::seconds(1),
+                    now + chrono::Duration::seconds(60),
+                );
+            self.clock.sleep_until(next, &mut stop).await;
+            if *stop.borrow() {
+                return;
+            }
+        }
+    }
+}

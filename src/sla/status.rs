@@ -1,0 +1,100 @@
+//! Where each configured source stands against its SLA: the policy that applies, the last
+//! successful (complete) backup and its age, when the next one is due, the retention state, the
+//! last check. A source is out of SLA when it has a policy and its last successful backup is
+//! older than the policy's next firing after it plus the grace period (or it has none at all).
+
+use chrono::{DateTime, Utc};
+use secretsnap_store::SnapshotInfo;
+use serde::Serialize;
+
+use crate::engine::retention;
+use crate::sla::config::{Config, Source};
+use crate::sla::scheduler::{jitter_for, next_due, Job, JobKind};
+use crate::sla::state::State;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceStatus {
+    pub source: String,
+    pub repository: String,
+    pub policy: Option<String>,
+    pub frequency: Option<String>,
+    pub last_success: Option<DateTime<Utc>>,
+    pub age_seconds: Option<i64>,
+    pub next_due: Option<DateTime<Utc>>,
+    /// After this, the source is out of SLA.
+    pub deadline: Option<DateTime<Utc>>,
+    pub in_sla: bool,
+    pub snapshots: usize,
+    /// Snapshots the policy's retention would remove now.
+    pub beyond_retention: usize,
+    pub last_run: Option<String>,
+    pub last_check: Option<DateTime<Utc>>,
+    pub last_check_outcome: Option<String>,
+}
+
+/// `snapshots`: the source's repository's snapshots (all sources).
+pub fn source_status(
+    cfg: &Config,
+    src: &Source,
+    snapshots: &[SnapshotInfo],
+    state: &State,
+    now: DateTime<Utc>,
+) -> SourceStatus {
+    let policy = cfg.policy_for(src).ok().flatten();
+    let mine: Vec<SnapshotInfo> = snapshots
+        .iter()
+        .filter(|s| s.header.meta.job.as_deref() == Some(src.job.as_str()))
+        .cloned()
+        .collect();
+    let last_success = mine
+        .iter()
+        .filter(|s| !s.header.partial)
+        .map(|s| s.header.time)
+        .max();
+    let last_any = mine.iter().map(|s| s.header.time).max();
+    let job_name = format!("backup:{}", src.name);
+    let job_state = state.jobs.get(&job_name);
+    let check = state.jobs.get(&format!("check:{}", src.repository));
+    let (frequency, next, deadline, beyond) = match policy {
+        Some(p) => {
+            let job = Job {
+                name: job_name.clone(),
+                kind: JobKind::Backup {
+                    source: src.name.clone(),
+                },
+                cadence: p.backup.clone(),
+            };
+            let next =
+                next_due(&job, state, last_any, jitter_for(&job_name, cfg.jitter)).unwrap_or(now);
+            let deadline = last_success.map(|t| {
+                p.backup.next_after(t) + chrono::Duration::from_std(p.grace).unwrap_or_default()
+            });
+            let beyond = if p.keep.is_empty() {
+                0
+            } else {
+                retention::decide(&mine, &p.keep)
+                    .iter()
+                    .filter(|d| !d.keep)
+                    .count()
+            };
+            (Some(p.backup.describe()), Some(next), deadline, beyond)
+        }
+        None => (None, None, None, 0),
+    };
+    SourceStatus {
+        source: src.name.clone(),
+        repository: src.repository.clone(),
+        policy: policy.map(|p| p.name.clone()),
+        frequency,
+        last_success,
+        age_seconds: last_success.map(|t| (now - t).num_seconds()),
+        next_due: next,
+        in_sla: policy.is_none() || deadline.is_some_and(|d| now <= d),
+        deadline,
+        snapshots: mine.len(),
+        beyond_retention: beyond,
+        last_run: job_state.and_then(|j| j.last_outcome.clone()),
+        last_check: check.and_then(|c| c.last_started),
+        last_check_outcome: check.and_then(|c| c.last_outcome.clone()),
+    }
+}

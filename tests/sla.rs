@@ -1,0 +1,227 @@
+//! SLA policies end to end with the built binary and the emulator: a configuration with two
+//! sources (production/critical hourly, staging/internal daily), credentials by reference only →
+//! `schedule once` backs both up, prunes and checks → `status` shows both in SLA → two hours
+//! later `status` exits 4 naming the production source → `forget --policy` (dry run, then real)
+//! + `prune` → `check --read-data` passes and every kept snapshot restores.
+
+use std::process::Output;
+
+use assert_cmd::Command;
+use secretsnap_scaleway::emulator::{Config, Emulator};
+use serde_json::{json, Value};
+
+const PROD: &str = "aaaaaaaa-7777-4000-8000-00000000000a";
+const STAGING: &str = "bbbbbbbb-7777-4000-8000-00000000000b";
+
+struct Env {
+    _rt: tokio::runtime::Runtime,
+    emu: Emulator,
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn cmd(&self, args: &[&str], now: Option<&str>) -> Command {
+        let mut c = Command::cargo_bin("secretsnap").unwrap();
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("SECRETSNAP_CONFIG", self.dir.path().join("config.toml"))
+            .env("SCW_API_URL", self.emu.url())
+            // The only credential: referenced by the configuration, never written in it.
+            .env("E2E_SCW_SECRET", "e2e-token")
+            .args(args);
+        if let Some(n) = now {
+            c.env("SECRETSNAP_NOW", n);
+        }
+        c
+    }
+
+    fn ok(&self, args: &[&str], now: Option<&str>, code: i32) -> String {
+        expect(self.cmd(args, now).output().unwrap(), args, code)
+    }
+
+    fn json(&self, args: &[&str], now: Option<&str>, code: i32) -> Value {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&a, now, code)).unwrap()
+    }
+
+    fn snapshots(&self) -> Vec<Value> {
+        self.json(&["snapshots"], None, 0)["snapshots"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+}
+
+/// Requires exit code `code`; returns stdout.
+fn expect(out: Output, args: &[&str], code: i32) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{args:?}\nstdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn config(dir: &std::path::Path) -> String {
+    let d = dir.display();
+    format!(
+        r#"
+[schedule]
+state_file = "{d}/state.json"
+parallel = 2
+
+[repositories.main]
+url = "{d}/repo"
+password = {{ file = "{d}/passphrase" }}
+cache_dir = "{d}/cache"
+
+[sources.scw-prod]
+url = "scaleway://fr-par/{PROD}"
+repository = "main"
+environment = "production"
+data_classes = ["critical"]
+tags = ["payments"]
+read_disabled = true
+credentials = {{ secret_key = {{ env = "E2E_SCW_SECRET" }} }}
+
+[sources.scw-staging]
+url = "scaleway://fr-par/{STAGING}"
+repository = "main"
+environment = "staging"
+data_classes = ["internal"]
+credentials = {{ secret_key = {{ env = "E2E_SCW_SECRET" }} }}
+
+[policies.prod-critical]
+scope = {{ environment = "production", data_classes = ["critical"] }}
+every = "1h"
+grace = "15m"
+keep = {{ last = 1 }}
+check = {{ every = "1d", read_data = "100%" }}
+
+[policies.staging]
+scope = {{ environment = "staging" }}
+every = "1d"
+keep = {{ last = 2 }}
+"#
+    )
+}
+
+#[test]
+fn two_sources_scheduled_breached_forgotten_pruned_checked_restored() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let emu = rt
+        .block_on(Emulator::start(
+            Config::default(),
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .unwrap();
+    emu.seed_demo("fr-par", PROD);
+    emu.seed("fr-par", STAGING, 4, 2);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("passphrase"), "e2e passphrase\n").unwrap();
+    std::fs::write(dir.path().join("config.toml"), config(dir.path())).unwrap();
+    let env = Env { _rt: rt, emu, dir };
+
+    env.ok(&["init"], None, 0);
+    let once = env.json(&["schedule", "once"], None, 0);
+    let mut jobs: Vec<&str> = once["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["job"].as_str().unwrap())
+        .collect();
+    jobs.sort();
+    assert_eq!(
+        jobs,
+        [
+            "backup:scw-prod",
+            "backup:scw-staging",
+            "check:main",
+            "prune:main"
+        ]
+    );
+    // Nothing is due right after.
+    assert_eq!(env.json(&["schedule", "once"], None, 0)["runs"], json!([]));
+
+    let status = env.json(&["status"], None, 0);
+    for s in status["sources"].as_array().unwrap() {
+        assert_eq!(s["in_sla"], true, "{s}");
+        assert_eq!(s["snapshots"], 1, "{s}");
+        assert_eq!(s["last_check_outcome"], "ok", "{s}");
+    }
+    assert_eq!(status["sources"][0]["policy"], "prod-critical");
+    // Snapshots carry the source's SLA fields and tags.
+    let prod = &env.json(&["snapshots", "--environment", "production"], None, 0)["snapshots"][0];
+    assert_eq!(prod["data_classes"], json!(["critical"]));
+    assert_eq!(prod["tags"], json!(["payments"]));
+    assert_eq!(prod["job"], "scw-prod");
+
+    // Two hours later the hourly source is out of its SLA; the daily one is not.
+    let later = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
+    let out = env.ok(&["status"], Some(&later), 4);
+    assert!(out.contains("out of SLA: scw-prod"), "{out}");
+    assert!(!out.contains("out of SLA: scw-staging"), "{out}");
+    let breached = env.json(&["status"], Some(&later), 4);
+    assert_eq!(breached["out_of_sla"], json!(["scw-prod"]));
+
+    // More snapshots than the policies keep, then retention by policy.
+    env.ok(&["backup", "@scw-prod"], None, 0);
+    env.ok(&["backup", "@scw-staging"], None, 0);
+    env.ok(&["backup", "@scw-staging"], None, 0);
+    let dry = env.json(&["forget", "--policy", "--dry-run"], None, 0);
+    let decisions = dry["decisions"].as_array().unwrap();
+    let removed = decisions.iter().filter(|d| d["keep"] == false).count();
+    assert_eq!(
+        removed, 2,
+        "prod keeps 1 of 2, staging 2 of 3: {decisions:#?}"
+    );
+    for d in decisions.iter().filter(|d| d["keep"] == true) {
+        assert!(
+            !d["reasons"].as_array().unwrap().is_empty(),
+            "the rule that kept it: {d}"
+        );
+    }
+    assert_eq!(env.snapshots().len(), 5, "a dry run deletes nothing");
+    env.ok(&["forget", "--policy"], None, 0);
+    env.ok(&["prune"], None, 0);
+    env.ok(&["check", "--read-data"], None, 0);
+    let kept = env.snapshots();
+    assert_eq!(kept.len(), 3);
+    assert_eq!(env.json(&["status"], None, 0)["out_of_sla"], json!([]));
+
+    // Every kept snapshot restores (into fresh projects, with explicit credentials).
+    for (i, s) in kept.iter().enumerate() {
+        let target = format!("scaleway://nl-ams/cccccccc-7777-4000-8000-00000000000{i}");
+        let args = ["--json", "restore", s["id"].as_str().unwrap(), &target];
+        let out = env
+            .cmd(&args, None)
+            .env("SCW_SECRET_KEY", "e2e-token")
+            .output()
+            .unwrap();
+        let r: Value = serde_json::from_str(&expect(out, &args, 0)).unwrap();
+        assert!(r["report"]["created_secrets"].as_u64().unwrap() > 0, "{r}");
+    }
+
+    // The exports name every job.
+    let cron = env.ok(&["schedule", "export", "cron"], None, 0);
+    assert!(cron.contains("0 * * * * secretsnap --config"), "{cron}");
+    assert!(cron.contains("schedule job backup:scw-staging"), "{cron}");
+    let k8s = env.ok(&["schedule", "export", "kubernetes"], None, 0);
+    assert_eq!(k8s.matches("kind: CronJob").count(), 4, "{k8s}");
+    let systemd = env.ok(&["schedule", "export", "systemd"], None, 0);
+    assert_eq!(systemd.matches("[Timer]").count(), 4, "{systemd}");
+    assert!(systemd.contains("KillMode=mixed"), "{systemd}");
+    // No secret reaches the generated files or the state file.
+    let state = std::fs::read_to_string(env.dir.path().join("state.json")).unwrap();
+    for text in [&cron, &k8s, &systemd, &state] {
+        assert!(!text.contains("e2e-token") && !text.contains("e2e passphrase"));
+    }
+}
