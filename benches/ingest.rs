@@ -57,6 +57,7 @@ fn ingest(rt: &tokio::runtime::Runtime, items: &[Vec<u8>]) -> Duration {
     let opts = OpenOptions {
         cache_dir: Some(dir.path().join("cache")),
         kdf: Some(KdfParams::insecure_fast()),
+        ..Default::default()
     };
     rt.block_on(async {
         let repo = Repository::init(backend, b"bench", opts).await.unwrap();

@@ -28,6 +28,7 @@ async fn repo() -> Repository {
         OpenOptions {
             cache_dir: None,
             kdf: Some(KdfParams::insecure_fast()),
+            ..Default::default()
         },
     )
     .await

@@ -37,6 +37,7 @@ async fn backup_restore_and_incremental() {
         OpenOptions {
             cache_dir: None,
             kdf: Some(KdfParams::insecure_fast()),
+            ..Default::default()
         },
     )
     .await

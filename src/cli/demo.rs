@@ -71,6 +71,7 @@ pub async fn run(g: &Global, cmd: &DemoCmd) -> anyhow::Result<u8> {
         OpenOptions {
             cache_dir: Some(dir.join("cache")),
             kdf: Some(KdfParams::default()),
+            ..Default::default()
         },
     )
     .await?;

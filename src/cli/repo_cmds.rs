@@ -60,7 +60,7 @@ pub fn open_options(g: &Global) -> OpenOptions {
     });
     OpenOptions {
         cache_dir,
-        kdf: None,
+        ..Default::default()
     }
 }
 

@@ -53,6 +53,9 @@ pub async fn backup(
     progress: &dyn Progress,
 ) -> Result<BackupReport, Error> {
     let url = source.location().url();
+    // The shared lock first: every "already stored" decision below (snapshots, index, cache) is
+    // made under it, so a prune cannot delete what this backup reuses.
+    let mut w = repo.writer().await?;
     let snapshots = repo.prepare_incremental().await?;
     let parent = snapshots
         .snapshots
@@ -73,7 +76,6 @@ pub async fn backup(
     let mut fetched = futures::stream::iter(listed)
         .map(|s| source.fetch(s, filter, &known))
         .buffer_unordered(opts.concurrency.max(1));
-    let mut w = repo.writer().await?;
     while let Some(result) = fetched.next().await {
         let secret = match result {
             Ok(s) => s,

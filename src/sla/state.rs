@@ -1,5 +1,5 @@
 //! The scheduler's memory: per job, when it last ran, how it ended, and a bounded history of
-//! runs. A JSON file (written atomically: temp file + rename) that holds no secret and no value;
+//! runs. A JSON file (written atomically and privately: unique temp file, fsync, rename) that holds no secret and no value;
 //! losing it only means jobs run once more. Snapshots in the repository stay the truth for "last
 //! successful backup".
 
@@ -45,15 +45,13 @@ impl State {
         }
     }
 
+    /// Writes the file atomically and privately (0600 in a 0700 folder, unique temp file
+    /// fsynced before the rename), so concurrent writers never interleave and a crash leaves
+    /// the old or the new file.
     pub fn save(&self, path: &Path) -> Result<(), String> {
-        let fail = |e: std::io::Error| format!("state file {}: {e}", path.display());
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(fail)?;
-        }
-        let tmp = path.with_extension("json.tmp");
         let text = serde_json::to_vec_pretty(self).expect("state serializes");
-        std::fs::write(&tmp, text).map_err(fail)?;
-        std::fs::rename(&tmp, path).map_err(fail)
+        secretsnap_store::private::write_atomic(path, &text)
+            .map_err(|e| format!("state file {}: {e}", path.display()))
     }
 
     pub fn record(&mut self, run: Run) {

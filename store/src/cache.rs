@@ -1,19 +1,20 @@
-//! The local SQLite cache: speed, never truth. It remembers which index objects were already
-//! loaded (and the blob locations they hold), snapshot headers still sealed, and the keyed ids of
-//! source item versions seen in snapshots, so a backup can skip reading values it already holds.
+//! The local SQLite cache: speed, never truth, and never more than the repository shows.
 //!
-//! Nothing in it is plaintext: blob and item ids are keyed BLAKE3, headers stay encrypted. It is
-//! rebuilt from the repository whenever it disagrees (an index vanished) or is deleted.
+//! It keeps copies of sealed objects a storage provider holds anyway (index objects, snapshot
+//! headers) so opening a repository does not download them again, and, per source item version
+//! seen in a snapshot, its chunk list and size *sealed* under the repository key (so the exact
+//! plaintext length that padding hides never lands here in clear). Every row is authenticated when
+//! read (by the caller, which holds the keys); a row that fails is dropped and fetched or rebuilt
+//! from the repository, never believed. A file that is not a database, or has another schema,
+//! is deleted and created anew. Folder 0700, files 0600, whatever the umask.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::crypto::Kind;
 use crate::error::Result;
 use crate::id::Id;
-use crate::pack::BlobEntry;
 
 /// Chunks and size of an item version already in the repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,37 +27,85 @@ pub(crate) struct Cache {
     conn: Mutex<Connection>,
 }
 
+/// Bumped whenever a table changes meaning; an older cache is wiped (and vacuumed).
+const SCHEMA_VERSION: i64 = 2;
+
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS index_files (id TEXT PRIMARY KEY);
-CREATE TABLE IF NOT EXISTS blobs (id BLOB PRIMARY KEY, kind INTEGER, pack BLOB, off INTEGER, len INTEGER, raw INTEGER);
-CREATE TABLE IF NOT EXISTS snapshots (id TEXT PRIMARY KEY, sealed BLOB);
+CREATE TABLE IF NOT EXISTS index_objects (name TEXT PRIMARY KEY, sealed BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS snapshots (id TEXT PRIMARY KEY, sealed BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS item_snapshots (id TEXT PRIMARY KEY);
-CREATE TABLE IF NOT EXISTS items (key BLOB PRIMARY KEY, size INTEGER, chunks BLOB);
+CREATE TABLE IF NOT EXISTS items (key BLOB PRIMARY KEY, sealed BLOB NOT NULL);
 ";
 
-fn id_from(blob: Vec<u8>) -> Id {
-    let mut a = [0u8; 32];
-    if blob.len() == 32 {
-        a.copy_from_slice(&blob);
+fn strings(c: &Connection, sql: &str) -> Result<Vec<String>> {
+    let mut st = c.prepare(sql)?;
+    let rows = st
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Opens (or creates) the database file with private permissions and the current schema.
+fn open_file(path: &Path) -> Result<Connection> {
+    crate::private::create_file(path)?;
+    let c = Connection::open(path)?;
+    c.busy_timeout(std::time::Duration::from_secs(30))?;
+    c.pragma_update(None, "journal_mode", "WAL")?;
+    c.pragma_update(None, "synchronous", "NORMAL")?;
+    let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version != SCHEMA_VERSION {
+        let old = strings(
+            &c,
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        )?;
+        for t in old {
+            c.execute_batch(&format!("DROP TABLE IF EXISTS \"{}\"", t.replace('"', "")))?;
+        }
+        // Dropped rows of an older schema may have held plaintext lengths: leave no free pages.
+        c.execute_batch("VACUUM")?;
+        c.execute_batch(SCHEMA)?;
+        c.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     }
-    Id(a)
+    c.execute_batch(SCHEMA)?;
+    Ok(c)
+}
+
+fn remove_db(path: &PathBuf) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.clone().into_os_string();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
 }
 
 impl Cache {
-    /// Opens `<dir>/<repo id>.sqlite`, or an in-memory cache when `dir` is None.
+    /// Opens `<dir>/<repo id>.sqlite`, or an in-memory cache when `dir` is None. A damaged file
+    /// is deleted and rebuilt.
     pub fn open(dir: Option<&Path>, repo_id: &str) -> Result<Cache> {
         let conn = match dir {
             Some(d) => {
-                std::fs::create_dir_all(d)?;
-                let c = Connection::open(d.join(format!("{repo_id}.sqlite")))?;
-                c.pragma_update(None, "journal_mode", "WAL")?;
-                c.pragma_update(None, "synchronous", "NORMAL")?;
-                c.busy_timeout(std::time::Duration::from_secs(30))?;
+                crate::private::create_dir_all(d)?;
+                let path = d.join(format!("{repo_id}.sqlite"));
+                for suffix in ["-wal", "-shm"] {
+                    let mut p = path.clone().into_os_string();
+                    p.push(suffix);
+                    crate::private::tighten(Path::new(&p))?;
+                }
+                match open_file(&path) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(cache = %path.display(), error = %e, "cache is damaged; rebuilding it");
+                        remove_db(&path);
+                        open_file(&path)?
+                    }
+                }
+            }
+            None => {
+                let c = Connection::open_in_memory()?;
+                c.execute_batch(SCHEMA)?;
                 c
             }
-            None => Connection::open_in_memory()?,
         };
-        conn.execute_batch(SCHEMA)?;
         Ok(Cache {
             conn: Mutex::new(conn),
         })
@@ -66,64 +115,33 @@ impl Cache {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn index_files(&self) -> Result<Vec<String>> {
-        let c = self.conn();
-        let mut st = c.prepare("SELECT id FROM index_files")?;
-        let rows = st
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+    pub fn index_names(&self) -> Result<Vec<String>> {
+        strings(&self.conn(), "SELECT name FROM index_objects")
     }
 
-    pub fn clear_index(&self) -> Result<()> {
+    pub fn index_object(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT sealed FROM index_objects WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn put_index_object(&self, name: &str, sealed: &[u8]) -> Result<()> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO index_objects VALUES (?1, ?2)",
+            params![name, sealed],
+        )?;
+        Ok(())
+    }
+
+    pub fn remove_index_object(&self, name: &str) -> Result<()> {
         self.conn()
-            .execute_batch("DELETE FROM index_files; DELETE FROM blobs;")?;
+            .execute("DELETE FROM index_objects WHERE name = ?1", [name])?;
         Ok(())
-    }
-
-    pub fn add_index(&self, name: &str, packs: &[(Id, Vec<BlobEntry>)]) -> Result<()> {
-        let mut c = self.conn();
-        let tx = c.transaction()?;
-        {
-            let mut st =
-                tx.prepare_cached("INSERT OR IGNORE INTO blobs VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
-            for (pack, entries) in packs {
-                for e in entries {
-                    st.execute(params![
-                        &e.id.0[..],
-                        e.kind as u8,
-                        &pack.0[..],
-                        e.offset,
-                        e.length,
-                        e.raw_length
-                    ])?;
-                }
-            }
-            tx.execute("INSERT OR IGNORE INTO index_files VALUES (?1)", [name])?;
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    pub fn all_blobs(&self) -> Result<Vec<(Id, BlobEntry)>> {
-        let c = self.conn();
-        let mut st = c.prepare("SELECT id, kind, pack, off, len, raw FROM blobs")?;
-        let rows = st
-            .query_map([], |r| {
-                let kind = Kind::from_u8(r.get::<_, u8>(1)?).unwrap_or(Kind::Data);
-                Ok((
-                    id_from(r.get(2)?),
-                    BlobEntry {
-                        kind,
-                        id: id_from(r.get(0)?),
-                        offset: r.get(3)?,
-                        length: r.get(4)?,
-                        raw_length: r.get(5)?,
-                    },
-                ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
     }
 
     pub fn snapshot(&self, id: &str) -> Result<Option<Vec<u8>>> {
@@ -143,39 +161,36 @@ impl Cache {
         Ok(())
     }
 
+    pub fn remove_snapshot(&self, id: &str) -> Result<()> {
+        self.conn()
+            .execute("DELETE FROM snapshots WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
     pub fn retain_snapshots(&self, live: &[String]) -> Result<()> {
-        let c = self.conn();
-        let mut st = c.prepare("SELECT id FROM snapshots")?;
-        let cached = st
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let cached = strings(&self.conn(), "SELECT id FROM snapshots")?;
         for id in cached.iter().filter(|id| !live.contains(id)) {
-            c.execute("DELETE FROM snapshots WHERE id = ?1", [id])?;
+            self.remove_snapshot(id)?;
         }
         Ok(())
     }
 
     pub fn item_snapshots(&self) -> Result<Vec<String>> {
-        let c = self.conn();
-        let mut st = c.prepare("SELECT id FROM item_snapshots")?;
-        let rows = st
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+        strings(&self.conn(), "SELECT id FROM item_snapshots")
     }
 
-    pub fn add_items<'a>(
+    /// Records the sealed item rows of one snapshot.
+    pub fn add_items(
         &self,
         snapshot: &str,
-        items: impl Iterator<Item = (&'a Id, u64, &'a [Id])>,
+        items: impl Iterator<Item = (Id, Vec<u8>)>,
     ) -> Result<()> {
         let mut c = self.conn();
         let tx = c.transaction()?;
         {
-            let mut st = tx.prepare_cached("INSERT OR REPLACE INTO items VALUES (?1, ?2, ?3)")?;
-            for (key, size, chunks) in items {
-                let flat: Vec<u8> = chunks.iter().flat_map(|c| c.0).collect();
-                st.execute(params![&key.0[..], size as i64, flat])?;
+            let mut st = tx.prepare_cached("INSERT OR REPLACE INTO items VALUES (?1, ?2)")?;
+            for (key, sealed) in items {
+                st.execute(params![&key.0[..], sealed])?;
             }
             tx.execute(
                 "INSERT OR IGNORE INTO item_snapshots VALUES (?1)",
@@ -186,18 +201,21 @@ impl Cache {
         Ok(())
     }
 
-    pub fn item(&self, key: &Id) -> Result<Option<KnownItem>> {
-        let row: Option<(i64, Vec<u8>)> = self
+    pub fn item(&self, key: &Id) -> Result<Option<Vec<u8>>> {
+        Ok(self
             .conn()
             .query_row(
-                "SELECT size, chunks FROM items WHERE key = ?1",
+                "SELECT sealed FROM items WHERE key = ?1",
                 [&key.0[..]],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| r.get(0),
             )
-            .optional()?;
-        Ok(row.map(|(size, flat)| KnownItem {
-            size: size as u64,
-            chunks: flat.chunks_exact(32).map(|c| id_from(c.to_vec())).collect(),
-        }))
+            .optional()?)
+    }
+
+    /// Forgets every item row, so the next incremental preparation rebuilds them all.
+    pub fn clear_items(&self) -> Result<()> {
+        self.conn()
+            .execute_batch("DELETE FROM items; DELETE FROM item_snapshots;")?;
+        Ok(())
     }
 }

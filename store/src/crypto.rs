@@ -33,6 +33,8 @@ pub enum Kind {
     Index = 4,
     Snapshot = 5,
     Lock = 6,
+    /// A row of the local cache (never stored in the repository).
+    CacheItem = 7,
 }
 
 impl Kind {
@@ -44,6 +46,7 @@ impl Kind {
             4 => Kind::Index,
             5 => Kind::Snapshot,
             6 => Kind::Lock,
+            7 => Kind::CacheItem,
             _ => return None,
         })
     }
@@ -55,6 +58,7 @@ impl Kind {
             Kind::Index => "index",
             Kind::Snapshot => "snapshot",
             Kind::Lock => "lock",
+            Kind::CacheItem => "cache-item",
         }
     }
 }

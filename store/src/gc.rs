@@ -83,12 +83,15 @@ impl Repository {
         let lock = if opts.dry_run {
             None
         } else {
-            Some(
-                crate::lock::acquire(self.backend.clone(), self.keys.clone(), true, "prune")
-                    .await?,
-            )
+            let l = self.lock(true, "prune").await?;
+            match crate::lock::remove_stale(&*self.backend, &self.keys, &*self.clock).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(locks = n, "removed stale lock objects"),
+                Err(e) => tracing::warn!(error = %e, "could not remove stale lock objects"),
+            }
+            Some(l)
         };
-        let result = self.prune_locked(opts).await;
+        let result = self.prune_locked(opts, lock.as_ref()).await;
         if let Some(l) = lock {
             l.release().await?;
         }
@@ -99,7 +102,11 @@ impl Repository {
         Ok(report)
     }
 
-    async fn prune_locked(&self, opts: &PruneOptions) -> Result<PruneReport> {
+    async fn prune_locked(
+        &self,
+        opts: &PruneOptions,
+        lock: Option<&crate::lock::LockGuard>,
+    ) -> Result<PruneReport> {
         let mut report = PruneReport {
             dry_run: opts.dry_run,
             ..Default::default()
@@ -181,7 +188,7 @@ impl Repository {
             crate::pack::read_header(&self.keys, id, &bytes)?;
             for e in used {
                 let sealed = &bytes[e.offset as usize..(e.offset + e.length) as usize];
-                builder.add_sealed(e.kind, e.id, sealed, e.raw_length);
+                builder.add_sealed(e.kind, e.id, sealed, e.raw_length)?;
                 if builder.len() >= self.config.pack_size as usize {
                     keep.push(self.upload(std::mem::take(&mut builder)).await?);
                     report.packs_written += 1;
@@ -203,7 +210,11 @@ impl Repository {
                 Bytes::from(self.keys.seal(Kind::Index, &id, &plain)),
             )
             .await?;
-        // 3. Old indexes, then 4. packs.
+        // 3. Old indexes, then 4. packs: only while the exclusive lock is provably still ours
+        // (a prune that was suspended past its lock's trust window must not delete anything).
+        if let Some(l) = lock {
+            l.refresh().await?;
+        }
         for name in index_names.iter().filter(|n| **n != new_index) {
             self.backend.delete(name).await?;
             report.indexes_replaced += 1;

@@ -34,7 +34,42 @@ impl Default for KdfParams {
     }
 }
 
+/// Largest memory cost accepted, in KiB (1 GiB).
+pub const MAX_M_COST: u32 = 1024 * 1024;
+/// Largest number of passes accepted.
+pub const MAX_T_COST: u32 = 16;
+/// Largest number of lanes accepted.
+pub const MAX_P_COST: u32 = 16;
+/// Largest memory × passes accepted (KiB × passes): about 4 s of work on one core.
+const MAX_WORK: u64 = 4 * 1024 * 1024;
+
 impl KdfParams {
+    /// Refuses parameters that would make opening a repository exhaust memory or hang: a key
+    /// file is plaintext JSON anyone with write access to the repository can plant.
+    pub fn validate(&self) -> Result<()> {
+        let work = self.m_cost as u64 * self.t_cost as u64;
+        if self.m_cost > MAX_M_COST
+            || self.t_cost > MAX_T_COST
+            || self.p_cost > MAX_P_COST
+            || work > MAX_WORK
+            || self.t_cost == 0
+            || self.p_cost == 0
+            || self.m_cost < 8 * self.p_cost
+        {
+            return Err(Error::Invalid(format!(
+                "Argon2id parameters out of bounds (m_cost {} KiB, t_cost {}, p_cost {}; at most \
+                 {MAX_M_COST} KiB, {MAX_T_COST} passes, {MAX_P_COST} lanes, {MAX_WORK} KiB×passes)",
+                self.m_cost, self.t_cost, self.p_cost
+            )));
+        }
+        Ok(())
+    }
+
+    /// Memory × passes, to try cheap key files first.
+    pub fn work(&self) -> u64 {
+        self.m_cost as u64 * self.t_cost as u64
+    }
+
     /// Cheap parameters for tests only (never the default of any command).
     pub fn insecure_fast() -> Self {
         KdfParams {
@@ -44,6 +79,9 @@ impl KdfParams {
         }
     }
 }
+
+/// Key files larger than this are not read.
+pub const MAX_KEY_FILE: usize = 64 * 1024;
 
 /// The on-disk key file (`keys/<id>`), JSON.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,6 +103,7 @@ fn b64() -> base64::engine::GeneralPurpose {
 }
 
 fn kek(passphrase: &[u8], salt: &[u8], params: KdfParams) -> Result<Zeroizing<[u8; 32]>> {
+    params.validate()?;
     let p = Params::new(params.m_cost, params.t_cost, params.p_cost, Some(32))
         .map_err(|e| Error::Invalid(format!("Argon2id parameters: {e}")))?;
     let mut out = Zeroizing::new([0u8; 32]);
@@ -155,9 +194,15 @@ impl KeyFile {
         Ok(MasterKey(key))
     }
 
-    /// Parses a key file (fuzzed).
+    /// Parses a key file (fuzzed) and checks its parameters are within bounds.
     pub fn parse(bytes: &[u8]) -> Result<KeyFile> {
-        serde_json::from_slice(bytes).map_err(|e| Error::Invalid(format!("key file: {e}")))
+        if bytes.len() > MAX_KEY_FILE {
+            return Err(Error::Invalid("key file: larger than any key file".into()));
+        }
+        let kf: KeyFile =
+            serde_json::from_slice(bytes).map_err(|e| Error::Invalid(format!("key file: {e}")))?;
+        kf.params.validate()?;
+        Ok(kf)
     }
 }
 
@@ -179,5 +224,29 @@ mod tests {
             parsed.unwrap_key(&[2; 16], b"pw"),
             Err(Error::WrongPassword)
         ));
+    }
+
+    #[test]
+    fn absurd_parameters_are_refused_before_any_work() {
+        let mk = MasterKey::generate();
+        let kf = KeyFile::wrap(&mk, &[1; 16], b"pw", KdfParams::insecure_fast(), "t").unwrap();
+        for (m, t, p) in [
+            (u32::MAX, 1, 1),
+            (256, u32::MAX, 1),
+            (256, 1, u32::MAX),
+            (MAX_M_COST, MAX_T_COST, 1),
+        ] {
+            let mut bad = kf.clone();
+            bad.params = KdfParams {
+                m_cost: m,
+                t_cost: t,
+                p_cost: p,
+            };
+            let start = std::time::Instant::now();
+            assert!(KeyFile::parse(&serde_json::to_vec(&bad).unwrap()).is_err());
+            assert!(bad.unwrap_key(&[1; 16], b"pw").is_err());
+            assert!(start.elapsed() < std::time::Duration::from_secs(1));
+        }
+        assert!(KdfParams::default().validate().is_ok());
     }
 }

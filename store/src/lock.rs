@@ -1,18 +1,29 @@
-//! Repository locks with expiry: backups hold a shared lock, prune holds an exclusive one.
+//! Repository locks with expiry and liveness: backups hold a shared lock, prune an exclusive one.
 //!
 //! Why locks rather than lock-free two-phase deletion: a backup that deduplicates against a blob
 //! must be sure the blob survives until its snapshot commits, however long the backup runs. With a
 //! grace period that only holds if no backup outlives the grace period; a refreshed lock states it
-//! directly. Protocol: write our lock object, then list the others; on conflict, delete ours and
-//! fail with `Error::Locked` naming the holders (both sides can back off; neither proceeds unsafely).
-//! Locks are refreshed every `REFRESH` and ignored once older than `STALE`, so a crashed process
-//! never blocks the repository for long. Lock objects are sealed (they name a host) and are the
-//! one kind of object whose name is random rather than content-addressed.
+//! directly.
+//!
+//! Protocol: write our lock object, then list the others; on conflict, delete ours and fail with
+//! `Error::Locked` naming the holders (both sides can back off; neither proceeds unsafely).
+//! A lock is rewritten every [`REFRESH`]. Others treat it as stale once its recorded time is
+//! [`STALE`] old by *their* clock, or at once when it names a process of this very machine (same
+//! host, boot and pid namespace) that no longer exists.
+//!
+//! Liveness, the holder's side: a lock only protects while others still see it as live. The
+//! holder measures the time since its last successful write on two clocks (monotonic, which stops
+//! while a host is suspended, and wall, which may jump) and takes the larger. Once that reaches
+//! [`TRUST`] = `STALE - MAX_SKEW`, or the lock object is found gone, the lock is *lost* for good:
+//! a later refresh does not resurrect it (another process may already have acted on its absence),
+//! and every [`LockGuard::check`] fails with `Error::LockLost`. So hosts whose clocks differ by up
+//! to [`MAX_SKEW`] never disagree on whether a lock is live.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
@@ -22,8 +33,38 @@ use crate::id::Id;
 
 /// How often a held lock is rewritten.
 pub const REFRESH: Duration = Duration::from_secs(5 * 60);
-/// Age after which a lock is ignored.
+/// Age after which others ignore a lock.
 pub const STALE: Duration = Duration::from_secs(30 * 60);
+/// Clock difference between hosts sharing a repository that lock decisions tolerate.
+pub const MAX_SKEW: Duration = Duration::from_secs(5 * 60);
+/// Time since its last successful write after which a holder no longer trusts its lock.
+pub const TRUST: Duration = Duration::from_secs(STALE.as_secs() - MAX_SKEW.as_secs());
+/// Wait before retrying a failed refresh.
+const RETRY: Duration = Duration::from_secs(30);
+/// Lock objects larger than this are not read (a planted object must not cost memory).
+const MAX_LOCK_OBJECT: u64 = 64 * 1024;
+
+/// Time as lock decisions see it; tests inject one that jumps (a suspended host, a skewed clock).
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Wall-clock time, as written into lock objects.
+    fn now(&self) -> DateTime<Utc>;
+    /// Time since an arbitrary origin that never goes back.
+    fn monotonic(&self) -> Duration;
+}
+
+/// The machine's clocks.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+    fn monotonic(&self) -> Duration {
+        static ORIGIN: OnceLock<Instant> = OnceLock::new();
+        ORIGIN.get_or_init(Instant::now).elapsed()
+    }
+}
 
 /// Contents of a lock object.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,14 +73,70 @@ pub struct LockInfo {
     pub pid: u32,
     pub exclusive: bool,
     pub purpose: String,
-    pub time: chrono::DateTime<chrono::Utc>,
+    pub time: DateTime<Utc>,
+    /// Kernel boot id and pid namespace: with the host name, they say whether `pid` can be
+    /// looked up here (a dead holder on this machine is stale at once).
+    #[serde(default)]
+    pub boot_id: Option<String>,
+    #[serde(default)]
+    pub pid_ns: Option<String>,
 }
 
-/// A held lock; release it with `release`, or it expires.
-pub struct LockGuard {
-    backend: Arc<dyn Backend>,
-    current: Arc<std::sync::Mutex<String>>,
-    refresher: Option<tokio::task::JoinHandle<()>>,
+impl LockInfo {
+    fn new(exclusive: bool, purpose: &str, time: DateTime<Utc>) -> Self {
+        LockInfo {
+            host: crate::hostname(),
+            pid: std::process::id(),
+            exclusive,
+            purpose: purpose.to_string(),
+            time,
+            boot_id: boot_id(),
+            pid_ns: pid_namespace(),
+        }
+    }
+
+    /// Whether others must ignore this lock at `now`.
+    pub fn is_stale(&self, now: DateTime<Utc>) -> bool {
+        let age = now.signed_duration_since(self.time);
+        if age.to_std().is_ok_and(|a| a >= STALE) {
+            return true;
+        }
+        let here = self.boot_id.is_some()
+            && self.boot_id == boot_id()
+            && self.pid_ns.is_some()
+            && self.pid_ns == pid_namespace()
+            && self.host == crate::hostname();
+        here && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
+    }
+
+    /// One line for messages: kind, holder and age.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} lock by {} (pid {}, {}, since {})",
+            if self.exclusive {
+                "exclusive"
+            } else {
+                "shared"
+            },
+            self.host,
+            self.pid,
+            self.purpose,
+            self.time.format("%Y-%m-%dT%H:%M:%SZ")
+        )
+    }
+}
+
+fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+fn pid_namespace() -> Option<String> {
+    std::fs::read_link("/proc/self/ns/pid")
+        .ok()
+        .map(|p| p.display().to_string())
 }
 
 async fn write_lock(backend: &dyn Backend, keys: &Keys, info: &LockInfo) -> Result<String> {
@@ -52,112 +149,278 @@ async fn write_lock(backend: &dyn Backend, keys: &Keys, info: &LockInfo) -> Resu
     Ok(name)
 }
 
-/// Reads every live lock except `own`.
-pub async fn live_locks(
+/// Reads one lock object; `None` when it is gone, too large, or not ours to read.
+async fn read_lock(backend: &dyn Backend, keys: &Keys, name: &str) -> Result<Option<LockInfo>> {
+    let Some(id) = name.strip_prefix("locks/").and_then(Id::from_hex) else {
+        return Ok(None);
+    };
+    let bytes = match backend.get(name).await {
+        Ok(b) => b,
+        Err(Error::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let Ok(plain) = keys.open(Kind::Lock, &id, &bytes) else {
+        tracing::warn!(lock = %name, "ignoring a lock object that does not decrypt");
+        return Ok(None);
+    };
+    Ok(serde_json::from_slice::<LockInfo>(&plain).ok())
+}
+
+/// Every lock object but `own`, read, with its name.
+async fn other_locks(
     backend: &dyn Backend,
     keys: &Keys,
     own: Option<&str>,
-) -> Result<Vec<LockInfo>> {
+) -> Result<Vec<(String, LockInfo)>> {
     let mut out = Vec::new();
     for o in backend.list("locks/").await? {
         if Some(o.name.as_str()) == own {
             continue;
         }
-        let Some(id) = o.name.strip_prefix("locks/").and_then(Id::from_hex) else {
+        if o.size > MAX_LOCK_OBJECT {
+            tracing::warn!(lock = %o.name, size = o.size, "ignoring an oversized lock object");
             continue;
-        };
-        let bytes = match backend.get(&o.name).await {
-            Ok(b) => b,
-            Err(Error::NotFound(_)) => continue,
-            Err(e) => return Err(e),
-        };
-        let Ok(plain) = keys.open(Kind::Lock, &id, &bytes) else {
-            tracing::warn!(lock = %o.name, "ignoring a lock object that does not decrypt");
-            continue;
-        };
-        let Ok(info) = serde_json::from_slice::<LockInfo>(&plain) else {
-            continue;
-        };
-        let age = chrono::Utc::now().signed_duration_since(info.time);
-        if age.to_std().map(|a| a < STALE).unwrap_or(true) {
-            out.push(info);
+        }
+        if let Some(info) = read_lock(backend, keys, &o.name).await? {
+            out.push((o.name, info));
         }
     }
     Ok(out)
+}
+
+/// Reads every live lock except `own`.
+pub async fn live_locks(
+    backend: &dyn Backend,
+    keys: &Keys,
+    clock: &dyn Clock,
+    own: Option<&str>,
+) -> Result<Vec<LockInfo>> {
+    let now = clock.now();
+    Ok(other_locks(backend, keys, own)
+        .await?
+        .into_iter()
+        .map(|(_, info)| info)
+        .filter(|info| !info.is_stale(now))
+        .collect())
+}
+
+/// Deletes lock objects that are stale for this host (only the exclusive holder calls this; a
+/// holder that was merely slow finds its lock gone and stops, which is safe).
+pub async fn remove_stale(backend: &dyn Backend, keys: &Keys, clock: &dyn Clock) -> Result<usize> {
+    let now = clock.now();
+    let mut n = 0;
+    for (name, info) in other_locks(backend, keys, None).await? {
+        if info.is_stale(now) {
+            backend.delete(&name).await?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// What the holder knows about its lock.
+#[derive(Debug)]
+struct Held {
+    name: String,
+    /// Wall and monotonic time just before the last successful write.
+    wall: DateTime<Utc>,
+    mono: Duration,
+    lost: Option<String>,
+}
+
+/// A held lock; release it with `release`, or it expires.
+pub struct LockGuard {
+    backend: Arc<dyn Backend>,
+    keys: Arc<Keys>,
+    clock: Arc<dyn Clock>,
+    info: LockInfo,
+    held: Arc<Mutex<Held>>,
+    refresher: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Takes a shared (`exclusive = false`) or exclusive lock.
 pub async fn acquire(
     backend: Arc<dyn Backend>,
     keys: Arc<Keys>,
+    clock: Arc<dyn Clock>,
     exclusive: bool,
     purpose: &str,
 ) -> Result<LockGuard> {
-    let info = LockInfo {
-        host: crate::hostname(),
-        pid: std::process::id(),
-        exclusive,
-        purpose: purpose.to_string(),
-        time: chrono::Utc::now(),
-    };
+    let mono = clock.monotonic();
+    let info = LockInfo::new(exclusive, purpose, clock.now());
     let name = write_lock(&*backend, &keys, &info).await?;
-    let others = live_locks(&*backend, &keys, Some(&name)).await?;
-    let conflicts: Vec<&LockInfo> = others.iter().filter(|o| exclusive || o.exclusive).collect();
+    let others = match live_locks(&*backend, &keys, &*clock, Some(&name)).await {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = backend.delete(&name).await;
+            return Err(e);
+        }
+    };
+    let conflicts: Vec<String> = others
+        .iter()
+        .filter(|o| exclusive || o.exclusive)
+        .map(LockInfo::describe)
+        .collect();
     if !conflicts.is_empty() {
         backend.delete(&name).await?;
-        let who: Vec<String> = conflicts
-            .iter()
-            .map(|o| {
-                format!(
-                    "{} lock by {} (pid {}, {}, since {})",
-                    if o.exclusive { "exclusive" } else { "shared" },
-                    o.host,
-                    o.pid,
-                    o.purpose,
-                    o.time.format("%Y-%m-%dT%H:%M:%SZ")
-                )
-            })
-            .collect();
-        return Err(Error::Locked(who.join("; ")));
+        return Err(Error::Locked(conflicts.join("; ")));
     }
-    let current = Arc::new(std::sync::Mutex::new(name));
-    let refresher = {
-        let (backend, current) = (backend.clone(), current.clone());
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(REFRESH).await;
-                let fresh = LockInfo {
-                    time: chrono::Utc::now(),
-                    ..info.clone()
-                };
-                if let Ok(new) = write_lock(&*backend, &keys, &fresh).await {
-                    let old = std::mem::replace(
-                        &mut *current.lock().unwrap_or_else(|p| p.into_inner()),
-                        new,
-                    );
-                    let _ = backend.delete(&old).await;
-                }
-            }
-        })
-    };
-    Ok(LockGuard {
+    let held = Arc::new(Mutex::new(Held {
+        name,
+        wall: info.time,
+        mono,
+        lost: None,
+    }));
+    let mut guard = LockGuard {
         backend,
-        current,
-        refresher: Some(refresher),
-    })
+        keys,
+        clock,
+        info,
+        held,
+        refresher: None,
+    };
+    guard.refresher = Some(tokio::spawn(guard.refresh_loop()));
+    Ok(guard)
+}
+
+/// What one refresh needs, shareable with the background task.
+struct Refresh {
+    backend: Arc<dyn Backend>,
+    keys: Arc<Keys>,
+    clock: Arc<dyn Clock>,
+    info: LockInfo,
+    held: Arc<Mutex<Held>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Refresh {
+    /// Time since the last successful write: the larger of the monotonic and the wall reading.
+    fn elapsed(&self, held: &Held) -> Duration {
+        let mono = self.clock.monotonic().saturating_sub(held.mono);
+        let wall = self
+            .clock
+            .now()
+            .signed_duration_since(held.wall)
+            .to_std()
+            .unwrap_or_default();
+        mono.max(wall)
+    }
+
+    fn check(&self) -> Result<()> {
+        let mut held = lock(&self.held);
+        if held.lost.is_none() {
+            let elapsed = self.elapsed(&held);
+            if elapsed >= TRUST {
+                held.lost = Some(format!(
+                    "{} was last confirmed {} s ago; others may treat it as stale after {} s",
+                    held.name,
+                    elapsed.as_secs(),
+                    TRUST.as_secs()
+                ));
+            }
+        }
+        match &held.lost {
+            Some(why) => Err(Error::LockLost(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn lose(&self, why: String) -> Error {
+        let mut held = lock(&self.held);
+        Error::LockLost(held.lost.get_or_insert(why).clone())
+    }
+
+    /// Confirms the lock object is still there and still trusted, then rewrites it.
+    async fn once(&self) -> Result<()> {
+        self.check()?;
+        let name = lock(&self.held).name.clone();
+        match self.backend.get(&name).await {
+            Ok(_) => {}
+            Err(Error::NotFound(_)) => {
+                return Err(self.lose(format!("{name} was removed by another process")))
+            }
+            Err(e) => return Err(e),
+        }
+        let mono = self.clock.monotonic();
+        let fresh = LockInfo {
+            time: self.clock.now(),
+            ..self.info.clone()
+        };
+        let new = write_lock(&*self.backend, &self.keys, &fresh).await?;
+        // The object was there when we looked; it must still be trusted now that the new one is
+        // written, or the new one came too late to count.
+        if let Err(e) = self.check() {
+            let _ = self.backend.delete(&new).await;
+            return Err(e);
+        }
+        let old = {
+            let mut held = lock(&self.held);
+            held.wall = fresh.time;
+            held.mono = mono;
+            std::mem::replace(&mut held.name, new)
+        };
+        let _ = self.backend.delete(&old).await;
+        Ok(())
+    }
 }
 
 impl LockGuard {
+    fn refresh_handle(&self) -> Refresh {
+        Refresh {
+            backend: self.backend.clone(),
+            keys: self.keys.clone(),
+            clock: self.clock.clone(),
+            info: self.info.clone(),
+            held: self.held.clone(),
+        }
+    }
+
+    fn refresh_loop(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let r = self.refresh_handle();
+        async move {
+            let mut wait = REFRESH;
+            loop {
+                tokio::time::sleep(wait).await;
+                match r.once().await {
+                    Ok(()) => wait = REFRESH,
+                    Err(Error::LockLost(why)) => {
+                        tracing::error!(reason = %why, "repository lock lost");
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not refresh the repository lock; retrying");
+                        wait = RETRY;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fails with `Error::LockLost` once the lock can no longer be trusted (no I/O).
+    pub fn check(&self) -> Result<()> {
+        self.refresh_handle().check()
+    }
+
+    /// Confirms the lock object still exists and rewrites it, so a commit that follows has the
+    /// whole trust window ahead of it. Fails with `Error::LockLost` when the lock was lost.
+    pub async fn refresh(&self) -> Result<()> {
+        self.refresh_handle().once().await
+    }
+
+    /// The lock object's current name.
+    pub fn name(&self) -> String {
+        lock(&self.held).name.clone()
+    }
+
     /// Stops refreshing and deletes the lock object.
     pub async fn release(mut self) -> Result<()> {
         if let Some(r) = self.refresher.take() {
             r.abort();
         }
-        let name = self
-            .current
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let name = self.name();
         self.backend.delete(&name).await
     }
 }
@@ -166,11 +429,7 @@ impl Drop for LockGuard {
     fn drop(&mut self) {
         if let Some(r) = self.refresher.take() {
             r.abort();
-            let name = self
-                .current
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
+            let name = self.name();
             let backend = self.backend.clone();
             if let Ok(h) = tokio::runtime::Handle::try_current() {
                 h.spawn(async move {

@@ -121,21 +121,28 @@ impl PackBuilder {
         self.entries.is_empty()
     }
     /// Seals `plaintext` as blob `(kind, id)` and appends it.
-    pub fn add(&mut self, keys: &Keys, kind: Kind, id: Id, plaintext: &[u8]) {
+    pub fn add(&mut self, keys: &Keys, kind: Kind, id: Id, plaintext: &[u8]) -> Result<()> {
+        let raw = u32::try_from(plaintext.len())
+            .map_err(|_| Error::Invalid(format!("blob {} is larger than 4 GiB", id.short())))?;
         let sealed = keys.seal(kind, &id, plaintext);
-        self.add_sealed(kind, id, &sealed, plaintext.len() as u32);
+        self.add_sealed(kind, id, &sealed, raw)
     }
-    /// Appends an already sealed blob (used by prune when repacking).
-    pub fn add_sealed(&mut self, kind: Kind, id: Id, sealed: &[u8], raw_length: u32) {
-        let offset = self.buf.len() as u32;
+    /// Appends an already sealed blob (used by prune when repacking). Fails rather than wrap
+    /// when the pack would pass the 4 GiB its u32 offsets can address (writers flush long before).
+    pub fn add_sealed(&mut self, kind: Kind, id: Id, sealed: &[u8], raw_length: u32) -> Result<()> {
+        let too_big = || Error::Invalid("pack would exceed 4 GiB; flush it first".into());
+        let offset = u32::try_from(self.buf.len()).map_err(|_| too_big())?;
+        let length = u32::try_from(sealed.len()).map_err(|_| too_big())?;
+        offset.checked_add(length).ok_or_else(too_big)?;
         self.buf.extend_from_slice(sealed);
         self.entries.push(BlobEntry {
             kind,
             id,
             offset,
-            length: sealed.len() as u32,
+            length,
             raw_length,
         });
+        Ok(())
     }
     /// Seals the header and returns the pack.
     pub fn finish(mut self, keys: &Keys) -> FinishedPack {

@@ -2,6 +2,7 @@
 //! listing and blob reads. Writing lives in `writer.rs`, verification in `check.rs`, deletion in
 //! `gc.rs`.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
@@ -10,12 +11,14 @@ use zeroize::Zeroizing;
 
 use crate::backend::Backend;
 use crate::cache::{Cache, KnownItem};
+use crate::codec::{Reader, Writer};
 use crate::config::RepoConfig;
 use crate::crypto::{Keys, Kind, MasterKey};
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::index::{BlobLocation, IndexFile, MemIndex};
-use crate::keyfile::{KdfParams, KeyFile};
+use crate::keyfile::{KdfParams, KeyFile, MAX_KEY_FILE};
+use crate::lock::{Clock, LockGuard, SystemClock};
 use crate::snapshot::{Entry, SnapshotHeader};
 
 /// How to open or create a repository.
@@ -25,6 +28,8 @@ pub struct OpenOptions {
     pub cache_dir: Option<PathBuf>,
     /// Argon2id parameters for key files written by this handle (init, add key).
     pub kdf: Option<KdfParams>,
+    /// The clock lock decisions use; `None` is the system clock (tests inject a jumping one).
+    pub clock: Option<Arc<dyn Clock>>,
 }
 
 /// A key file as listed to users.
@@ -60,10 +65,48 @@ pub struct Repository {
     master: MasterKey,
     key_name: String,
     kdf: KdfParams,
-    pub(crate) index: RwLock<MemIndex>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) index: RwLock<LoadedIndex>,
     pub(crate) damaged_indexes: std::sync::Mutex<Vec<(String, String)>>,
     pub(crate) cache: Cache,
 }
+
+/// The in-memory index and the index objects it was built from.
+#[derive(Default)]
+pub(crate) struct LoadedIndex {
+    pub mem: MemIndex,
+    names: HashSet<String>,
+}
+
+/// Plaintext of a cached item row: content size, then chunk ids.
+fn encode_item(size: u64, chunks: &[Id]) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.u64(size);
+    for c in chunks {
+        w.id(c);
+    }
+    w.0
+}
+
+fn decode_item(plain: &[u8]) -> Result<KnownItem> {
+    if plain.len() < 8 || (plain.len() - 8) % 32 != 0 {
+        return Err(Error::Invalid("cache item: bad length".into()));
+    }
+    let mut r = Reader::new(plain, "cache item");
+    let size = r.u64()?;
+    let mut chunks = Vec::with_capacity((plain.len() - 8) / 32);
+    while chunks.len() < chunks.capacity() {
+        chunks.push(r.id()?);
+    }
+    r.finish()?;
+    Ok(KnownItem { size, chunks })
+}
+
+/// Largest snapshot header read (a header lists tree ids, not entries).
+const MAX_SNAPSHOT_OBJECT: u64 = 64 * 1024 * 1024;
+/// Content buffers are reserved up to this size; larger content grows as chunks arrive, so a
+/// recorded size never becomes an allocation by itself.
+const MAX_RESERVE: u64 = 1024 * 1024;
 
 pub(crate) fn pack_name(id: &Id) -> String {
     let h = id.to_hex();
@@ -91,6 +134,7 @@ impl Repository {
         let master = MasterKey::generate();
         let kdf = opts.kdf.unwrap_or_default();
         let kf = KeyFile::wrap(&master, &repo_id, passphrase, kdf, "initial")?;
+        backend.secure().await?;
         let key_name = format!("keys/{}", Id::random().to_hex());
         let cfg = serde_json::to_vec_pretty(&config).expect("config serializes");
         if !backend.put_if_absent("config", Bytes::from(cfg)).await? {
@@ -118,19 +162,37 @@ impl Repository {
         };
         let config = RepoConfig::parse(&cfg)?;
         let repo_id = config.repo_id()?;
+        match backend.secure().await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                location = %backend.location(),
+                entries = n,
+                "repository files were readable by other local users; made them private (0700/0600)"
+            ),
+            Err(e) => tracing::warn!(error = %e, "could not make the repository private"),
+        }
+        let mut candidates = Vec::new();
         for o in backend.list("keys/").await? {
-            let bytes = backend.get(&o.name).await?;
-            let Ok(kf) = KeyFile::parse(&bytes) else {
-                tracing::warn!(key = %o.name, "skipping an unreadable key file");
+            if o.size > MAX_KEY_FILE as u64 {
+                tracing::warn!(key = %o.name, "skipping an oversized key file");
                 continue;
-            };
+            }
+            let bytes = backend.get(&o.name).await?;
+            match KeyFile::parse(&bytes) {
+                Ok(kf) => candidates.push((o.name, kf)),
+                Err(e) => tracing::warn!(key = %o.name, error = %e, "skipping a key file"),
+            }
+        }
+        // Cheapest first: a planted costly key file delays only passphrases no cheaper key opens.
+        candidates.sort_by_key(|(_, kf)| kf.params.work());
+        for (name, kf) in candidates {
             match kf.unwrap_key(&repo_id, passphrase) {
                 Ok(master) => {
                     let kdf = opts.kdf.unwrap_or(kf.params);
-                    return Self::assemble(backend, config, master, o.name, kdf, &opts).await;
+                    return Self::assemble(backend, config, master, name, kdf, &opts).await;
                 }
                 Err(Error::WrongPassword) => continue,
-                Err(e) => tracing::warn!(key = %o.name, error = %e, "skipping key file"),
+                Err(e) => tracing::warn!(key = %name, error = %e, "skipping key file"),
             }
         }
         Err(Error::WrongPassword)
@@ -153,7 +215,8 @@ impl Repository {
             master,
             key_name,
             kdf,
-            index: RwLock::new(MemIndex::default()),
+            clock: opts.clock.clone().unwrap_or_else(|| Arc::new(SystemClock)),
+            index: RwLock::new(LoadedIndex::default()),
             damaged_indexes: Default::default(),
             cache,
         };
@@ -193,29 +256,59 @@ impl Repository {
             .collect())
     }
 
-    /// Brings the in-memory index up to date with `index/` (through the cache).
+    /// Takes a shared (`exclusive = false`) or exclusive lock on the repository.
+    pub async fn lock(&self, exclusive: bool, purpose: &str) -> Result<LockGuard> {
+        crate::lock::acquire(
+            self.backend.clone(),
+            self.keys.clone(),
+            self.clock.clone(),
+            exclusive,
+            purpose,
+        )
+        .await
+    }
+
+    /// Brings the in-memory index up to date with `index/`: index objects not loaded yet are
+    /// read (from the cache when it holds an authentic copy); if any loaded one vanished (a prune
+    /// replaced it), the index is rebuilt from the listed ones only.
     pub async fn load_index(&self) -> Result<()> {
-        let listed = self.list_names("index/").await?;
-        let cached = self.cache.index_files()?;
-        if cached.iter().any(|c| !listed.contains(c)) {
-            self.cache.clear_index()?;
+        let listed: HashSet<String> = self.list_names("index/").await?.into_iter().collect();
+        for name in self.cache.index_names()? {
+            if !listed.contains(&name) {
+                self.cache.remove_index_object(&name)?;
+            }
         }
-        let cached = self.cache.index_files()?;
+        let rebuild = {
+            let cur = self.index.read().unwrap_or_else(|p| p.into_inner());
+            cur.names.iter().any(|n| !listed.contains(n))
+        };
+        let wanted: Vec<&String> = if rebuild {
+            listed.iter().collect()
+        } else {
+            let cur = self.index.read().unwrap_or_else(|p| p.into_inner());
+            listed.iter().filter(|n| !cur.names.contains(*n)).collect()
+        };
+        let mut files = Vec::new();
         let mut damaged = Vec::new();
-        for name in listed.iter().filter(|n| !cached.contains(n)) {
-            match self.read_index(name).await {
-                Ok(file) => self.cache.add_index(name, &file.packs)?,
+        for name in wanted {
+            match self.index_file(name).await {
+                Ok(file) => files.push((name.clone(), file)),
                 Err(e) => {
                     tracing::warn!(index = %name, error = %e, "index object is unreadable; its blobs are unknown");
                     damaged.push((name.clone(), e.to_string()));
                 }
             }
         }
-        let mut mem = MemIndex::default();
-        for (pack, entry) in self.cache.all_blobs()? {
-            mem.insert(pack, entry);
+        {
+            let mut cur = self.index.write().unwrap_or_else(|p| p.into_inner());
+            if rebuild {
+                *cur = LoadedIndex::default();
+            }
+            for (name, file) in files {
+                cur.mem.add_file(&file);
+                cur.names.insert(name);
+            }
         }
-        *self.index.write().unwrap_or_else(|p| p.into_inner()) = mem;
         *self
             .damaged_indexes
             .lock()
@@ -223,15 +316,44 @@ impl Repository {
         Ok(())
     }
 
-    /// Reads and authenticates one index object.
-    pub(crate) async fn read_index(&self, name: &str) -> Result<IndexFile> {
+    /// One index object: the cache's copy if it authenticates (else dropped), or the backend's.
+    async fn index_file(&self, name: &str) -> Result<IndexFile> {
+        if let Some(sealed) = self.cache.index_object(name)? {
+            match self.open_index(name, &sealed) {
+                Ok(file) => return Ok(file),
+                Err(e) => {
+                    tracing::warn!(index = %name, error = %e, "cached index copy is damaged; reading the repository's");
+                    self.cache.remove_index_object(name)?;
+                }
+            }
+        }
+        let bytes = self.backend.get(name).await?;
+        let file = self.open_index(name, &bytes)?;
+        self.cache.put_index_object(name, &bytes)?;
+        Ok(file)
+    }
+
+    fn open_index(&self, name: &str, sealed: &[u8]) -> Result<IndexFile> {
         let id = name
             .strip_prefix("index/")
             .and_then(Id::from_hex)
             .ok_or_else(|| Error::damaged(name, "name is not an id"))?;
-        let bytes = self.backend.get(name).await?;
-        let plain = self.keys.open_verified(Kind::Index, &id, &bytes)?;
+        let plain = self.keys.open_verified(Kind::Index, &id, sealed)?;
         IndexFile::parse(&plain).map_err(|e| Error::damaged(name, e.to_string()))
+    }
+
+    /// Records an index object this handle wrote (it joins the in-memory index and the cache).
+    pub(crate) fn add_written_index(&self, name: &str, sealed: &[u8], file: &IndexFile) {
+        let _ = self.cache.put_index_object(name, sealed);
+        let mut cur = self.index.write().unwrap_or_else(|p| p.into_inner());
+        cur.mem.add_file(file);
+        cur.names.insert(name.to_string());
+    }
+
+    /// Reads and authenticates one index object.
+    pub(crate) async fn read_index(&self, name: &str) -> Result<IndexFile> {
+        let bytes = self.backend.get(name).await?;
+        self.open_index(name, &bytes)
     }
 
     /// Whether the repository holds blob `id`.
@@ -239,6 +361,7 @@ impl Repository {
         self.index
             .read()
             .unwrap_or_else(|p| p.into_inner())
+            .mem
             .contains(id)
     }
 
@@ -246,6 +369,7 @@ impl Repository {
         self.index
             .read()
             .unwrap_or_else(|p| p.into_inner())
+            .mem
             .get(id)
             .copied()
     }
@@ -278,7 +402,7 @@ impl Repository {
 
     /// The content of an entry, reassembled from its chunks (zeroized on drop).
     pub async fn read_content(&self, entry: &Entry) -> Result<Zeroizing<Vec<u8>>> {
-        let mut out = Zeroizing::new(Vec::with_capacity(entry.size as usize));
+        let mut out = Zeroizing::new(Vec::with_capacity(entry.size.min(MAX_RESERVE) as usize));
         for c in &entry.chunks {
             out.extend_from_slice(&self.read_blob(Kind::Data, c).await?);
         }
@@ -293,10 +417,17 @@ impl Repository {
 
     /// Every readable snapshot header (sorted by time), plus the ones that failed to read.
     pub async fn snapshots(&self) -> Result<SnapshotList> {
-        let names = self.list_names("snapshots/").await?;
+        let objects = self.backend.list("snapshots/").await?;
+        let names: Vec<String> = objects.iter().map(|o| o.name.clone()).collect();
         self.cache.retain_snapshots(&names)?;
         let mut list = SnapshotList::default();
-        for name in names {
+        for o in objects {
+            let name = o.name;
+            if o.size > MAX_SNAPSHOT_OBJECT {
+                list.damaged
+                    .push((name, "larger than any snapshot header".into()));
+                continue;
+            }
             match self.read_snapshot_object(&name).await {
                 Ok(info) => list.snapshots.push(info),
                 Err(e) => list.damaged.push((name, e.to_string())),
@@ -312,18 +443,29 @@ impl Repository {
             .strip_prefix("snapshots/")
             .and_then(Id::from_hex)
             .ok_or_else(|| Error::damaged(name, "name is not an id"))?;
-        let sealed = match self.cache.snapshot(name)? {
-            Some(s) => s,
+        let cached = self
+            .cache
+            .snapshot(name)?
+            .and_then(|sealed| match self.keys.open_verified(Kind::Snapshot, &id, &sealed) {
+                Ok(plain) => Some(plain),
+                Err(e) => {
+                    tracing::warn!(snapshot = %name, error = %e, "cached snapshot copy is damaged; reading the repository's");
+                    let _ = self.cache.remove_snapshot(name);
+                    None
+                }
+            });
+        let plain = match cached {
+            Some(plain) => plain,
             None => {
                 let b = self.backend.get(name).await?.to_vec();
+                let plain = self
+                    .keys
+                    .open_verified(Kind::Snapshot, &id, &b)
+                    .map_err(|e| Error::damaged(name, e.to_string()))?;
                 self.cache.put_snapshot(name, &b)?;
-                b
+                plain
             }
         };
-        let plain = self
-            .keys
-            .open_verified(Kind::Snapshot, &id, &sealed)
-            .map_err(|e| Error::damaged(name, e.to_string()))?;
         let header =
             SnapshotHeader::parse(&plain).map_err(|e| Error::damaged(name, e.to_string()))?;
         Ok(SnapshotInfo { id, header })
@@ -381,9 +523,12 @@ impl Repository {
             match self.entries(&info.header).await {
                 Ok(entries) => self.cache.add_items(
                     &name,
-                    entries
-                        .iter()
-                        .filter_map(|e| e.item.as_ref().map(|k| (k, e.size, e.chunks.as_slice()))),
+                    entries.iter().filter_map(|e| {
+                        e.item.map(|k| {
+                            let plain = encode_item(e.size, &e.chunks);
+                            (k, self.keys.seal(Kind::CacheItem, &k, &plain))
+                        })
+                    }),
                 )?,
                 Err(e) => {
                     tracing::warn!(snapshot = %info.id.short(), error = %e, "cannot use snapshot for incremental backup")
@@ -394,19 +539,44 @@ impl Repository {
     }
 
     /// The stored content of a source item version, if the repository still holds all of it.
+    /// A cache row that does not authenticate is not believed: every item row is dropped, to
+    /// be rebuilt from the snapshots by the next `prepare_incremental`.
     pub fn known_item(&self, item_key: &str) -> Result<Option<KnownItem>> {
         let key = self.keys.item_id(item_key);
-        Ok(self
-            .cache
-            .item(&key)?
-            .filter(|k| k.chunks.iter().all(|c| self.has_blob(c))))
+        let Some(sealed) = self.cache.item(&key)? else {
+            return Ok(None);
+        };
+        let item = match self
+            .keys
+            .open(Kind::CacheItem, &key, &sealed)
+            .and_then(|plain| decode_item(&plain))
+        {
+            Ok(item) => item,
+            Err(e) => {
+                tracing::warn!(error = %e, "cached item row is damaged; forgetting cached items");
+                self.cache.clear_items()?;
+                return Ok(None);
+            }
+        };
+        Ok(Some(item).filter(|k| k.chunks.iter().all(|c| self.has_blob(c))))
     }
 
     /// Key files of this repository.
     pub async fn list_keys(&self) -> Result<Vec<KeyInfo>> {
         let mut out = Vec::new();
         for o in self.backend.list("keys/").await? {
-            let kf = KeyFile::parse(&self.backend.get(&o.name).await?)?;
+            let kf = match self
+                .backend
+                .get(&o.name)
+                .await
+                .and_then(|b| KeyFile::parse(&b))
+            {
+                Ok(kf) => kf,
+                Err(e) => {
+                    tracing::warn!(key = %o.name, error = %e, "skipping a key file");
+                    continue;
+                }
+            };
             out.push(KeyInfo {
                 id: o.name.trim_start_matches("keys/").to_string(),
                 current: o.name == self.key_name,

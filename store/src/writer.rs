@@ -2,6 +2,12 @@
 //! pack → upload packs in the background → at commit, trees → index → snapshot header.
 //! The snapshot header is the only commit point: until it is written, everything uploaded is
 //! unreferenced data that `check` reports and `prune` reclaims.
+//!
+//! Why a snapshot can never point at pruned data: the shared lock is taken *before* the index is
+//! (re)loaded, so every "already stored" decision is made under it; every `add` fails once the
+//! lock is lost; and the commit refreshes the lock (the object must still be there), re-lists the
+//! indexes and checks every blob it references is still named by one, writes the header, and
+//! deletes it again if the lock stopped being trusted while the header was being written.
 
 use bytes::Bytes;
 use std::collections::HashSet;
@@ -36,10 +42,15 @@ pub struct SnapshotWriter<'r> {
 }
 
 impl Repository {
-    /// Starts a snapshot (takes a shared lock so prune cannot run underneath it).
+    /// Starts a snapshot: takes a shared lock so prune cannot run underneath it, then reloads
+    /// the index under that lock (what was loaded before may already be pruned). Call
+    /// `prepare_incremental` and `known_item` only after this.
     pub async fn writer(&self) -> Result<SnapshotWriter<'_>> {
-        let lock =
-            crate::lock::acquire(self.backend.clone(), self.keys.clone(), false, "backup").await?;
+        let lock = self.lock(false, "backup").await?;
+        if let Err(e) = self.load_index().await {
+            let _ = lock.release().await;
+            return Err(e);
+        }
         Ok(SnapshotWriter {
             repo: self,
             data: PackBuilder::new(),
@@ -64,6 +75,7 @@ impl SnapshotWriter<'_> {
         item_key: Option<&str>,
         content: &[u8],
     ) -> Result<()> {
+        self.check_lock()?;
         let keys = self.repo.keys.clone();
         let mut chunks = Vec::new();
         for range in self.repo.config.chunker.chunks(content) {
@@ -73,7 +85,7 @@ impl SnapshotWriter<'_> {
             if self.repo.has_blob(&id) || !self.session.insert(id) {
                 continue;
             }
-            self.data.add(&keys, Kind::Data, id, piece);
+            self.data.add(&keys, Kind::Data, id, piece)?;
             self.stats.new_chunks += 1;
             self.stats.new_bytes += piece.len() as u64;
             if self.data.len() >= self.repo.config.pack_size as usize {
@@ -116,6 +128,11 @@ impl SnapshotWriter<'_> {
         });
     }
 
+    /// Fails once the lock can no longer be trusted (no I/O; cheap enough for every record).
+    pub fn check_lock(&self) -> Result<()> {
+        self.lock.as_ref().map_or(Ok(()), |l| l.check())
+    }
+
     /// Counts so far.
     pub fn stats(&self) -> &SnapshotStats {
         &self.stats
@@ -152,6 +169,7 @@ impl SnapshotWriter<'_> {
 
     /// Writes trees, packs, the index and finally the snapshot header (the commit point).
     pub async fn commit(mut self, meta: SnapshotMeta) -> Result<(Id, SnapshotHeader)> {
+        self.check_lock()?;
         self.flush(Kind::Data).await?;
         self.entries.sort_by(|a, b| a.path.cmp(&b.path));
         let keys = self.repo.keys.clone();
@@ -163,7 +181,10 @@ impl SnapshotWriter<'_> {
                 let plain = encode_tree(&entries[start..=i]);
                 let id = keys.blob_id(Kind::Tree, &plain);
                 if !self.repo.has_blob(&id) && self.session.insert(id) {
-                    self.trees.add(&keys, Kind::Tree, id, &plain);
+                    self.trees.add(&keys, Kind::Tree, id, &plain)?;
+                    if self.trees.len() >= self.repo.config.pack_size as usize {
+                        self.flush(Kind::Tree).await?;
+                    }
                 }
                 trees.push(id);
                 start = i + 1;
@@ -173,17 +194,22 @@ impl SnapshotWriter<'_> {
         for h in std::mem::take(&mut self.inflight) {
             self.stats.uploaded_bytes += join(h).await?;
         }
-        let mut index_name = None;
         if !self.new_index.packs.is_empty() {
             let plain = self.new_index.encode();
             let id = keys.object_id(Kind::Index, &plain);
             let name = format!("index/{id}");
+            let sealed = keys.seal(Kind::Index, &id, &plain);
             self.repo
                 .backend
-                .put_if_absent(&name, Bytes::from(keys.seal(Kind::Index, &id, &plain)))
+                .put_if_absent(&name, Bytes::from(sealed.clone()))
                 .await?;
-            index_name = Some(name);
+            self.repo.add_written_index(&name, &sealed, &self.new_index);
         }
+        let lock = self.lock.take();
+        if let Some(l) = &lock {
+            l.refresh().await?;
+        }
+        self.verify_referenced(&trees, &entries).await?;
         let header = SnapshotHeader {
             version: 1,
             time: chrono::Utc::now(),
@@ -201,24 +227,35 @@ impl SnapshotWriter<'_> {
             .backend
             .put_if_absent(&name, Bytes::from(sealed.clone()))
             .await?;
-        // Committed. Update the cache and memory index; failures here cost only speed.
-        if let Some(index_name) = index_name {
-            let _ = self
-                .repo
-                .cache
-                .add_index(&index_name, &self.new_index.packs);
-            let mut mem = self.repo.index.write().unwrap_or_else(|p| p.into_inner());
-            for (pack, es) in &self.new_index.packs {
-                for e in es {
-                    mem.insert(*pack, *e);
-                }
+        if let Some(l) = lock {
+            if let Err(e) = l.check() {
+                // The header landed after the lock stopped protecting it: a prune may have
+                // missed it. Take it back rather than leave a snapshot that may dangle.
+                let _ = self.repo.backend.delete(&name).await;
+                return Err(e);
             }
+            let _ = l.release().await;
         }
+        // Committed; the cache only saves a download later.
         let _ = self.repo.cache.put_snapshot(&name, &sealed);
-        if let Some(lock) = self.lock.take() {
-            let _ = lock.release().await;
-        }
         Ok((id, header))
+    }
+
+    /// Re-lists the indexes (under the refreshed lock) and fails with `Error::Vanished` if any
+    /// blob the snapshot references is no longer named by one.
+    async fn verify_referenced(&self, trees: &[Id], entries: &[Entry]) -> Result<()> {
+        self.repo.load_index().await?;
+        let mut missing = trees
+            .iter()
+            .chain(entries.iter().flat_map(|e| e.chunks.iter()))
+            .filter(|id| !self.repo.has_blob(id));
+        match missing.next() {
+            None => Ok(()),
+            Some(first) => Err(Error::Vanished {
+                count: 1 + missing.collect::<HashSet<_>>().len(),
+                first: *first,
+            }),
+        }
     }
 
     /// Gives up this snapshot: waits for uploads, releases the lock. Uploaded packs stay as

@@ -52,6 +52,7 @@ async fn s3_repository_round_trip() {
     let opts = secretsnap_store::OpenOptions {
         cache_dir: None,
         kdf: Some(secretsnap_store::KdfParams::insecure_fast()),
+        ..Default::default()
     };
     let repo = secretsnap_store::Repository::init(backend.clone(), b"pw", opts.clone())
         .await

@@ -4,6 +4,10 @@
 //! request provably had no effect (429, 503, connection refused), so a retry never duplicates a
 //! version; an ambiguous write failure fails the item and `--on-conflict append` completes it.
 //! Every request is counted. Error messages carry the API's type and message, never a value.
+//!
+//! Redirects are never followed: a 3xx would make an HTTP client re-send `X-Auth-Token` (and, on
+//! 307/308, a body that may hold a secret value) to wherever `Location` points. Request and
+//! response bodies live in buffers that are zeroized when dropped.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,10 +110,28 @@ fn transport_failure(write: bool, what: &str, e: reqwest::Error) -> Failure {
     }
 }
 
+/// Reads a response body into a buffer zeroized on drop (reserved from Content-Length, capped).
+async fn read_body(mut resp: reqwest::Response) -> Result<Zeroizing<Vec<u8>>, reqwest::Error> {
+    const MAX_RESERVE: u64 = 1024 * 1024;
+    let reserve = resp.content_length().unwrap_or(0).min(MAX_RESERVE) as usize;
+    let mut out = Zeroizing::new(Vec::with_capacity(reserve));
+    while let Some(chunk) = resp.chunk().await? {
+        if out.len() + chunk.len() > out.capacity() {
+            // Grow by hand so the old buffer is zeroized, not just freed.
+            let mut bigger = Zeroizing::new(Vec::with_capacity((out.len() + chunk.len()) * 2));
+            bigger.extend_from_slice(&out);
+            out = bigger;
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
 impl Client {
     pub fn new(creds: Credentials, region: &str, opts: ClientOptions) -> Result<Client, Error> {
         let http = reqwest::Client::builder()
             .timeout(opts.timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
         Ok(Client {
@@ -155,7 +177,7 @@ impl Client {
         method: &Method,
         path: &str,
         query: &[(&str, String)],
-        body: Option<&Value>,
+        body: Option<&[u8]>,
     ) -> Result<Option<Value>, Failure> {
         let _permit = self
             .sem
@@ -170,7 +192,9 @@ impl Client {
             .header("X-Auth-Token", self.creds.secret_key())
             .query(query);
         if let Some(b) = body {
-            rb = rb.json(b);
+            rb = rb
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(bytes::Bytes::from_owner(Zeroizing::new(b.to_vec())));
         }
         let write = method != Method::GET;
         let resp = match rb.send().await {
@@ -181,7 +205,14 @@ impl Client {
             Err(e) => return Err(transport_failure(write, "transport", e)),
         };
         let status = resp.status();
-        let text = match resp.text().await {
+        if status.is_redirection() {
+            return Err(Failure::Final(Error::Rejected(format!(
+                "HTTP {}: the API answered with a redirect, which is refused (the token and any \
+                 value are never sent to another location); check SCW_API_URL",
+                status.as_u16()
+            ))));
+        }
+        let text = match read_body(resp).await {
             Ok(t) => t,
             Err(e) => return Err(transport_failure(write, "reading body", e)),
         };
@@ -189,11 +220,12 @@ impl Client {
             return if text.is_empty() {
                 Ok(None)
             } else {
-                serde_json::from_str(&text).map(Some).map_err(|e| {
+                serde_json::from_slice(&text).map(Some).map_err(|e| {
                     Failure::Final(Error::Protocol(format!("invalid JSON from {path}: {e}")))
                 })
             };
         }
+        let text = String::from_utf8_lossy(&text);
         let retryable = status == StatusCode::TOO_MANY_REQUESTS
             || status == StatusCode::SERVICE_UNAVAILABLE
             || (!write && status.is_server_error());
@@ -211,6 +243,20 @@ impl Client {
         path: &str,
         query: &[(&str, String)],
         body: Option<&Value>,
+    ) -> Result<Option<Value>, Error> {
+        let body =
+            body.map(|b| Zeroizing::new(serde_json::to_vec(b).expect("a JSON value serializes")));
+        self.call_raw(method, path, query, body.as_deref().map(Vec::as_slice))
+            .await
+    }
+
+    /// `call` with a body already serialized (by callers that keep values out of `Value`s).
+    async fn call_raw(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&[u8]>,
     ) -> Result<Option<Value>, Error> {
         let mut last = String::new();
         for attempt in 1..=self.retry.attempts {
@@ -293,7 +339,7 @@ impl Client {
 
     /// A version's value and its CRC32 if one was stored.
     pub async fn access(&self, id: &str, rev: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
-        let v = self
+        let mut v = self
             .json(
                 Method::GET,
                 &format!("/secrets/{id}/versions/{rev}/access"),
@@ -301,13 +347,15 @@ impl Client {
                 None,
             )
             .await?;
-        let data = v["data"]
-            .as_str()
-            .ok_or_else(|| Error::Protocol("access response without data".into()))?;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(data)
-            .map_err(|_| Error::Protocol("access data is not base64".into()))?;
-        let bytes = Zeroizing::new(bytes);
+        let data = match v["data"].take() {
+            Value::String(s) => Zeroizing::new(s),
+            _ => return Err(Error::Protocol("access response without data".into())),
+        };
+        let bytes = Zeroizing::new(
+            base64::engine::general_purpose::STANDARD
+                .decode(data.as_bytes())
+                .map_err(|_| Error::Protocol("access data is not base64".into()))?,
+        );
         // The checksum guards the transfer; it is checked here and never kept (an unkeyed
         // checksum of a short value is as good as the value).
         if let Some(expected) = v["data_crc32"].as_u64() {
@@ -330,18 +378,31 @@ impl Client {
         data: &[u8],
         description: &str,
     ) -> Result<Value, Error> {
-        let body = json!({
-            "data": base64::engine::general_purpose::STANDARD.encode(data),
-            "description": description,
-            "data_crc32": crc32fast::hash(data),
-        });
-        self.json(
-            Method::POST,
-            &format!("/secrets/{id}/versions"),
-            &[],
-            Some(&body),
+        #[derive(serde::Serialize)]
+        struct NewVersion<'a> {
+            data: &'a str,
+            description: &'a str,
+            data_crc32: u32,
+        }
+        let encoded = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(data));
+        // Sized up front so serializing never reallocates (a reallocation would leave a copy of
+        // the value behind, unzeroized).
+        let mut body = Zeroizing::new(Vec::with_capacity(
+            encoded.len() + 6 * description.len() + 128,
+        ));
+        serde_json::to_writer(
+            &mut *body,
+            &NewVersion {
+                data: &encoded,
+                description,
+                data_crc32: crc32fast::hash(data),
+            },
         )
-        .await
+        .expect("a version body serializes");
+        let path = format!("/secrets/{id}/versions");
+        self.call_raw(Method::POST, &path, &[], Some(&body))
+            .await?
+            .ok_or_else(|| Error::Protocol(format!("empty response from {path}")))
     }
 
     /// enable / disable / restore a version.

@@ -11,7 +11,8 @@ fuzz_target!(|data: &[u8]| {
     let keys = Keys::new(&MasterKey::generate(), [5; 16]);
     let _ = read_header(&keys, &Id([1; 32]), data);
     let mut b = PackBuilder::new();
-    b.add(&keys, Kind::Data, keys.blob_id(Kind::Data, data), data);
+    b.add(&keys, Kind::Data, keys.blob_id(Kind::Data, data), data)
+        .expect("a fuzz input is far below 4 GiB");
     let pack = b.finish(&keys);
     let mut bytes = pack.bytes.clone();
     if let Some((&pos, rest)) = data.split_first() {

@@ -38,6 +38,11 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     async fn put_if_absent(&self, name: &str, bytes: Bytes) -> Result<bool>;
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>>;
     async fn delete(&self, name: &str) -> Result<()>;
+    /// Makes the location private to this user where that means something (local folders:
+    /// 0700, files 0600); returns how many entries had to be tightened.
+    async fn secure(&self) -> Result<usize> {
+        Ok(0)
+    }
     /// Debris a crash may leave (temporary files, incomplete uploads), for `check` to report.
     async fn leftovers(&self) -> Result<Vec<String>> {
         Ok(Vec::new())

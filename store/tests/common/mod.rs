@@ -12,6 +12,7 @@ pub fn opts(cache: Option<&std::path::Path>) -> OpenOptions {
     OpenOptions {
         cache_dir: cache.map(|p| p.to_path_buf()),
         kdf: Some(KdfParams::insecure_fast()),
+        ..Default::default()
     }
 }
 
