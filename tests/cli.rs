@@ -5,121 +5,14 @@
 //! byte. Also: an unchanged second backup reads no value and adds nothing but its snapshot; no
 //! command but `cat` ever prints a value, even with -vv; exit codes 2 and 3.
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
-use secretsnap_core::conformance::{compare, read_all};
-use secretsnap_core::Filter;
-use secretsnap_scaleway::emulator::{sample_payload, state, Config, Emulator, Grant, SeedSecret};
-use secretsnap_scaleway::{Client, ClientOptions, Credentials, ScalewaySource};
+use common::{repo_files, World, A, B, C, SECRETS, VERSIONS};
+use secretsnap_core::conformance::compare;
+use secretsnap_scaleway::emulator::{sample_payload, state, Config, Grant, SeedSecret};
 use serde_json::Value;
-
-const A: &str = "aaaaaaaa-2222-4000-8000-00000000000a";
-const B: &str = "bbbbbbbb-2222-4000-8000-00000000000b";
-const C: &str = "cccccccc-2222-4000-8000-00000000000c";
-const SECRETS: usize = 12;
-const VERSIONS: usize = 3;
-
-/// An emulator on its own runtime plus a scratch folder with a repository location.
-struct World {
-    rt: tokio::runtime::Runtime,
-    emu: Emulator,
-    dir: tempfile::TempDir,
-}
-
-impl World {
-    fn new(config: Config) -> World {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let emu = rt
-            .block_on(Emulator::start(config, "127.0.0.1:0".parse().unwrap()))
-            .unwrap();
-        emu.seed("fr-par", A, SECRETS, VERSIONS);
-        World {
-            rt,
-            emu,
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn repo(&self) -> PathBuf {
-        self.dir.path().join("repo")
-    }
-
-    /// The binary with a clean environment pointing at the emulator and the repository.
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::cargo_bin("secretsnap").unwrap();
-        c.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .env("SCW_API_URL", self.emu.url())
-            .env("SCW_SECRET_KEY", "test-token")
-            .env("SCW_DEFAULT_PROJECT_ID", A)
-            .env("SECRETSNAP_REPOSITORY", self.repo())
-            .env("SECRETSNAP_PASSWORD", "correct horse")
-            .env("SECRETSNAP_CACHE_DIR", self.dir.path().join("cache"))
-            .args(args);
-        c
-    }
-
-    /// Runs and returns (exit code, stdout, stderr).
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = self.cmd(args).output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    /// Runs, requires exit code `code`, and parses stdout as JSON.
-    fn json(&self, args: &[&str], code: i32) -> Value {
-        let mut all = args.to_vec();
-        all.push("--json");
-        let (rc, out, err) = self.run(&all);
-        assert_eq!(
-            rc, code,
-            "secretsnap {args:?}\nstdout: {out}\nstderr: {err}"
-        );
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
-    }
-
-    fn read_project(&self, region: &str, project: &str) -> Vec<secretsnap_core::Secret> {
-        let client = Client::new(
-            Credentials::new("test-token", None, Some(region), Some(&self.emu.url())),
-            region,
-            ClientOptions::default(),
-        )
-        .unwrap();
-        let all = Filter {
-            read_disabled: true,
-            ..Default::default()
-        };
-        self.rt
-            .block_on(read_all(&ScalewaySource::new(client, project), &all))
-            .0
-    }
-}
-
-fn repo_files(root: &Path) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(p.strip_prefix(root).unwrap().display().to_string());
-            }
-        }
-    }
-    out
-}
 
 fn a_url() -> String {
     format!("scaleway://fr-par/{A}")

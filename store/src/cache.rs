@@ -70,12 +70,13 @@ fn open_file(path: &Path) -> Result<Connection> {
     Ok(c)
 }
 
-fn remove_db(path: &PathBuf) {
-    for suffix in ["", "-wal", "-shm"] {
-        let mut p = path.clone().into_os_string();
+/// The database file and SQLite's companions (write-ahead log, shared memory).
+fn db_files(path: &Path) -> [PathBuf; 3] {
+    ["", "-wal", "-shm"].map(|suffix| {
+        let mut p = path.as_os_str().to_owned();
         p.push(suffix);
-        let _ = std::fs::remove_file(p);
-    }
+        PathBuf::from(p)
+    })
 }
 
 impl Cache {
@@ -86,16 +87,16 @@ impl Cache {
             Some(d) => {
                 crate::private::create_dir_all(d)?;
                 let path = d.join(format!("{repo_id}.sqlite"));
-                for suffix in ["-wal", "-shm"] {
-                    let mut p = path.clone().into_os_string();
-                    p.push(suffix);
-                    crate::private::tighten(Path::new(&p))?;
+                for p in db_files(&path) {
+                    crate::private::tighten(&p)?;
                 }
                 match open_file(&path) {
                     Ok(c) => c,
                     Err(e) => {
                         tracing::warn!(cache = %path.display(), error = %e, "cache is damaged; rebuilding it");
-                        remove_db(&path);
+                        for p in db_files(&path) {
+                            let _ = std::fs::remove_file(p);
+                        }
                         open_file(&path)?
                     }
                 }

@@ -89,7 +89,7 @@ fn encode_item(size: u64, chunks: &[Id]) -> Vec<u8> {
 }
 
 fn decode_item(plain: &[u8]) -> Result<KnownItem> {
-    if plain.len() < 8 || (plain.len() - 8) % 32 != 0 {
+    if plain.len() < 8 || !(plain.len() - 8).is_multiple_of(32) {
         return Err(Error::Invalid("cache item: bad length".into()));
     }
     let mut r = Reader::new(plain, "cache item");

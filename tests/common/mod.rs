@@ -1,0 +1,144 @@
+//! Helpers shared by the binary's end-to-end tests: an emulator on its own runtime, a scratch
+//! folder, a repository location (a local folder, or an S3 prefix on moto), and the built binary
+//! with a clean environment pointing at both.
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use secretsnap_core::conformance::read_all;
+use secretsnap_core::Filter;
+use secretsnap_scaleway::emulator::{Config, Emulator};
+use secretsnap_scaleway::{Client, ClientOptions, Credentials, ScalewaySource};
+use serde_json::Value;
+
+pub const A: &str = "aaaaaaaa-2222-4000-8000-00000000000a";
+pub const B: &str = "bbbbbbbb-2222-4000-8000-00000000000b";
+pub const C: &str = "cccccccc-2222-4000-8000-00000000000c";
+pub const SECRETS: usize = 12;
+pub const VERSIONS: usize = 3;
+
+/// An emulator on its own runtime plus a scratch folder with a repository location.
+pub struct World {
+    pub rt: tokio::runtime::Runtime,
+    pub emu: Emulator,
+    pub dir: tempfile::TempDir,
+    /// `None`: the local folder `<dir>/repo`; else this location (e.g. `s3://bucket/prefix`).
+    pub location: Option<String>,
+}
+
+impl World {
+    pub fn new(config: Config) -> World {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let emu = rt
+            .block_on(Emulator::start(config, "127.0.0.1:0".parse().unwrap()))
+            .unwrap();
+        emu.seed("fr-par", A, SECRETS, VERSIONS);
+        World {
+            rt,
+            emu,
+            dir: tempfile::tempdir().unwrap(),
+            location: None,
+        }
+    }
+
+    /// The same world with its repository at `location` (AWS_* come from this process).
+    pub fn at(mut self, location: String) -> World {
+        self.location = Some(location);
+        self
+    }
+
+    pub fn repo(&self) -> PathBuf {
+        self.dir.path().join("repo")
+    }
+
+    /// What `SECRETSNAP_REPOSITORY` is set to.
+    pub fn repo_location(&self) -> String {
+        self.location
+            .clone()
+            .unwrap_or_else(|| self.repo().display().to_string())
+    }
+
+    /// The binary with a clean environment pointing at the emulator and the repository.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        Command::from_std(self.std_cmd(args))
+    }
+
+    /// The same as a `std::process::Command`, to spawn and kill.
+    pub fn std_cmd(&self, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("secretsnap"));
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("SCW_API_URL", self.emu.url())
+            .env("SCW_SECRET_KEY", "test-token")
+            .env("SCW_DEFAULT_PROJECT_ID", A)
+            .env("SECRETSNAP_REPOSITORY", self.repo_location())
+            .env("SECRETSNAP_PASSWORD", "correct horse")
+            .env("SECRETSNAP_CACHE_DIR", self.dir.path().join("cache"))
+            .args(args);
+        for (k, v) in std::env::vars().filter(|(k, _)| k.starts_with("AWS_")) {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Runs and returns (exit code, stdout, stderr).
+    pub fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.cmd(args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Runs, requires exit code `code`, and parses stdout as JSON.
+    pub fn json(&self, args: &[&str], code: i32) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let (rc, out, err) = self.run(&all);
+        assert_eq!(
+            rc, code,
+            "secretsnap {args:?}\nstdout: {out}\nstderr: {err}"
+        );
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+    }
+
+    pub fn read_project(&self, region: &str, project: &str) -> Vec<secretsnap_core::Secret> {
+        let client = Client::new(
+            Credentials::new("test-token", None, Some(region), Some(&self.emu.url())),
+            region,
+            ClientOptions::default(),
+        )
+        .unwrap();
+        let all = Filter {
+            read_disabled: true,
+            ..Default::default()
+        };
+        self.rt
+            .block_on(read_all(&ScalewaySource::new(client, project), &all))
+            .0
+    }
+}
+
+pub fn repo_files(root: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(p.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    out
+}
