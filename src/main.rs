@@ -30,12 +30,7 @@ fn main() -> std::process::ExitCode {
         Ok(code) => std::process::ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
-            let usage = e.downcast_ref::<cli::output::Usage>().is_some();
-            std::process::ExitCode::from(if usage {
-                cli::output::USAGE
-            } else {
-                cli::output::FAILED
-            })
+            std::process::ExitCode::from(cli::output::exit_code(&e))
         }
     }
 }

@@ -10,6 +10,8 @@
 //!   occasional `kill -9`, fixed seed, bounded time; after every round `check --read-data`
 //!   passes; at the end every snapshot reported committed (and not forgotten) restores equal to
 //!   its source.
+//! - `prune --wait-lock` waits for a backup run by another process, or ends with exit 5 naming
+//!   the holder.
 //! - Under umask 022, the repository, the cache and the scheduler's state are private.
 
 mod common;
@@ -125,7 +127,7 @@ fn overlapping_backup_forget_and_prune(w: World) {
     let requests_before = w.emu.requests();
     w.json(&["forget", &s1], 0);
     let (rc, _, err) = w.run(&["prune"]);
-    assert_eq!(rc, 1, "prune during a backup must be refused: {err}");
+    assert_eq!(rc, 5, "prune during a backup must be refused: {err}");
     assert!(err.contains("locked") && err.contains("backup"), "{err}");
     assert!(
         w.emu.requests() <= requests_before + 2,
@@ -211,9 +213,9 @@ impl Rng {
     }
 }
 
-/// A failure that is the lock doing its job, not damage.
+/// A failure that is the lock doing its job, not damage (exit 5, the holder named).
 fn refused_by_lock(rc: i32, err: &str) -> bool {
-    rc == 1 && err.contains("locked")
+    rc == 5 && err.contains("locked")
 }
 
 #[test]
@@ -391,4 +393,39 @@ keep = {{ last = 3 }}
         }
     }
     assert!(d.join("state/state.json").exists());
+}
+
+#[test]
+fn prune_waits_for_a_backup_of_another_process_then_gives_up_with_the_holder_named() {
+    let w = World::new(fast());
+    w.json(&["init"], 0);
+    w.json(&["backup", &url(A), "--read-disabled"], 0);
+    w.emu.configure(|c| c.latency = Duration::from_millis(400));
+    // Waits long enough: the backup finishes, then prune runs.
+    let running = spawn(&w, &["backup", &url(A), "--read-disabled", "--json"]);
+    wait_until("the backup's lock", Duration::from_secs(30), || {
+        lock_objects(&w) > 0
+    });
+    let start = Instant::now();
+    w.json(&["prune", "--wait-lock", "60s"], 0);
+    assert!(
+        start.elapsed() > Duration::from_millis(500),
+        "prune did wait"
+    );
+    let (rc, out, err) = finish(running);
+    assert_eq!(rc, 0, "{out}\n{err}");
+    // Too short a wait: a distinct exit code and the holder named.
+    let running = spawn(&w, &["backup", &url(A), "--read-disabled", "--json"]);
+    wait_until("the backup's lock", Duration::from_secs(30), || {
+        lock_objects(&w) > 0
+    });
+    let (rc, _, err) = w.run(&["prune", "--wait-lock", "1s"]);
+    assert_eq!(rc, 5, "{err}");
+    assert!(
+        err.contains("shared lock by") && err.contains("backup"),
+        "{err}"
+    );
+    assert_eq!(finish(running).0, 0);
+    w.emu.configure(|c| c.latency = Duration::ZERO);
+    w.json(&["check", "--read-data"], 0);
 }

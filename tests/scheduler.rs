@@ -309,3 +309,108 @@ fn configuration_errors_name_file_line_and_key() {
         );
     }
 }
+
+/// Records, per repository, whether an exclusive job ever overlapped another job of it.
+#[derive(Default)]
+struct LockWatcher {
+    running: Mutex<HashMap<String, Vec<bool>>>,
+    overlaps: Mutex<Vec<String>>,
+    order: Mutex<Vec<String>>,
+    peak: Mutex<usize>,
+}
+
+#[async_trait::async_trait]
+impl Runner for LockWatcher {
+    async fn run(&self, job: &Job) -> (String, String) {
+        {
+            let mut r = self.running.lock().unwrap();
+            let here = r.entry(job.repository.clone()).or_default();
+            if !here.is_empty() && (job.exclusive() || here.iter().any(|e| *e)) {
+                self.overlaps.lock().unwrap().push(job.name.clone());
+            }
+            here.push(job.exclusive());
+            let total: usize = r.values().map(Vec::len).sum();
+            let mut peak = self.peak.lock().unwrap();
+            *peak = (*peak).max(total);
+        }
+        tokio::time::sleep(Duration::from_millis(if job.exclusive() { 5 } else { 30 })).await;
+        self.order.lock().unwrap().push(job.name.clone());
+        let mut r = self.running.lock().unwrap();
+        let here = r.get_mut(&job.repository).unwrap();
+        let at = here.iter().position(|e| *e == job.exclusive()).unwrap();
+        here.remove(at);
+        ("ok".into(), String::new())
+    }
+}
+
+#[tokio::test]
+async fn prune_never_overlaps_jobs_of_its_repository_and_runs_in_the_same_pass() {
+    // Three sources on one repository and one on another, parallel = 3, everything due.
+    let text = format!(
+        "{CONFIG}{}",
+        r#"
+[repositories.other]
+url = "/tmp/never-opened-either"
+password = { env = "SECRETSNAP_TEST_PASSWORD" }
+
+[sources.qa]
+url = "scaleway://fr-par/cccccccc-1111-4000-8000-00000000000c"
+repository = "main"
+environment = "production"
+data_classes = ["critical"]
+
+[sources.elsewhere]
+url = "scaleway://nl-ams/dddddddd-1111-4000-8000-00000000000d"
+repository = "other"
+environment = "production"
+data_classes = ["critical"]
+"#
+    );
+    let cfg = Config::parse(Path::new("test.toml"), &text).unwrap();
+    for _ in 0..20 {
+        let runner = LockWatcher::default();
+        let clock = FakeClock(Mutex::new(t("2026-12-01T00:00:00Z")));
+        let save = |_: &State| {};
+        let s = Scheduler {
+            jobs: jobs(&cfg),
+            runner: &runner,
+            clock: &clock,
+            parallel: 3,
+            jitter: Duration::ZERO,
+            last_snapshots: HashMap::new(),
+            on_run: &save,
+        };
+        let mut state = State::default();
+        let (_tx, stop) = watch::channel(false);
+        let runs = s.once(&mut state, &stop).await;
+        assert!(runs.iter().all(|r| r.outcome == "ok"));
+        assert!(
+            runner.overlaps.lock().unwrap().is_empty(),
+            "{:?}",
+            runner.overlaps
+        );
+        let order = runner.order.lock().unwrap().clone();
+        let ran: HashSet<&str> = order.iter().map(String::as_str).collect();
+        for j in [
+            "backup:prod",
+            "backup:staging",
+            "backup:qa",
+            "backup:elsewhere",
+            "prune:main",
+            "prune:other",
+            "check:main",
+            "check:other",
+        ] {
+            assert!(ran.contains(j), "{j} did not run in the pass: {order:?}");
+        }
+        let pos = |n: &str| order.iter().position(|o| o == n).unwrap();
+        for b in ["backup:prod", "backup:staging", "backup:qa", "check:main"] {
+            assert!(pos(b) < pos("prune:main"), "{order:?}");
+        }
+        assert!(*runner.peak.lock().unwrap() <= 3);
+        assert!(
+            *runner.peak.lock().unwrap() >= 2,
+            "repositories still run side by side"
+        );
+    }
+}

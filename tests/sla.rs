@@ -225,3 +225,84 @@ fn two_sources_scheduled_breached_forgotten_pruned_checked_restored() {
         assert!(!text.contains("e2e-token") && !text.contains("e2e passphrase"));
     }
 }
+
+/// Three sources in one repository with `parallel = 3`: every `schedule once` pass (a day apart,
+/// so every job is due) runs the three backups, the check and the prune without ever colliding
+/// with itself: exit 0 on all 20 passes, prune after the backups, no run recorded as failed.
+#[test]
+fn three_sources_one_repository_parallel_3_never_collide() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let emu = rt
+        .block_on(Emulator::start(
+            Config {
+                rate_limit: None,
+                ..Default::default()
+            },
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .unwrap();
+    let projects = [PROD, STAGING, "cccccccc-7777-4000-8000-00000000000c"];
+    for p in projects {
+        emu.seed("fr-par", p, 3, 2);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    std::fs::write(dir.path().join("passphrase"), "e2e passphrase\n").unwrap();
+    let mut text = format!(
+        r#"
+[schedule]
+state_file = "{d}/state.json"
+parallel = 3
+
+[repositories.vault]
+url = "{d}/repo"
+password = {{ file = "{d}/passphrase" }}
+cache_dir = "{d}/cache"
+
+[policies.all]
+scope = {{ environment = "production" }}
+every = "1h"
+keep = {{ last = 2 }}
+check = {{ every = "1d" }}
+"#
+    );
+    for (i, p) in projects.iter().enumerate() {
+        text.push_str(&format!(
+            r#"
+[sources.s{i}]
+url = "scaleway://fr-par/{p}"
+repository = "vault"
+environment = "production"
+credentials = {{ secret_key = {{ env = "E2E_SCW_SECRET" }} }}
+"#
+        ));
+    }
+    std::fs::write(dir.path().join("config.toml"), text).unwrap();
+    let env = Env { _rt: rt, emu, dir };
+    env.ok(&["init", "-r", "@vault"], None, 0);
+    let start: chrono::DateTime<chrono::Utc> = "2026-12-01T00:00:00Z".parse().unwrap();
+    for pass in 0..20 {
+        let now = (start + chrono::Duration::days(pass)).to_rfc3339();
+        let once = env.json(&["schedule", "once"], Some(&now), 0);
+        let runs = once["runs"].as_array().unwrap();
+        let jobs: Vec<&str> = runs.iter().map(|r| r["job"].as_str().unwrap()).collect();
+        assert_eq!(runs.len(), 5, "pass {pass}: {jobs:?}");
+        assert!(
+            runs.iter().all(|r| r["outcome"] == "ok"),
+            "pass {pass}: {once}"
+        );
+        let prune = jobs.iter().position(|j| *j == "prune:vault").unwrap();
+        assert_eq!(prune, 4, "pass {pass}: prune finishes last: {jobs:?}");
+    }
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(env.dir.path().join("state.json")).unwrap()).unwrap();
+    assert!(state["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["outcome"] == "ok"));
+}

@@ -91,6 +91,10 @@ pub enum Command {
     Prune {
         #[arg(long)]
         dry_run: bool,
+        /// Wait this long (e.g. 30s, 5m) for another process's lock, retrying with backoff,
+        /// before giving up with exit code 5 and the holder named.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+        wait_lock: std::time::Duration,
     },
     /// Manage passphrases.
     #[command(subcommand)]
@@ -125,7 +129,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Cat(c) => browse::cat(g, c).await,
         Command::Check { read_data } => repo_cmds::check(g, read_data.as_deref()).await,
         Command::Forget(f) => repo_cmds::forget(g, f).await,
-        Command::Prune { dry_run } => repo_cmds::prune(g, *dry_run).await,
+        Command::Prune { dry_run, wait_lock } => repo_cmds::prune(g, *dry_run, *wait_lock).await,
         Command::Key(k) => repo_cmds::key(g, k).await,
         Command::Demo(d) => demo::run(g, d).await,
         Command::Emulator(e) => emulator::run(g, e).await,

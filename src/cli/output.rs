@@ -1,6 +1,6 @@
 //! Output conventions shared by every command: JSON on stdout with `--json`, human text
 //! otherwise; exit codes (0 success, 1 failure, 2 usage error, 3 partial: some items failed, all
-//! named); and the `Usage` error that maps to exit code 2.
+//! named, 5 locked by another process); the `Usage` error that maps to exit code 2.
 
 use super::Global;
 
@@ -12,6 +12,30 @@ pub const FAILED: u8 = 1;
 pub const USAGE: u8 = 2;
 /// Exit code: done, but some items failed; the report names each one.
 pub const PARTIAL: u8 = 3;
+
+/// Exit code: another process held the repository lock (past `--wait-lock`); nothing was done.
+pub const LOCKED: u8 = 5;
+
+/// Whether `e` is (or was caused by) a repository held locked by another process.
+pub fn is_locked(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<secretsnap_store::Error>(),
+            Some(secretsnap_store::Error::Locked(_))
+        )
+    })
+}
+
+/// The exit code of a failed command.
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<Usage>().is_some() {
+        USAGE
+    } else if is_locked(e) {
+        LOCKED
+    } else {
+        FAILED
+    }
+}
 
 /// A usage error (bad argument value); exits with code 2.
 #[derive(Debug)]

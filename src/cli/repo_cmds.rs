@@ -300,11 +300,16 @@ pub async fn forget(g: &Global, cmd: &ForgetCmd) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-pub async fn prune(g: &Global, dry_run: bool) -> anyhow::Result<u8> {
+pub async fn prune(
+    g: &Global,
+    dry_run: bool,
+    wait_lock: std::time::Duration,
+) -> anyhow::Result<u8> {
     let repo = open(g).await?;
     let r = repo
         .prune(&PruneOptions {
             dry_run,
+            wait_lock,
             ..Default::default()
         })
         .await?;

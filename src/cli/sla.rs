@@ -20,7 +20,7 @@ use secretsnap_store::SnapshotInfo;
 use serde_json::json;
 use tokio::sync::watch;
 
-use super::output::{print, usage, FAILED, OK, PARTIAL};
+use super::output::{print, usage, FAILED, LOCKED, OK, PARTIAL};
 use super::{repo_cmds, Global};
 
 /// Exit code of `status` when a source is out of its SLA.
@@ -222,6 +222,10 @@ impl Runner for ChildRunner {
         match status.map(|s| s.code()) {
             Ok(Some(0)) => ("ok".into(), String::new()),
             Ok(Some(3)) => ("partial".into(), "some items failed (exit 3)".into()),
+            Ok(Some(c)) if c == i32::from(LOCKED) => (
+                "locked".into(),
+                "the repository stayed locked by another process past lock_wait (exit 5)".into(),
+            ),
             Ok(Some(c)) => ("failed".into(), format!("exit code {c}")),
             Ok(None) => ("failed".into(), "killed by a signal".into()),
             Err(e) => ("failed".into(), format!("cannot start: {e}")),
@@ -392,7 +396,7 @@ async fn run_job(g: &Global, cfg: &Config, name: &str) -> anyhow::Result<u8> {
             Ok(code)
         }
         JobKind::Prune { repository } => {
-            repo_cmds::prune(&with_repository(g, cfg, repository)?, false).await
+            repo_cmds::prune(&with_repository(g, cfg, repository)?, false, cfg.lock_wait).await
         }
         JobKind::Check {
             repository,
@@ -408,6 +412,7 @@ async fn run_job(g: &Global, cfg: &Config, name: &str) -> anyhow::Result<u8> {
             Ok(0) => ("ok", String::new()),
             Ok(3) => ("partial", "some items failed".to_string()),
             Ok(c) => ("failed", format!("exit code {c}")),
+            Err(e) if super::output::is_locked(e) => ("locked", format!("{e:#}")),
             Err(e) => ("failed", format!("{e:#}")),
         };
         state.record(Run {

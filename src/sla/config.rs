@@ -155,6 +155,7 @@ struct RawSchedule {
     jitter: Option<Spanned<String>>,
     parallel: Option<usize>,
     state_file: Option<PathBuf>,
+    lock_wait: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -240,6 +241,8 @@ pub struct Config {
     pub jitter: Duration,
     pub parallel: usize,
     pub state_file: PathBuf,
+    /// How long a scheduled prune waits for another process's lock on its repository.
+    pub lock_wait: Duration,
     pub repositories: BTreeMap<String, Repository>,
     pub sources: BTreeMap<String, Source>,
     pub policies: BTreeMap<String, Policy>,
@@ -252,6 +255,9 @@ pub fn default_path() -> Option<PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
     Some(base.join("secretsnap/config.toml"))
 }
+
+/// A scheduled prune waits this long for backups run by other processes (a few minutes).
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(5 * 60);
 
 fn default_state_file() -> PathBuf {
     std::env::var_os("XDG_STATE_HOME")
@@ -462,9 +468,14 @@ impl Config {
             Some(j) => ctx.duration(j, "schedule.jitter")?,
             None => Duration::ZERO,
         };
+        let lock_wait = match &raw.schedule.lock_wait {
+            Some(j) => ctx.duration(j, "schedule.lock_wait")?,
+            None => DEFAULT_LOCK_WAIT,
+        };
         let config = Config {
             file: file.to_path_buf(),
             jitter,
+            lock_wait,
             parallel: raw.schedule.parallel.unwrap_or(2).max(1),
             state_file: raw.schedule.state_file.unwrap_or_else(default_state_file),
             repositories,

@@ -4,9 +4,15 @@
 //! parallelism. A failing job is recorded and the others go on. A missed window is caught up
 //! once: due means "the cadence fired since the job last started". A stop request (SIGTERM)
 //! starts nothing new and lets running jobs finish.
+//!
+//! Jobs on one repository are ordered by the lock they need: an exclusive job (prune) never starts
+//! while this scheduler runs a shared one (backup, check) on the same repository, and no shared
+//! one starts while an exclusive one runs. In a pass, shared jobs go first and a due prune starts
+//! as soon as its repository is free; jobs on different repositories run side by side up to
+//! `parallel`. So the scheduler never collides with itself; other processes are waited for by
+//! the jobs themselves (`lock_wait`).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -38,6 +44,15 @@ pub struct Job {
     pub name: String,
     pub kind: JobKind,
     pub cadence: Cadence,
+    /// The configured repository the job works on.
+    pub repository: String,
+}
+
+impl Job {
+    /// Whether the job needs the repository's exclusive lock.
+    pub fn exclusive(&self) -> bool {
+        matches!(self.kind, JobKind::Prune { .. })
+    }
 }
 
 /// Every scheduled job of a configuration.
@@ -54,6 +69,7 @@ pub fn jobs(cfg: &Config) -> Vec<Job> {
                 source: s.name.clone(),
             },
             cadence: p.backup.clone(),
+            repository: s.repository.clone(),
         });
         let entry = repos.entry(s.repository.as_str()).or_default();
         if let Some(c) = &p.check {
@@ -77,6 +93,7 @@ pub fn jobs(cfg: &Config) -> Vec<Job> {
                 repository: r.to_string(),
             },
             cadence: repo.prune.clone(),
+            repository: r.to_string(),
         });
         if let Some((every, read_data)) = &repos[*r] {
             out.push(Job {
@@ -86,6 +103,7 @@ pub fn jobs(cfg: &Config) -> Vec<Job> {
                     read_data: read_data.clone(),
                 },
                 cadence: every.clone(),
+                repository: r.to_string(),
             });
         }
     }
@@ -175,37 +193,64 @@ impl Scheduler<'_> {
             .collect()
     }
 
-    /// Runs every due job once (bounded parallelism); returns the runs.
+    /// Runs every due job once (bounded parallelism, repository locks respected); returns the
+    /// runs.
     pub async fn once(&self, state: &mut State, stop: &watch::Receiver<bool>) -> Vec<Run> {
-        let due = self.due(state);
-        let shared = Mutex::new(std::mem::take(state));
-        let runs: Vec<Run> = futures::stream::iter(due)
-            .map(|job| {
-                let shared = &shared;
-                async move {
-                    if *stop.borrow() {
-                        return None;
-                    }
-                    let started = self.clock.now();
-                    let (outcome, message) = self.runner.run(&job).await;
-                    let run = Run {
-                        job: job.name.clone(),
-                        started,
-                        finished: self.clock.now(),
-                        outcome,
-                        message,
+        let mut pending: Vec<Job> = self.due(state);
+        // Shared jobs first: a prune then runs after the backups of its repository.
+        pending.sort_by_key(Job::exclusive);
+        let mut busy: HashMap<String, (bool, usize)> = HashMap::new();
+        let mut running = futures::stream::FuturesUnordered::new();
+        let mut runs = Vec::new();
+        loop {
+            if !*stop.borrow() {
+                let mut i = 0;
+                while i < pending.len() && running.len() < self.parallel.max(1) {
+                    let job = &pending[i];
+                    let free = match busy.get(&job.repository) {
+                        None => true,
+                        Some((exclusive, _)) => !exclusive && !job.exclusive(),
                     };
-                    let mut st = shared.lock().expect("state lock");
-                    st.record(run.clone());
-                    (self.on_run)(&st);
-                    Some(run)
+                    // A waiting exclusive job keeps later shared jobs of its repository back.
+                    let queued_exclusive = pending[..i]
+                        .iter()
+                        .any(|p| p.exclusive() && p.repository == job.repository);
+                    if !free || queued_exclusive {
+                        i += 1;
+                        continue;
+                    }
+                    let job = pending.remove(i);
+                    let slot = busy
+                        .entry(job.repository.clone())
+                        .or_insert((job.exclusive(), 0));
+                    slot.1 += 1;
+                    running.push(async move {
+                        let started = self.clock.now();
+                        let (outcome, message) = self.runner.run(&job).await;
+                        let run = Run {
+                            job: job.name.clone(),
+                            started,
+                            finished: self.clock.now(),
+                            outcome,
+                            message,
+                        };
+                        (job.repository, run)
+                    });
                 }
-            })
-            .buffer_unordered(self.parallel.max(1))
-            .filter_map(|r| async move { r })
-            .collect()
-            .await;
-        *state = shared.into_inner().expect("state lock");
+            }
+            let Some((repository, run)) = running.next().await else {
+                break;
+            };
+            if let Some(slot) = busy.get_mut(&repository) {
+                slot.1 -= 1;
+                if slot.1 == 0 {
+                    busy.remove(&repository);
+                }
+            }
+            state.record(run.clone());
+            (self.on_run)(state);
+            runs.push(run);
+        }
         runs
     }
 

@@ -63,6 +63,7 @@ pub fn source_status(
                     source: src.name.clone(),
                 },
                 cadence: p.backup.clone(),
+                repository: src.repository.clone(),
             };
             let next =
                 next_due(&job, state, last_any, jitter_for(&job_name, cfg.jitter)).unwrap_or(now);

@@ -40,6 +40,8 @@ pub struct PruneOptions {
     pub dry_run: bool,
     /// Repack a pack when more than this fraction of its bytes is garbage.
     pub repack_threshold: f64,
+    /// How long to wait, retrying with backoff, while another process holds a lock.
+    pub wait_lock: std::time::Duration,
 }
 
 impl Default for PruneOptions {
@@ -47,6 +49,7 @@ impl Default for PruneOptions {
         PruneOptions {
             dry_run: false,
             repack_threshold: 0.25,
+            wait_lock: std::time::Duration::ZERO,
         }
     }
 }
@@ -83,7 +86,7 @@ impl Repository {
         let lock = if opts.dry_run {
             None
         } else {
-            let l = self.lock(true, "prune").await?;
+            let l = self.lock_waiting(true, "prune", opts.wait_lock).await?;
             match crate::lock::remove_stale(&*self.backend, &self.keys, &*self.clock).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(locks = n, "removed stale lock objects"),

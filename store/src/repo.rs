@@ -268,6 +268,29 @@ impl Repository {
         .await
     }
 
+    /// `lock`, retried with backoff (1 s doubling to 30 s) for up to `wait` while another
+    /// process holds a conflicting lock; then `Error::Locked` naming the holders.
+    pub async fn lock_waiting(
+        &self,
+        exclusive: bool,
+        purpose: &str,
+        wait: std::time::Duration,
+    ) -> Result<LockGuard> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut delay = std::time::Duration::from_secs(1);
+        loop {
+            match self.lock(exclusive, purpose).await {
+                Err(Error::Locked(who)) if tokio::time::Instant::now() < deadline => {
+                    tracing::info!(holders = %who, "repository is locked; waiting");
+                    let left = deadline - tokio::time::Instant::now();
+                    tokio::time::sleep(delay.min(left)).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(30));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Brings the in-memory index up to date with `index/`: index objects not loaded yet are
     /// read (from the cache when it holds an authentic copy); if any loaded one vanished (a prune
     /// replaced it), the index is rebuilt from the listed ones only.
