@@ -414,3 +414,64 @@ data_classes = ["critical"]
         );
     }
 }
+
+#[tokio::test]
+async fn a_paris_0230_job_runs_once_a_day_across_both_daylight_saving_changes() {
+    let cfg = Config::parse(
+        Path::new("test.toml"),
+        r#"
+[schedule]
+tz = "Europe/Paris"
+
+[repositories.main]
+url = "/tmp/never-opened"
+password = { env = "SECRETSNAP_TEST_PASSWORD" }
+
+[sources.prod]
+url = "scaleway://fr-par/aaaaaaaa-1111-4000-8000-00000000000a"
+repository = "main"
+environment = "production"
+
+[policies.nightly]
+scope = { environment = "production" }
+cron = "30 2 * * *"
+"#,
+    )
+    .unwrap();
+    let paris: chrono_tz::Tz = "Europe/Paris".parse().unwrap();
+    // Spring forward on 28 March 2027, fall back on 31 October 2027.
+    for (from, days) in [("2027-03-25T12:00:00Z", 6), ("2027-10-28T12:00:00Z", 6)] {
+        let runner = Recorder::default();
+        let clock = FakeClock(Mutex::new(t(from)));
+        let save = |_: &State| {};
+        let s = Scheduler {
+            jobs: jobs(&cfg),
+            runner: &runner,
+            clock: &clock,
+            parallel: 1,
+            jitter: Duration::ZERO,
+            last_snapshots: HashMap::new(),
+            on_run: &save,
+        };
+        let mut state = State::default();
+        let (_tx, stop) = watch::channel(false);
+        // The first pass runs everything once (never run before); then a tick every minute.
+        s.once(&mut state, &stop).await;
+        let mut per_day: std::collections::BTreeMap<String, usize> = Default::default();
+        for _ in 0..days * 24 * 60 {
+            let now = {
+                let mut c = clock.0.lock().unwrap();
+                *c += chrono::Duration::minutes(1);
+                *c
+            };
+            for r in s.once(&mut state, &stop).await {
+                if r.job == "backup:prod" {
+                    let local = now.with_timezone(&paris);
+                    *per_day.entry(local.format("%F").to_string()).or_default() += 1;
+                }
+            }
+        }
+        assert_eq!(per_day.len(), days as usize, "{from}: {per_day:?}");
+        assert!(per_day.values().all(|n| *n == 1), "{from}: {per_day:?}");
+    }
+}

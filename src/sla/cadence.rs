@@ -1,15 +1,21 @@
-//! How often something runs: a fixed interval (`6h`, `1d`) or a cron expression (five fields,
-//! UTC). `next_after(t)` is the one question the scheduler and `status` ask.
+//! How often something runs: a fixed interval (`6h`, `1d`) or a cron expression (five fields)
+//! read in a time zone (UTC unless the configuration names one). `next_after(t)` is the one
+//! question the scheduler and `status` ask. Daylight-saving changes follow croner's rules (the
+//! Open Cron Pattern Specification, like Vixie cron): a fixed-time job whose time falls in the
+//! spring-forward gap runs once, right after the gap; one whose time occurs twice in the
+//! fall-back overlap runs once, at the first.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 
 #[derive(Debug, Clone)]
 pub enum Cadence {
     Every(Duration),
-    Cron(Box<croner::Cron>, String),
+    /// The parsed expression, its text, and the zone its fields are read in.
+    Cron(Box<croner::Cron>, String, Tz),
 }
 
 impl Cadence {
@@ -18,7 +24,11 @@ impl Cadence {
         if let Some(expr) = text.strip_prefix("cron ") {
             let cron = croner::Cron::from_str(expr.trim())
                 .map_err(|e| format!("cron expression {expr:?}: {e}"))?;
-            return Ok(Cadence::Cron(Box::new(cron), expr.trim().to_string()));
+            return Ok(Cadence::Cron(
+                Box::new(cron),
+                expr.trim().to_string(),
+                Tz::UTC,
+            ));
         }
         let d = humantime::parse_duration(text)
             .map_err(|e| format!("{text:?}: {e} (e.g. 30m, 6h, 1d, or cron 0 3 * * *)"))?;
@@ -28,14 +38,31 @@ impl Cadence {
         Ok(Cadence::Every(d))
     }
 
+    /// The same cadence with its cron fields read in `zone` (intervals have no zone).
+    pub fn in_zone(self, zone: Tz) -> Cadence {
+        match self {
+            Cadence::Cron(c, e, _) => Cadence::Cron(c, e, zone),
+            every => every,
+        }
+    }
+
+    /// The zone of a cron cadence, when it is not UTC.
+    pub fn zone(&self) -> Option<Tz> {
+        match self {
+            Cadence::Cron(_, _, z) if *z != Tz::UTC => Some(*z),
+            _ => None,
+        }
+    }
+
     /// The first time after `t` this cadence fires.
     pub fn next_after(&self, t: DateTime<Utc>) -> DateTime<Utc> {
         match self {
             Cadence::Every(d) => {
                 t + chrono::Duration::from_std(*d).unwrap_or(chrono::Duration::MAX)
             }
-            Cadence::Cron(c, _) => c
-                .find_next_occurrence(&t, false)
+            Cadence::Cron(c, _, zone) => c
+                .find_next_occurrence(&t.with_timezone(zone), false)
+                .map(|d| d.with_timezone(&Utc))
                 .unwrap_or(DateTime::<Utc>::MAX_UTC),
         }
     }
@@ -44,14 +71,17 @@ impl Cadence {
     pub fn describe(&self) -> String {
         match self {
             Cadence::Every(d) => format!("every {}", humantime::format_duration(*d)),
-            Cadence::Cron(_, e) => format!("cron {e}"),
+            Cadence::Cron(_, e, _) => match self.zone() {
+                Some(z) => format!("cron {e} ({z})"),
+                None => format!("cron {e}"),
+            },
         }
     }
 
     /// An equivalent 5-field cron expression, where one exists (for crontab and CronJob export).
     pub fn as_cron(&self) -> Option<String> {
         match self {
-            Cadence::Cron(_, e) => Some(e.clone()),
+            Cadence::Cron(_, e, _) => Some(e.clone()),
             Cadence::Every(d) => {
                 let m = d.as_secs() / 60;
                 match m {
@@ -88,5 +118,21 @@ mod tests {
         assert!(Cadence::parse("10s").is_err());
         assert!(Cadence::parse("often").is_err());
         assert_eq!(Cadence::parse("7h").unwrap().as_cron(), None);
+    }
+
+    #[test]
+    fn cron_in_a_zone_across_daylight_saving_changes() {
+        let paris: Tz = "Europe/Paris".parse().unwrap();
+        let c = Cadence::parse("cron 30 2 * * *").unwrap().in_zone(paris);
+        assert_eq!(c.describe(), "cron 30 2 * * * (Europe/Paris)");
+        let next = |t: &str| c.next_after(t.parse().unwrap()).to_rfc3339();
+        // Winter: 02:30 CET is 01:30 UTC.
+        assert_eq!(next("2027-01-10T12:00:00Z"), "2027-01-11T01:30:00+00:00");
+        // Spring forward (28 March 2027, 02:00 → 03:00): once, right after the gap.
+        assert_eq!(next("2027-03-27T12:00:00Z"), "2027-03-28T01:00:00+00:00");
+        assert_eq!(next("2027-03-28T01:00:00Z"), "2027-03-29T00:30:00+00:00");
+        // Fall back (31 October 2027, 03:00 → 02:00): 02:30 happens twice, the job runs once.
+        assert_eq!(next("2027-10-30T12:00:00Z"), "2027-10-31T00:30:00+00:00");
+        assert_eq!(next("2027-10-31T00:30:00Z"), "2027-11-01T01:30:00+00:00");
     }
 }

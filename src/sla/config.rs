@@ -143,6 +143,8 @@ struct RawPolicy {
     scope: RawScope,
     every: Option<Spanned<String>>,
     cron: Option<Spanned<String>>,
+    /// Time zone of `cron` (default: `[schedule] tz`, else UTC).
+    tz: Option<Spanned<String>>,
     grace: Option<Spanned<String>>,
     #[serde(default)]
     keep: RawKeep,
@@ -156,6 +158,8 @@ struct RawSchedule {
     parallel: Option<usize>,
     state_file: Option<PathBuf>,
     lock_wait: Option<Spanned<String>>,
+    /// Default time zone of every cron expression.
+    tz: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -305,6 +309,19 @@ impl Ctx<'_> {
         }
     }
 
+    fn zone(&self, s: &Spanned<String>, key: &str) -> Result<chrono_tz::Tz, ConfigError> {
+        s.get_ref().parse::<chrono_tz::Tz>().or_else(|_| {
+            self.err(
+                s.span(),
+                key,
+                format!(
+                    "{:?} is not a time zone of the IANA database (e.g. UTC, Europe/Paris)",
+                    s.get_ref()
+                ),
+            )
+        })
+    }
+
     fn duration(&self, s: &Spanned<String>, key: &str) -> Result<Duration, ConfigError> {
         humantime::parse_duration(s.get_ref()).or_else(|e| {
             self.err(
@@ -339,12 +356,17 @@ impl Config {
                 message: e.message().trim().to_string(),
             }
         })?;
+        let default_zone = match &raw.schedule.tz {
+            Some(z) => ctx.zone(z, "schedule.tz")?,
+            None => chrono_tz::Tz::UTC,
+        };
         let mut repositories = BTreeMap::new();
         for (name, r) in raw.repositories {
             let key = format!("repositories.{name}");
             let prune = match &r.prune {
                 Some(p) => Cadence::parse(p.get_ref())
-                    .or_else(|e| ctx.err(p.span(), &format!("{key}.prune"), e))?,
+                    .or_else(|e| ctx.err(p.span(), &format!("{key}.prune"), e))?
+                    .in_zone(default_zone),
                 None => Cadence::Every(Duration::from_secs(86_400)),
             };
             repositories.insert(
@@ -420,6 +442,11 @@ impl Config {
                     })
                 }
             };
+            let zone = match &p.tz {
+                Some(z) => ctx.zone(z, &format!("{key}.tz"))?,
+                None => default_zone,
+            };
+            let backup = backup.in_zone(zone);
             let grace = match &p.grace {
                 Some(g) => ctx.duration(g, &format!("{key}.grace"))?,
                 None => Duration::from_secs(15 * 60),
@@ -435,7 +462,8 @@ impl Config {
             let check = match p.check {
                 Some(c) => Some(Check {
                     every: Cadence::parse(c.every.get_ref())
-                        .or_else(|e| ctx.err(c.every.span(), &format!("{key}.check.every"), e))?,
+                        .or_else(|e| ctx.err(c.every.span(), &format!("{key}.check.every"), e))?
+                        .in_zone(zone),
                     read_data: c.read_data,
                 }),
                 None => None,
