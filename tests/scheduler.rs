@@ -233,9 +233,10 @@ async fn sigterm_lets_the_running_job_finish_and_starts_no_other() {
     let (r2, c2) = (runner.clone(), clock.clone());
     let task = tokio::spawn(async move {
         let save = |_: &State| {};
-        let s = scheduler(&r2, &c2, 1, &save);
+        let mut s = scheduler(&r2, &c2, 1, &save);
         let mut state = State::default();
-        s.run(&mut state, stop).await;
+        let (_reload_tx, reload) = tokio::sync::mpsc::unbounded_channel();
+        s.run(&mut state, stop, reload).await;
         state
     });
     runner.started.notified().await; // backup:prod is running

@@ -21,7 +21,11 @@ struct Env {
 
 impl Env {
     fn cmd(&self, args: &[&str], now: Option<&str>) -> Command {
-        let mut c = Command::cargo_bin("secretsnap").unwrap();
+        Command::from_std(self.std_cmd(args, now))
+    }
+
+    fn std_cmd(&self, args: &[&str], now: Option<&str>) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("secretsnap"));
         c.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.dir.path())
@@ -305,4 +309,131 @@ credentials = {{ secret_key = {{ env = "E2E_SCW_SECRET" }} }}
         .unwrap()
         .iter()
         .all(|r| r["outcome"] == "ok"));
+}
+
+/// `schedule run` takes a valid configuration on SIGHUP (and says which jobs changed), refuses a
+/// broken one with its file, line and key while the one in force stays, and stops on SIGTERM.
+#[test]
+fn sighup_reloads_a_valid_configuration_and_refuses_a_broken_one() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let emu = rt
+        .block_on(Emulator::start(
+            Config::default(),
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .unwrap();
+    emu.seed("fr-par", PROD, 2, 1);
+    emu.seed("fr-par", STAGING, 2, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    std::fs::write(dir.path().join("passphrase"), "e2e passphrase\n").unwrap();
+    let base = format!(
+        r#"
+[schedule]
+state_file = "{d}/state.json"
+
+[repositories.main]
+url = "{d}/repo"
+password = {{ file = "{d}/passphrase" }}
+cache_dir = "{d}/cache"
+
+[policies.hourly]
+scope = {{ environment = "production" }}
+every = "1h"
+
+[sources.first]
+url = "scaleway://fr-par/{PROD}"
+repository = "main"
+environment = "production"
+credentials = {{ secret_key = {{ env = "E2E_SCW_SECRET" }} }}
+"#
+    );
+    let second = format!(
+        r#"
+[sources.second]
+url = "scaleway://fr-par/{STAGING}"
+repository = "main"
+environment = "production"
+credentials = {{ secret_key = {{ env = "E2E_SCW_SECRET" }} }}
+"#
+    );
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, &base).unwrap();
+    let env = Env { _rt: rt, emu, dir };
+    env.ok(&["init", "-r", "@main"], None, 0);
+    let log = env.dir.path().join("run.log");
+    let mut child = env
+        .std_cmd(&["schedule", "run"], None)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let ran = |job: &str| {
+        std::fs::read(env.dir.path().join("state.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .is_some_and(|s| s["jobs"][job]["last_outcome"] == "ok")
+    };
+    let wait = |what: &dyn Fn() -> bool, why: &str| {
+        let start = std::time::Instant::now();
+        while !what() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(60),
+                "timed out: {why}\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    let hup = |sig: &str| {
+        let st = std::process::Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    };
+    wait(&|| ran("backup:first"), "the first backup");
+    assert!(!ran("backup:second"));
+
+    std::fs::write(&config, format!("{base}{second}")).unwrap();
+    hup("-HUP");
+    wait(
+        &|| ran("backup:second"),
+        "the added source's backup after SIGHUP",
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("configuration reloaded: +backup:second"),
+        "{text}"
+    );
+
+    let in_force = env.dir.path().join("config-in-force.toml");
+    let good = std::fs::read_to_string(&in_force).unwrap();
+    std::fs::write(&config, base.replace("every = \"1h\"", "every = \"often\"")).unwrap();
+    hup("-HUP");
+    wait(
+        &|| {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("not reloaded")
+        },
+        "the refusal",
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("config.toml:") && text.contains("policies.hourly.every"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&in_force).unwrap(),
+        good,
+        "the old one stays in force"
+    );
+
+    hup("-TERM");
+    assert!(child.wait().unwrap().success());
 }

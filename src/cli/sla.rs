@@ -13,7 +13,9 @@ use clap::Subcommand;
 use secretsnap::engine::retention;
 use secretsnap::locations::Keys;
 use secretsnap::sla::config::{Config, Source};
-use secretsnap::sla::scheduler::{jobs, Clock, Job, JobKind, Runner, Scheduler, SystemClock};
+use secretsnap::sla::scheduler::{
+    changes, jobs, Clock, Job, JobKind, Reload, Runner, Scheduler, SystemClock,
+};
 use secretsnap::sla::state::{Run, State};
 use secretsnap::sla::{export, status as sla_status};
 use secretsnap_store::SnapshotInfo;
@@ -198,6 +200,56 @@ pub async fn forget_by_policy(g: &Global, only: Option<&str>, dry_run: bool) -> 
     Ok(OK)
 }
 
+/// Validates the configuration file and copies it (0600, atomically) to `in_force`.
+fn write_in_force(file: &std::path::Path, in_force: &std::path::Path) -> anyhow::Result<Config> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow!("configuration {}: {e}", file.display()))?;
+    let cfg = Config::parse(file, &text).map_err(usage)?;
+    secretsnap_store::private::write_atomic(in_force, text.as_bytes())
+        .map_err(|e| anyhow!("{}: {e}", in_force.display()))?;
+    Ok(cfg)
+}
+
+/// On each SIGHUP, re-reads the configuration: a valid one replaces the jobs (the change is
+/// logged job by job), a broken one is refused with its `file:line: key: message` and the
+/// configuration in force stays.
+fn reload_on_sighup(
+    cfg: Config,
+    in_force: PathBuf,
+) -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<Reload>> {
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut current = jobs(&cfg);
+        while hup.recv().await.is_some() {
+            match write_in_force(&cfg.file, &in_force) {
+                Err(e) => tracing::error!(
+                    "configuration not reloaded, the previous one stays in force: {e:#}"
+                ),
+                Ok(new) => {
+                    let fresh = jobs(&new);
+                    let changed = changes(&current, &fresh);
+                    tracing::warn!(
+                        "configuration reloaded: {}",
+                        if changed.is_empty() {
+                            "no job changed".to_string()
+                        } else {
+                            changed.join(", ")
+                        }
+                    );
+                    current = fresh.clone();
+                    let _ = tx.send(Reload {
+                        jobs: fresh,
+                        parallel: new.parallel,
+                        jitter: new.jitter,
+                    });
+                }
+            }
+        }
+    });
+    Ok(rx)
+}
+
 /// Runs each job as `secretsnap schedule job NAME` in its own process group.
 struct ChildRunner {
     config: PathBuf,
@@ -298,8 +350,17 @@ pub async fn schedule(g: &Global, cmd: &ScheduleCmd) -> anyhow::Result<u8> {
             Ok(OK)
         }
         ScheduleCmd::Once | ScheduleCmd::Run => {
+            let running = matches!(cmd, ScheduleCmd::Run);
+            // `schedule run` hands its jobs a private copy of the configuration in force, so a
+            // broken edit of the file (refused on SIGHUP) never reaches a job.
+            let in_force = cfg.state_file.with_file_name("config-in-force.toml");
             let runner = ChildRunner {
-                config: cfg.file.clone(),
+                config: if running {
+                    write_in_force(&cfg.file, &in_force)?;
+                    in_force.clone()
+                } else {
+                    cfg.file.clone()
+                },
             };
             let fixed;
             let clock: &dyn Clock = match &g.now {
@@ -316,7 +377,7 @@ pub async fn schedule(g: &Global, cmd: &ScheduleCmd) -> anyhow::Result<u8> {
                     tracing::error!("{e}");
                 }
             };
-            let scheduler = Scheduler {
+            let mut scheduler = Scheduler {
                 jobs: jobs(&cfg),
                 runner: &runner,
                 clock,
@@ -337,8 +398,9 @@ pub async fn schedule(g: &Global, cmd: &ScheduleCmd) -> anyhow::Result<u8> {
                 tracing::warn!("stop requested: finishing running jobs, starting none");
                 let _ = stop_tx.send(true);
             });
-            if matches!(cmd, ScheduleCmd::Run) {
-                scheduler.run(&mut state, stop).await;
+            if running {
+                let reload = reload_on_sighup(cfg.clone(), in_force)?;
+                scheduler.run(&mut state, stop, reload).await;
                 return Ok(OK);
             }
             let runs = scheduler.once(&mut state, &stop).await;

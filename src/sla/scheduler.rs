@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::sla::cadence::Cadence;
 use crate::sla::config::Config;
@@ -254,24 +254,42 @@ impl Scheduler<'_> {
         runs
     }
 
+    /// Takes a new configuration's jobs and knobs (between passes; running jobs are not touched).
+    fn apply(&mut self, r: Reload) {
+        self.jobs = r.jobs;
+        self.parallel = r.parallel;
+        self.jitter = r.jitter;
+    }
+
     /// Runs due jobs until `stop` turns true; then returns once running jobs have finished.
-    pub async fn run(&self, state: &mut State, mut stop: watch::Receiver<bool>) {
+    /// A configuration sent on `reload` takes effect before the next pass (and wakes the wait).
+    pub async fn run(
+        &mut self,
+        state: &mut State,
+        mut stop: watch::Receiver<bool>,
+        mut reload: mpsc::UnboundedReceiver<Reload>,
+    ) {
         loop {
             self.once(state, &stop).await;
             if *stop.borrow() {
                 return;
             }
+            while let Ok(r) = reload.try_recv() {
+                self.apply(r);
+            }
             let now = self.clock.now();
             let next = self
                 .jobs
                 .iter()
-                .filter_map(|j| {
+                .map(|j| {
+                    // Never run (a job a reload just added): due now.
                     next_due(
                         j,
                         state,
                         self.last_snapshots.get(&j.name).copied(),
                         jitter_for(&j.name, self.jitter),
                     )
+                    .unwrap_or(now)
                 })
                 .min()
                 .unwrap_or(now)
@@ -279,10 +297,44 @@ impl Scheduler<'_> {
                     now + chrono::Duration::seconds(1),
                     now + chrono::Duration::seconds(60),
                 );
-            self.clock.sleep_until(next, &mut stop).await;
+            let reloaded = tokio::select! {
+                _ = self.clock.sleep_until(next, &mut stop) => None,
+                Some(r) = reload.recv() => Some(r),
+            };
+            if let Some(r) = reloaded {
+                self.apply(r);
+            }
             if *stop.borrow() {
                 return;
             }
         }
     }
+}
+
+/// A configuration taken while `schedule run` runs (SIGHUP).
+pub struct Reload {
+    pub jobs: Vec<Job>,
+    pub parallel: usize,
+    pub jitter: Duration,
+}
+
+/// What changed between two job lists, for the reload message: added, removed, re-timed.
+pub fn changes(old: &[Job], new: &[Job]) -> Vec<String> {
+    let mut out = Vec::new();
+    for n in new {
+        match old.iter().find(|o| o.name == n.name) {
+            None => out.push(format!("+{} ({})", n.name, n.cadence.describe())),
+            Some(o) if o.cadence.describe() != n.cadence.describe() => out.push(format!(
+                "~{} ({} → {})",
+                n.name,
+                o.cadence.describe(),
+                n.cadence.describe()
+            )),
+            Some(_) => {}
+        }
+    }
+    for o in old.iter().filter(|o| !new.iter().any(|n| n.name == o.name)) {
+        out.push(format!("-{}", o.name));
+    }
+    out
 }
