@@ -5,7 +5,7 @@
 
 use futures::StreamExt;
 use secretsnap_core::{Filter, ItemFailure, Payload, Source};
-use secretsnap_store::{Failure, Id, Repository, SnapshotMeta};
+use secretsnap_store::{Failure, Id, Repository, SnapshotMeta, SnapshotWriter};
 use serde::Serialize;
 
 use super::records::{secret_meta, secret_prefix, version_meta, SECRET_RECORD, VERSION_DIR};
@@ -52,10 +52,33 @@ pub async fn backup(
     opts: &BackupOptions,
     progress: &dyn Progress,
 ) -> Result<BackupReport, Error> {
-    let url = source.location().url();
     // The shared lock first: every "already stored" decision below (snapshots, index, cache) is
     // made under it, so a prune cannot delete what this backup reuses.
     let mut w = repo.writer().await?;
+    let (mut report, meta) = match fill(repo, &mut w, source, opts, progress).await {
+        Ok(done) => done,
+        Err(e) => {
+            // Release the lock now rather than leave it for others to wait out.
+            let _ = w.abort().await;
+            return Err(e);
+        }
+    };
+    let (id, header) = w.commit(meta).await?;
+    report.snapshot = Some(id);
+    report.new_bytes = header.stats.new_bytes;
+    report.uploaded_bytes = header.stats.uploaded_bytes;
+    Ok(report)
+}
+
+/// Lists and fetches the source into `w`; returns the report so far and the snapshot's meta.
+async fn fill(
+    repo: &Repository,
+    w: &mut SnapshotWriter<'_>,
+    source: &dyn Source,
+    opts: &BackupOptions,
+    progress: &dyn Progress,
+) -> Result<(BackupReport, SnapshotMeta), Error> {
+    let url = source.location().url();
     let snapshots = repo.prepare_incremental().await?;
     let parent = snapshots
         .snapshots
@@ -147,9 +170,5 @@ pub async fn backup(
             .collect(),
         parent,
     };
-    let (id, header) = w.commit(meta).await?;
-    report.snapshot = Some(id);
-    report.new_bytes = header.stats.new_bytes;
-    report.uploaded_bytes = header.stats.uploaded_bytes;
-    Ok(report)
+    Ok((report, meta))
 }

@@ -112,7 +112,16 @@ fn describe(e: &Error) -> String {
 
 impl Repository {
     /// Verifies the repository; `read_data` also decrypts every blob of the selected packs.
+    /// Holds a shared lock, so a prune cannot delete what it is reading (which `check` would
+    /// otherwise report as damage).
     pub async fn check(&self, read_data: Option<Subset>) -> Result<CheckReport> {
+        let lock = self.lock(false, "check").await?;
+        let result = self.check_locked(read_data).await;
+        let _ = lock.release().await;
+        result
+    }
+
+    async fn check_locked(&self, read_data: Option<Subset>) -> Result<CheckReport> {
         let mut r = CheckReport::default();
         for o in self.backend.list("keys/").await? {
             if let Err(e) = crate::keyfile::KeyFile::parse(&self.backend.get(&o.name).await?) {

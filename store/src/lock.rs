@@ -235,6 +235,9 @@ pub struct LockGuard {
     clock: Arc<dyn Clock>,
     info: LockInfo,
     held: Arc<Mutex<Held>>,
+    /// One refresh at a time (the background one and a commit's must not race: the second
+    /// would find the object the first just replaced gone, and call the lock lost).
+    gate: Arc<tokio::sync::Mutex<()>>,
     refresher: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -277,6 +280,7 @@ pub async fn acquire(
         clock,
         info,
         held,
+        gate: Arc::new(tokio::sync::Mutex::new(())),
         refresher: None,
     };
     guard.refresher = Some(tokio::spawn(guard.refresh_loop()));
@@ -290,6 +294,7 @@ struct Refresh {
     clock: Arc<dyn Clock>,
     info: LockInfo,
     held: Arc<Mutex<Held>>,
+    gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -335,6 +340,7 @@ impl Refresh {
 
     /// Confirms the lock object is still there and still trusted, then rewrites it.
     async fn once(&self) -> Result<()> {
+        let _one = self.gate.lock().await;
         self.check()?;
         let name = lock(&self.held).name.clone();
         match self.backend.get(&name).await {
@@ -375,6 +381,7 @@ impl LockGuard {
             clock: self.clock.clone(),
             info: self.info.clone(),
             held: self.held.clone(),
+            gate: self.gate.clone(),
         }
     }
 

@@ -168,8 +168,29 @@ impl SnapshotWriter<'_> {
     }
 
     /// Writes trees, packs, the index and finally the snapshot header (the commit point).
+    /// Whatever happens, the lock is released before this returns.
     pub async fn commit(mut self, meta: SnapshotMeta) -> Result<(Id, SnapshotHeader)> {
-        self.check_lock()?;
+        let lock = self.lock.take();
+        let result = self.commit_under(meta, lock.as_ref()).await;
+        if result.is_err() {
+            for h in std::mem::take(&mut self.inflight) {
+                let _ = join(h).await;
+            }
+        }
+        if let Some(l) = lock {
+            let _ = l.release().await;
+        }
+        result
+    }
+
+    async fn commit_under(
+        &mut self,
+        meta: SnapshotMeta,
+        lock: Option<&LockGuard>,
+    ) -> Result<(Id, SnapshotHeader)> {
+        if let Some(l) = lock {
+            l.check()?;
+        }
         self.flush(Kind::Data).await?;
         self.entries.sort_by(|a, b| a.path.cmp(&b.path));
         let keys = self.repo.keys.clone();
@@ -205,8 +226,7 @@ impl SnapshotWriter<'_> {
                 .await?;
             self.repo.add_written_index(&name, &sealed, &self.new_index);
         }
-        let lock = self.lock.take();
-        if let Some(l) = &lock {
+        if let Some(l) = lock {
             l.refresh().await?;
         }
         self.verify_referenced(&trees, &entries).await?;
@@ -234,7 +254,6 @@ impl SnapshotWriter<'_> {
                 let _ = self.repo.backend.delete(&name).await;
                 return Err(e);
             }
-            let _ = l.release().await;
         }
         // Committed; the cache only saves a download later.
         let _ = self.repo.cache.put_snapshot(&name, &sealed);
