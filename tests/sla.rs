@@ -58,6 +58,19 @@ impl Env {
     }
 }
 
+/// An emulator on its own two-thread runtime.
+fn emulator(config: Config) -> (tokio::runtime::Runtime, Emulator) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let emu = rt
+        .block_on(Emulator::start(config, "127.0.0.1:0".parse().unwrap()))
+        .unwrap();
+    (rt, emu)
+}
+
 /// Requires exit code `code`; returns stdout.
 fn expect(out: Output, args: &[&str], code: i32) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -116,17 +129,7 @@ keep = {{ last = 2 }}
 
 #[test]
 fn two_sources_scheduled_breached_forgotten_pruned_checked_restored() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let emu = rt
-        .block_on(Emulator::start(
-            Config::default(),
-            "127.0.0.1:0".parse().unwrap(),
-        ))
-        .unwrap();
+    let (rt, emu) = emulator(Config::default());
     emu.seed_demo("fr-par", PROD);
     emu.seed("fr-par", STAGING, 4, 2);
     let dir = tempfile::tempdir().unwrap();
@@ -235,20 +238,10 @@ fn two_sources_scheduled_breached_forgotten_pruned_checked_restored() {
 /// with itself: exit 0 on all 20 passes, prune after the backups, no run recorded as failed.
 #[test]
 fn three_sources_one_repository_parallel_3_never_collide() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let emu = rt
-        .block_on(Emulator::start(
-            Config {
-                rate_limit: None,
-                ..Default::default()
-            },
-            "127.0.0.1:0".parse().unwrap(),
-        ))
-        .unwrap();
+    let (rt, emu) = emulator(Config {
+        rate_limit: None,
+        ..Default::default()
+    });
     let projects = [PROD, STAGING, "cccccccc-7777-4000-8000-00000000000c"];
     for p in projects {
         emu.seed("fr-par", p, 3, 2);
@@ -315,17 +308,7 @@ credentials = {{ secret_key = {{ env = "E2E_SCW_SECRET" }} }}
 /// broken one with its file, line and key while the one in force stays, and stops on SIGTERM.
 #[test]
 fn sighup_reloads_a_valid_configuration_and_refuses_a_broken_one() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let emu = rt
-        .block_on(Emulator::start(
-            Config::default(),
-            "127.0.0.1:0".parse().unwrap(),
-        ))
-        .unwrap();
+    let (rt, emu) = emulator(Config::default());
     emu.seed("fr-par", PROD, 2, 1);
     emu.seed("fr-par", STAGING, 2, 1);
     let dir = tempfile::tempdir().unwrap();

@@ -230,14 +230,7 @@ struct Held {
 
 /// A held lock; release it with `release`, or it expires.
 pub struct LockGuard {
-    backend: Arc<dyn Backend>,
-    keys: Arc<Keys>,
-    clock: Arc<dyn Clock>,
-    info: LockInfo,
-    held: Arc<Mutex<Held>>,
-    /// One refresh at a time (the background one and a commit's must not race: the second
-    /// would find the object the first just replaced gone, and call the lock lost).
-    gate: Arc<tokio::sync::Mutex<()>>,
+    holder: Arc<Holder>,
     refresher: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -268,40 +261,43 @@ pub async fn acquire(
         backend.delete(&name).await?;
         return Err(Error::Locked(conflicts.join("; ")));
     }
-    let held = Arc::new(Mutex::new(Held {
+    let held = Mutex::new(Held {
         name,
         wall: info.time,
         mono,
         lost: None,
-    }));
-    let mut guard = LockGuard {
+    });
+    let holder = Arc::new(Holder {
         backend,
         keys,
         clock,
         info,
         held,
-        gate: Arc::new(tokio::sync::Mutex::new(())),
-        refresher: None,
-    };
-    guard.refresher = Some(tokio::spawn(guard.refresh_loop()));
-    Ok(guard)
+        gate: tokio::sync::Mutex::new(()),
+    });
+    Ok(LockGuard {
+        refresher: Some(tokio::spawn(holder.clone().refresh_loop())),
+        holder,
+    })
 }
 
-/// What one refresh needs, shareable with the background task.
-struct Refresh {
+/// The holder's side of a lock, shared by the guard and its background refresher.
+struct Holder {
     backend: Arc<dyn Backend>,
     keys: Arc<Keys>,
     clock: Arc<dyn Clock>,
     info: LockInfo,
-    held: Arc<Mutex<Held>>,
-    gate: Arc<tokio::sync::Mutex<()>>,
+    held: Mutex<Held>,
+    /// One refresh at a time (the background one and a commit's must not race: the second
+    /// would find the object the first just replaced gone, and call the lock lost).
+    gate: tokio::sync::Mutex<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-impl Refresh {
+impl Holder {
     /// Time since the last successful write: the larger of the monotonic and the wall reading.
     fn elapsed(&self, held: &Held) -> Duration {
         let mono = self.clock.monotonic().saturating_sub(held.mono);
@@ -373,53 +369,41 @@ impl Refresh {
     }
 }
 
-impl LockGuard {
-    fn refresh_handle(&self) -> Refresh {
-        Refresh {
-            backend: self.backend.clone(),
-            keys: self.keys.clone(),
-            clock: self.clock.clone(),
-            info: self.info.clone(),
-            held: self.held.clone(),
-            gate: self.gate.clone(),
-        }
-    }
-
-    fn refresh_loop(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let r = self.refresh_handle();
-        async move {
-            let mut wait = REFRESH;
-            loop {
-                tokio::time::sleep(wait).await;
-                match r.once().await {
-                    Ok(()) => wait = REFRESH,
-                    Err(Error::LockLost(why)) => {
-                        tracing::error!(reason = %why, "repository lock lost");
-                        return;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "could not refresh the repository lock; retrying");
-                        wait = RETRY;
-                    }
+impl Holder {
+    async fn refresh_loop(self: Arc<Self>) {
+        let mut wait = REFRESH;
+        loop {
+            tokio::time::sleep(wait).await;
+            match self.once().await {
+                Ok(()) => wait = REFRESH,
+                Err(Error::LockLost(why)) => {
+                    tracing::error!(reason = %why, "repository lock lost");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not refresh the repository lock; retrying");
+                    wait = RETRY;
                 }
             }
         }
     }
+}
 
+impl LockGuard {
     /// Fails with `Error::LockLost` once the lock can no longer be trusted (no I/O).
     pub fn check(&self) -> Result<()> {
-        self.refresh_handle().check()
+        self.holder.check()
     }
 
     /// Confirms the lock object still exists and rewrites it, so a commit that follows has the
     /// whole trust window ahead of it. Fails with `Error::LockLost` when the lock was lost.
     pub async fn refresh(&self) -> Result<()> {
-        self.refresh_handle().once().await
+        self.holder.once().await
     }
 
     /// The lock object's current name.
     pub fn name(&self) -> String {
-        lock(&self.held).name.clone()
+        lock(&self.holder.held).name.clone()
     }
 
     /// Stops refreshing and deletes the lock object.
@@ -428,7 +412,7 @@ impl LockGuard {
             r.abort();
         }
         let name = self.name();
-        self.backend.delete(&name).await
+        self.holder.backend.delete(&name).await
     }
 }
 
@@ -437,7 +421,7 @@ impl Drop for LockGuard {
         if let Some(r) = self.refresher.take() {
             r.abort();
             let name = self.name();
-            let backend = self.backend.clone();
+            let backend = self.holder.backend.clone();
             if let Ok(h) = tokio::runtime::Handle::try_current() {
                 h.spawn(async move {
                     let _ = backend.delete(&name).await;
