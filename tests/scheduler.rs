@@ -97,8 +97,18 @@ fn scheduler<'a>(
     parallel: usize,
     save: &'a (dyn Fn(&State) + Send + Sync),
 ) -> Scheduler<'a> {
+    scheduler_of(&config(), runner, clock, parallel, save)
+}
+
+fn scheduler_of<'a>(
+    cfg: &Config,
+    runner: &'a dyn Runner,
+    clock: &'a FakeClock,
+    parallel: usize,
+    save: &'a (dyn Fn(&State) + Send + Sync),
+) -> Scheduler<'a> {
     Scheduler {
-        jobs: jobs(&config()),
+        jobs: jobs(cfg),
         runner,
         clock,
         parallel,
@@ -372,15 +382,7 @@ data_classes = ["critical"]
         let runner = LockWatcher::default();
         let clock = FakeClock(Mutex::new(t("2026-12-01T00:00:00Z")));
         let save = |_: &State| {};
-        let s = Scheduler {
-            jobs: jobs(&cfg),
-            runner: &runner,
-            clock: &clock,
-            parallel: 3,
-            jitter: Duration::ZERO,
-            last_snapshots: HashMap::new(),
-            on_run: &save,
-        };
+        let s = scheduler_of(&cfg, &runner, &clock, 3, &save);
         let mut state = State::default();
         let (_tx, stop) = watch::channel(false);
         let runs = s.once(&mut state, &stop).await;
@@ -445,15 +447,7 @@ cron = "30 2 * * *"
         let runner = Recorder::default();
         let clock = FakeClock(Mutex::new(t(from)));
         let save = |_: &State| {};
-        let s = Scheduler {
-            jobs: jobs(&cfg),
-            runner: &runner,
-            clock: &clock,
-            parallel: 1,
-            jitter: Duration::ZERO,
-            last_snapshots: HashMap::new(),
-            on_run: &save,
-        };
+        let s = scheduler_of(&cfg, &runner, &clock, 1, &save);
         let mut state = State::default();
         let (_tx, stop) = watch::channel(false);
         // The first pass runs everything once (never run before); then a tick every minute.
