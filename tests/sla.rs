@@ -4,7 +4,11 @@
 //! later `status` exits 4 naming the production source → `forget --policy` (dry run, then real)
 //! + `prune` → `check --read-data` passes and every kept snapshot restores.
 
+mod common;
+
 use std::process::Output;
+
+use common::emulator;
 
 use assert_cmd::Command;
 use secretsnap_scaleway::emulator::{Config, Emulator};
@@ -56,19 +60,6 @@ impl Env {
             .unwrap()
             .clone()
     }
-}
-
-/// An emulator on its own two-thread runtime.
-fn emulator(config: Config) -> (tokio::runtime::Runtime, Emulator) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let emu = rt
-        .block_on(Emulator::start(config, "127.0.0.1:0".parse().unwrap()))
-        .unwrap();
-    (rt, emu)
 }
 
 /// Requires exit code `code`; returns stdout.

@@ -271,17 +271,25 @@ impl Runner for ChildRunner {
             .process_group(0)
             .status()
             .await;
-        match status.map(|s| s.code()) {
-            Ok(Some(0)) => ("ok".into(), String::new()),
-            Ok(Some(3)) => ("partial".into(), "some items failed (exit 3)".into()),
-            Ok(Some(c)) if c == i32::from(LOCKED) => (
-                "locked".into(),
-                "the repository stayed locked by another process past lock_wait (exit 5)".into(),
-            ),
-            Ok(Some(c)) => ("failed".into(), format!("exit code {c}")),
-            Ok(None) => ("failed".into(), "killed by a signal".into()),
-            Err(e) => ("failed".into(), format!("cannot start: {e}")),
-        }
+        let (outcome, message) = match status.map(|s| s.code()) {
+            Ok(Some(c)) => outcome_of(u8::try_from(c).unwrap_or(FAILED)),
+            Ok(None) => ("failed", "killed by a signal".into()),
+            Err(e) => ("failed", format!("cannot start: {e}")),
+        };
+        (outcome.into(), message)
+    }
+}
+
+/// A job's outcome from its exit code: the one rule for child jobs and jobs run in place.
+fn outcome_of(code: u8) -> (&'static str, String) {
+    match code {
+        OK => ("ok", String::new()),
+        PARTIAL => ("partial", "some items failed (exit 3)".into()),
+        LOCKED => (
+            "locked",
+            "the repository stayed locked by another process past lock_wait (exit 5)".into(),
+        ),
+        c => ("failed", format!("exit code {c}")),
     }
 }
 
@@ -352,11 +360,16 @@ pub async fn schedule(g: &Global, cmd: &ScheduleCmd) -> anyhow::Result<u8> {
         ScheduleCmd::Once | ScheduleCmd::Run => {
             let running = matches!(cmd, ScheduleCmd::Run);
             // `schedule run` hands its jobs a private copy of the configuration in force, so a
-            // broken edit of the file (refused on SIGHUP) never reaches a job.
+            // broken edit of the file (refused on SIGHUP) never reaches a job; the scheduler
+            // itself runs on exactly the copy it wrote.
             let in_force = cfg.state_file.with_file_name("config-in-force.toml");
+            let cfg = if running {
+                write_in_force(&cfg.file, &in_force)?
+            } else {
+                cfg
+            };
             let runner = ChildRunner {
                 config: if running {
-                    write_in_force(&cfg.file, &in_force)?;
                     in_force.clone()
                 } else {
                     cfg.file.clone()
@@ -471,11 +484,8 @@ async fn run_job(g: &Global, cfg: &Config, name: &str) -> anyhow::Result<u8> {
     if std::env::var_os("SECRETSNAP_SCHEDULED").is_none() {
         let mut state = State::load(&cfg.state_file).map_err(|e| anyhow!(e))?;
         let (outcome, message) = match &result {
-            Ok(0) => ("ok", String::new()),
-            Ok(3) => ("partial", "some items failed".to_string()),
-            Ok(c) => ("failed", format!("exit code {c}")),
-            Err(e) if super::output::is_locked(e) => ("locked", format!("{e:#}")),
-            Err(e) => ("failed", format!("{e:#}")),
+            Ok(c) => outcome_of(*c),
+            Err(e) => (outcome_of(super::output::exit_code(e)).0, format!("{e:#}")),
         };
         state.record(Run {
             job: job.name.clone(),

@@ -28,16 +28,22 @@ pub struct World {
     pub location: Option<String>,
 }
 
+/// An emulator on 127.0.0.1 and the two-thread runtime it runs on.
+pub fn emulator(config: Config) -> (tokio::runtime::Runtime, Emulator) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let emu = rt
+        .block_on(Emulator::start(config, "127.0.0.1:0".parse().unwrap()))
+        .unwrap();
+    (rt, emu)
+}
+
 impl World {
     pub fn new(config: Config) -> World {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let emu = rt
-            .block_on(Emulator::start(config, "127.0.0.1:0".parse().unwrap()))
-            .unwrap();
+        let (rt, emu) = emulator(config);
         emu.seed("fr-par", A, SECRETS, VERSIONS);
         World {
             rt,
