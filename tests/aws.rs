@@ -3,37 +3,16 @@
 //! tag and description, and restoring again changes nothing; then AWS → Scaleway emulator → AWS,
 //! with the mapping's losses listed in the reports and the AWS fields coming back intact.
 
+mod common;
+
 use secretsnap::engine::{backup, restore_snapshot, BackupOptions, Silent};
-use secretsnap_aws::client::AwsOptions;
-use secretsnap_aws::{fixtures, AwsClient, AwsDestination, AwsSource};
+use secretsnap_aws::{fixtures, AwsDestination, AwsSource};
 use secretsnap_core::conformance::read_all;
 use secretsnap_core::{ConflictMode, Filter, RestoreOptions};
 use secretsnap_scaleway::emulator::{Config, Emulator};
 use secretsnap_scaleway::{
     Client, ClientOptions, Credentials, ScalewayDestination, ScalewaySource,
 };
-use secretsnap_store::backend::ObjectStoreBackend;
-use secretsnap_store::{KdfParams, OpenOptions, Repository};
-
-async fn aws(region: &str, url: &str) -> AwsClient {
-    AwsClient::connect(region, Some(url), AwsOptions::default())
-        .await
-        .unwrap()
-}
-
-async fn repo() -> Repository {
-    Repository::init(
-        std::sync::Arc::new(ObjectStoreBackend::memory()),
-        b"pw",
-        OpenOptions {
-            cache_dir: None,
-            kdf: Some(KdfParams::insecure_fast()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap()
-}
 
 fn under(prefix: &str) -> Filter {
     Filter {
@@ -48,11 +27,11 @@ async fn aws_backup_restores_into_another_region_and_through_scaleway() {
     let Some(url) = fixtures::moto_endpoint() else {
         return;
     };
-    let src = aws("eu-west-1", &url).await;
+    let src = fixtures::client("eu-west-1", &url).await;
     fixtures::seed(&src, "eng").await.unwrap();
     let source = AwsSource::new(src.clone());
     let (original, _) = read_all(&source, &under("eng")).await;
-    let repo = repo().await;
+    let repo = common::memory_repo().await;
     let opts = BackupOptions {
         filter: under("eng"),
         environment: Some("production".into()),
@@ -69,7 +48,7 @@ async fn aws_backup_restores_into_another_region_and_through_scaleway() {
     assert_eq!(second.values_reused, first.values_read);
 
     // Into another region.
-    let west2 = aws("eu-west-2", &url).await;
+    let west2 = fixtures::client("eu-west-2", &url).await;
     let (_, report) = restore_snapshot(
         &repo,
         &snap,
@@ -159,7 +138,7 @@ async fn aws_backup_restores_into_another_region_and_through_scaleway() {
     .await
     .unwrap();
     assert!(back.failed.is_empty(), "{:?}", back.failed);
-    let west3 = aws("eu-west-3", &url).await;
+    let west3 = fixtures::client("eu-west-3", &url).await;
     let (_, home) = restore_snapshot(
         &repo,
         &back.snapshot.unwrap(),

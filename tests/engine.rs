@@ -3,6 +3,8 @@
 //! creates nothing; a second backup of the unchanged project reads zero values and adds no data
 //! beyond the snapshot itself.
 
+mod common;
+
 use secretsnap::engine::{backup, load_secrets, restore_snapshot, BackupOptions, Silent};
 use secretsnap_core::conformance::{compare, read_all};
 use secretsnap_core::{ConflictMode, Filter, RestoreOptions};
@@ -10,8 +12,6 @@ use secretsnap_scaleway::emulator::{Config, Emulator};
 use secretsnap_scaleway::{
     Client, ClientOptions, Credentials, ScalewayDestination, ScalewaySource,
 };
-use secretsnap_store::backend::ObjectStoreBackend;
-use secretsnap_store::{KdfParams, OpenOptions, Repository};
 
 const A: &str = "aaaaaaaa-1111-4000-8000-00000000000a";
 const B: &str = "bbbbbbbb-1111-4000-8000-00000000000b";
@@ -31,17 +31,7 @@ async fn backup_restore_and_incremental() {
         .await
         .unwrap();
     emu.seed("fr-par", A, 18, 3);
-    let repo = Repository::init(
-        std::sync::Arc::new(ObjectStoreBackend::memory()),
-        b"pw",
-        OpenOptions {
-            cache_dir: None,
-            kdf: Some(KdfParams::insecure_fast()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let repo = common::memory_repo().await;
     let source = ScalewaySource::new(client(&emu, "fr-par"), A);
     let opts = BackupOptions {
         filter: Filter {

@@ -2,11 +2,10 @@
 //! `--before`), secret filters, and restore options. Each converts into the engine's types;
 //! a bad value becomes a usage error (exit code 2).
 
-use std::collections::BTreeMap;
-
 use clap::Args;
 use secretsnap::engine::select::{parse_time, SnapshotFilter};
-use secretsnap_core::{ConflictMode, Filter, RestoreOptions};
+use secretsnap_core::plan::parse_mappings;
+use secretsnap_core::{ConflictMode, Face, Filter, RestoreOptions};
 
 use super::output::usage;
 
@@ -109,22 +108,35 @@ pub struct RestoreArgs {
     /// ids fall back to the target's default key.
     #[arg(long = "map-key")]
     pub map_key: Vec<String>,
+    /// Map a source AWS account id to a target account id in resource policies (SRC=DST,
+    /// repeatable). Without it a policy naming the source account is not restored into another
+    /// account, and the report says which mapping would restore it.
+    #[arg(long = "map-account")]
+    pub map_account: Vec<String>,
+    /// Re-create the replication to other regions a secret had at the source (AWS; replicas are
+    /// billed). Without it the report lists the regions that were not re-created.
+    #[arg(long)]
+    pub replicate: bool,
 }
 
 impl RestoreArgs {
     pub fn options(&self) -> anyhow::Result<RestoreOptions> {
         let conflict: ConflictMode = self.on_conflict.parse().map_err(usage)?;
-        let mut key_ids = BTreeMap::new();
-        for m in &self.map_key {
-            let (a, b) = m
-                .split_once('=')
-                .ok_or_else(|| usage(format!("--map-key {m:?}: expected SRC=DST")))?;
-            key_ids.insert(a.to_string(), b.to_string());
-        }
+        let key_ids = parse_mappings(self.map_key.iter().map(String::as_str), "--map-key", false)
+            .map_err(usage)?;
+        let accounts = parse_mappings(
+            self.map_account.iter().map(String::as_str),
+            "--map-account",
+            true,
+        )
+        .map_err(usage)?;
         Ok(RestoreOptions {
             conflict,
             include_managed: self.include_managed,
             key_ids,
+            accounts,
+            replicate: self.replicate,
+            face: Face::Cli,
         })
     }
 }

@@ -59,13 +59,18 @@ pub async fn ls(g: &Global, cmd: &LsCmd) -> anyhow::Result<u8> {
             );
             for s in &secrets {
                 println!(
-                    "{}  [{}]{}{}{}",
+                    "{}  [{}]{}{}{}{}",
                     s.secret,
                     s.kind,
                     if s.tags.is_empty() {
                         String::new()
                     } else {
                         format!(" tags={}", s.tags.join(","))
+                    },
+                    if s.replicas.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" replicas={}", s.replicas.join(","))
                     },
                     if s.protected { " protected" } else { "" },
                     if s.deletion_requested_at.is_some() {

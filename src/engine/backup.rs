@@ -4,7 +4,7 @@
 //! named in the snapshot, which is then marked partial; what was read is still committed.
 
 use futures::StreamExt;
-use secretsnap_core::{Filter, ItemFailure, Payload, Source};
+use secretsnap_core::{Filter, ItemFailure, Payload, Source, Version};
 use secretsnap_store::{Failure, Id, Repository, SnapshotMeta, SnapshotWriter};
 use serde::Serialize;
 
@@ -94,7 +94,11 @@ async fn fill(
     };
     let listed = source.list(&opts.filter).await?;
     progress.start("backup", listed.len());
-    let known = |k: &str| repo.known_item(k).ok().flatten().is_some();
+    // The version as recorded when its value was first read (what that read learned travels on).
+    let known = |k: &str| {
+        let item = repo.known_item(k).ok().flatten()?;
+        Some(serde_json::from_slice::<Version>(&item.meta).unwrap_or_default())
+    };
     let filter = &opts.filter;
     let mut fetched = futures::stream::iter(listed)
         .map(|s| source.fetch(s, filter, &known))

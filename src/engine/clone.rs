@@ -33,9 +33,8 @@ pub async fn clone(
 ) -> Result<CloneReport, Error> {
     let listed = source.list(filter).await?;
     progress.start("read", listed.len());
-    let never = |_: &str| false;
     let mut fetched = futures::stream::iter(listed)
-        .map(|s| source.fetch(s, filter, &never))
+        .map(|s| source.fetch(s, filter, &secretsnap_core::NothingKnown))
         .buffer_unordered(concurrency.max(1));
     let mut secrets = Vec::new();
     let mut read_failed = Vec::new();

@@ -45,6 +45,9 @@ pub struct SecretView {
     pub managed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deletion_requested_at: Option<String>,
+    /// Regions the provider replicated the secret to (AWS).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<String>,
     pub versions: Vec<VersionView>,
 }
 
@@ -71,6 +74,16 @@ fn secret_view(s: &Secret, contents: &[Option<Entry>]) -> SecretView {
         protected: s.protected,
         managed: !s.used_by.is_empty(),
         deletion_requested_at: s.deletion_requested_at.clone(),
+        replicas: s
+            .extras
+            .get("replicas")
+            .and_then(|r| r.as_array())
+            .map(|list| {
+                list.iter()
+                    .filter_map(|r| r.get("region")?.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default(),
         versions: s
             .versions
             .iter()
@@ -144,6 +157,7 @@ fn compare_secret(a: &SecretView, b: &SecretView) -> Option<SecretChange> {
         ("type", a.kind.clone(), b.kind.clone()),
         ("description", a.description.clone(), b.description.clone()),
         ("tags", a.tags.join(","), b.tags.join(",")),
+        ("replicas", a.replicas.join(","), b.replicas.join(",")),
         (
             "protected",
             a.protected.to_string(),

@@ -21,6 +21,9 @@ use crate::id::Id;
 pub struct KnownItem {
     pub size: u64,
     pub chunks: Vec<Id>,
+    /// The entry's metadata in the oldest snapshot that holds the item, i.e. as recorded when
+    /// the content was first read: what only reading taught is there.
+    pub meta: Vec<u8>,
 }
 
 pub(crate) struct Cache {
@@ -28,7 +31,7 @@ pub(crate) struct Cache {
 }
 
 /// Bumped whenever a table changes meaning; an older cache is wiped (and vacuumed).
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS index_objects (name TEXT PRIMARY KEY, sealed BLOB NOT NULL);
@@ -180,7 +183,9 @@ impl Cache {
         strings(&self.conn(), "SELECT id FROM item_snapshots")
     }
 
-    /// Records the sealed item rows of one snapshot.
+    /// Records the sealed item rows of one snapshot. A key already present keeps its row:
+    /// snapshots are added oldest first, so the row is the one recorded when the content was first
+    /// read (its metadata carries what only that read learned).
     pub fn add_items(
         &self,
         snapshot: &str,
@@ -189,7 +194,7 @@ impl Cache {
         let mut c = self.conn();
         let tx = c.transaction()?;
         {
-            let mut st = tx.prepare_cached("INSERT OR REPLACE INTO items VALUES (?1, ?2)")?;
+            let mut st = tx.prepare_cached("INSERT OR IGNORE INTO items VALUES (?1, ?2)")?;
             for (key, sealed) in items {
                 st.execute(params![&key.0[..], sealed])?;
             }

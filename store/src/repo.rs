@@ -79,9 +79,10 @@ pub(crate) struct LoadedIndex {
 }
 
 /// Plaintext of a cached item row: content size, then chunk ids.
-fn encode_item(size: u64, chunks: &[Id]) -> Vec<u8> {
+fn encode_item(size: u64, meta: &[u8], chunks: &[Id]) -> Vec<u8> {
     let mut w = Writer::new();
     w.u64(size);
+    w.bytes(meta);
     for c in chunks {
         w.id(c);
     }
@@ -89,17 +90,19 @@ fn encode_item(size: u64, chunks: &[Id]) -> Vec<u8> {
 }
 
 fn decode_item(plain: &[u8]) -> Result<KnownItem> {
-    if plain.len() < 8 || !(plain.len() - 8).is_multiple_of(32) {
-        return Err(Error::Invalid("cache item: bad length".into()));
-    }
     let mut r = Reader::new(plain, "cache item");
     let size = r.u64()?;
-    let mut chunks = Vec::with_capacity((plain.len() - 8) / 32);
+    let meta = r.bytes()?.to_vec();
+    let rest = plain.len() - 12 - meta.len();
+    if !rest.is_multiple_of(32) {
+        return Err(Error::Invalid("cache item: bad length".into()));
+    }
+    let mut chunks = Vec::with_capacity(rest / 32);
     while chunks.len() < chunks.capacity() {
         chunks.push(r.id()?);
     }
     r.finish()?;
-    Ok(KnownItem { size, chunks })
+    Ok(KnownItem { size, chunks, meta })
 }
 
 /// Largest snapshot header read (a header lists tree ids, not entries).
@@ -548,7 +551,7 @@ impl Repository {
                     &name,
                     entries.iter().filter_map(|e| {
                         e.item.map(|k| {
-                            let plain = encode_item(e.size, &e.chunks);
+                            let plain = encode_item(e.size, &e.meta, &e.chunks);
                             (k, self.keys.seal(Kind::CacheItem, &k, &plain))
                         })
                     }),

@@ -28,6 +28,22 @@ pub struct World {
     pub location: Option<String>,
 }
 
+/// A repository in memory with a fast key derivation and no cache folder.
+pub async fn memory_repo() -> secretsnap_store::Repository {
+    use secretsnap_store::{backend::ObjectStoreBackend, KdfParams, OpenOptions, Repository};
+    Repository::init(
+        std::sync::Arc::new(ObjectStoreBackend::memory()),
+        b"pw",
+        OpenOptions {
+            cache_dir: None,
+            kdf: Some(KdfParams::insecure_fast()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
 /// An emulator on 127.0.0.1 and the two-thread runtime it runs on.
 pub fn emulator(config: Config) -> (tokio::runtime::Runtime, Emulator) {
     let rt = tokio::runtime::Builder::new_multi_thread()

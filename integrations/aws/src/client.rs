@@ -3,7 +3,8 @@
 //! location names one, `AWS_ENDPOINT_URL` honoured. Around it: two shared token buckets (reads
 //! such as DescribeSecret/GetSecretValue are cheap; ListSecretVersionIds, resource policies and
 //! every write share AWS's 50 requests/s quota), the SDK's standard retry (throttling codes
-//! retried with backoff, up to 5 attempts), and an interceptor that counts every attempt.
+//! retried with backoff, up to 5 attempts), and an interceptor that counts every attempt. STS
+//! answers one question, once: which account the credentials act in.
 
 use std::sync::Arc;
 
@@ -80,6 +81,8 @@ impl Intercept for CountAttempts {
 #[derive(Clone)]
 pub struct AwsClient {
     pub(crate) sdk: aws_sdk_secretsmanager::Client,
+    pub(crate) sts: aws_sdk_sts::Client,
+    account: Arc<std::sync::OnceLock<String>>,
     pub region: String,
     reads: Arc<RateLimiter>,
     writes: Arc<RateLimiter>,
@@ -121,8 +124,13 @@ impl AwsClient {
         let conf = aws_sdk_secretsmanager::config::Builder::from(&shared)
             .interceptor(CountAttempts(calls.clone()))
             .build();
+        let sts = aws_sdk_sts::config::Builder::from(&shared)
+            .interceptor(CountAttempts(calls.clone()))
+            .build();
         Ok(AwsClient {
             sdk: aws_sdk_secretsmanager::Client::from_conf(conf),
+            sts: aws_sdk_sts::Client::from_conf(sts),
+            account: Arc::default(),
             region,
             reads: Arc::new(RateLimiter::new(opts.read_rate)),
             writes: Arc::new(RateLimiter::new(opts.write_rate)),
@@ -162,6 +170,25 @@ impl AwsClient {
             }
         }
         Ok(out)
+    }
+
+    /// The account these credentials act in (STS GetCallerIdentity, asked once per client).
+    pub async fn account(&self) -> Result<String, Error> {
+        if let Some(a) = self.account.get() {
+            return Ok(a.clone());
+        }
+        self.read_slot().await;
+        let me = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| error("GetCallerIdentity", e))?;
+        let account = me
+            .account()
+            .ok_or_else(|| Error::Protocol("GetCallerIdentity: no account in the answer".into()))?
+            .to_string();
+        Ok(self.account.get_or_init(|| account).clone())
     }
 
     /// HTTP attempts so far (retries included).

@@ -3,8 +3,10 @@
 //! (name, description, tags, KMS key only when mapped) → PutSecretValue of the AWSCURRENT version
 //! with its labels → every other version with its labels, or a temporary label for deprecated
 //! ones, each with ClientRequestToken = its original VersionId → the temporary label removed →
-//! the resource policy, only when it names neither the source secret's ARN nor its account.
-//! Rotation is reported, never re-enabled. Re-running is a no-op: the same token with the same
+//! the resource policy, rewritten for the target (`policy`: the source secret's ARN becomes the
+//! new one's, accounts are mapped; a policy naming another account unmapped is reported, not
+//! applied). Replica regions are re-created with `replicate` (AddReplicaRegions on create), and
+//! otherwise reported. Rotation is reported, never re-enabled. Re-running is a no-op: the same token with the same
 //! value does nothing, and existing secrets are skipped (or, with `append`, only missing
 //! VersionIds are added, without moving a label another version holds).
 
@@ -12,16 +14,18 @@ use std::collections::BTreeSet;
 
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use aws_sdk_secretsmanager::primitives::Blob;
+use aws_sdk_secretsmanager::types::ReplicaRegionType;
 use secretsnap_core::plan::{oversized, Applied, VersionStep};
 use secretsnap_core::portable::{adapt, is_binary};
 use secretsnap_core::{
-    Action, ConflictMode, Destination, Error, ItemFailure, Location, Payload, PlanItem,
+    Action, ConflictMode, Destination, Error, ItemFailure, Location, Opt, Payload, PlanItem,
     RestoreOptions, Secret, Version,
 };
 use serde_json::Value;
 
 use crate::client::{error, AwsClient};
 use crate::convert::{aws_name, aws_tags};
+use crate::policy::{account_of, rewrite, Target};
 
 /// The label that holds a deprecated version while it is restored.
 pub const TEMP_LABEL: &str = "secretsnap-restoring";
@@ -44,6 +48,29 @@ enum Existing {
         labels: BTreeSet<String>,
     },
 }
+
+/// The replica regions a secret had at the source (`extras.replicas`), with their KMS keys.
+fn replicas(s: &Secret) -> Vec<(String, Option<String>)> {
+    s.extras
+        .get("replicas")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|r| {
+                    let region = r.get("region")?.as_str()?.to_string();
+                    let key = r
+                        .get("kms_key_id")
+                        .and_then(Value::as_str)
+                        .map(String::from);
+                    Some((region, key))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The default key, which needs no mapping.
+const DEFAULT_KEY: &str = "alias/aws/secretsmanager";
 
 fn valid_token(id: &str) -> bool {
     (32..=64).contains(&id.len())
@@ -129,16 +156,89 @@ impl AwsDestination {
         Ok(())
     }
 
-    /// The resource policy to restore, or why not.
-    fn policy(s: &Secret) -> Option<Result<String, String>> {
-        let p = s.extras.get("resource_policy")?.as_str()?.to_string();
-        let account = s.id.split(':').nth(4).unwrap_or("");
-        if p.contains(&s.id) || (!account.is_empty() && p.contains(account)) {
-            return Some(Err(format!(
-                "resource policy not restored: it names the source secret's ARN or account {account}, which differ here; edit it and apply it with `aws secretsmanager put-resource-policy`"
-            )));
+    /// The resource policy made valid for the target, or why it is not restored; `None` when the
+    /// secret had none. `target_arn` is the new secret's ARN (a placeholder while planning).
+    async fn policy(
+        &self,
+        s: &Secret,
+        target_arn: &str,
+        opts: &RestoreOptions,
+    ) -> Result<Option<Result<String, String>>, Error> {
+        let Some(p) = s.extras.get("resource_policy").and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        let account = match account_of(target_arn) {
+            Some(a) => a.to_string(),
+            None => self.client.account().await?,
+        };
+        let target = Target {
+            arn: target_arn,
+            account: &account,
+        };
+        Ok(Some(rewrite(p, &s.id, &target, &opts.accounts, opts.face)))
+    }
+
+    /// The regions to replicate to: the source's replica regions other than this one.
+    fn replica_regions(&self, s: &Secret, opts: &RestoreOptions) -> Vec<ReplicaRegionType> {
+        replicas(s)
+            .into_iter()
+            .filter(|(region, _)| *region != self.location.region)
+            .map(|(region, key)| {
+                let key = key.and_then(|k| opts.key_ids.get(&k).cloned());
+                ReplicaRegionType::builder()
+                    .region(region)
+                    .set_kms_key_id(key)
+                    .build()
+            })
+            .collect()
+    }
+
+    /// Notes about replication: what `--replicate` would do, or what it cannot.
+    fn replication_notes(&self, s: &Secret, opts: &RestoreOptions, creating: bool) -> Vec<String> {
+        let mut notes = Vec::new();
+        let here = &self.location.region;
+        if let Some(primary) = s.extras.get("primary_region").and_then(Value::as_str) {
+            let from = s.location.as_ref().map(|l| l.region.as_str()).unwrap_or("");
+            if !primary.is_empty() && primary != from {
+                notes.push(format!("a replica of the secret in {primary} at the source: restored here as a standalone secret"));
+            }
         }
-        Some(Ok(p))
+        let list = replicas(s);
+        if list.is_empty() {
+            return notes;
+        }
+        let regions: Vec<&str> = list.iter().map(|(r, _)| r.as_str()).collect();
+        if !opts.replicate {
+            notes.push(format!(
+                "replicated to {} at the source: not re-created (replicas are billed; opt in with {})",
+                regions.join(", "),
+                opts.face.hint(Opt::Replicate, "")
+            ));
+            return notes;
+        }
+        if !creating {
+            notes.push(format!(
+                "replicated to {} at the source: replication of an existing secret is left as it is",
+                regions.join(", ")
+            ));
+            return notes;
+        }
+        if regions.contains(&here.as_str()) {
+            notes.push(format!(
+                "replicated to {here} at the source, which is the target itself: not replicated there"
+            ));
+        }
+        for (region, key) in &list {
+            if let Some(k) = key.as_deref().filter(|k| *k != DEFAULT_KEY) {
+                if !opts.key_ids.contains_key(k) {
+                    notes.push(format!(
+                        "replica in {region}: KMS key {k} not mapped, the default key is used (map it with {})",
+                        opts.face.hint(Opt::MapKey, &format!("{k}=DESTINATION_KEY"))
+                    ));
+                }
+            }
+        }
+        notes
     }
 }
 
@@ -208,8 +308,9 @@ impl Destination for AwsDestination {
         };
         if !s.used_by.is_empty() && !opts.include_managed {
             let reason = format!(
-                "managed by {} (create it through that service, or restore with --include-managed)",
-                s.used_by.join(", ")
+                "managed by {} (create it through that service, or restore with {})",
+                s.used_by.join(", "),
+                opts.face.hint(Opt::IncludeManaged, "")
             );
             return Ok(PlanItem {
                 secret: s.full_name(),
@@ -223,11 +324,11 @@ impl Destination for AwsDestination {
         }
         if let Some(k) = &s.key_id {
             if !opts.key_ids.contains_key(k) {
-                notes.push(format!("KMS key {k} not mapped: the region's default key aws/secretsmanager is used (map it with --map-key)"));
+                notes.push(format!(
+                    "KMS key {k} not mapped: the region's default key aws/secretsmanager is used (map it with {})",
+                    opts.face.hint(Opt::MapKey, &format!("{k}=DESTINATION_KEY"))
+                ));
             }
-        }
-        if let Some(Err(why)) = Self::policy(s) {
-            notes.push(why);
         }
         if let Some(r) = s.extras.get("rotation") {
             if r.get("enabled").and_then(Value::as_bool) == Some(true) {
@@ -246,29 +347,70 @@ impl Destination for AwsDestination {
         if let Some(reason) = oversized(s, MAX_VALUE, "AWS Secrets Manager") {
             return Ok(item(Action::Fail { reason }, notes));
         }
-        match self.existing(&name).await.map_err(fail)? {
+        let existing = self.existing(&name).await.map_err(fail)?;
+        let creating = matches!(existing, Existing::None);
+        notes.extend(self.replication_notes(s, opts, creating));
+        let placeholder = format!(
+            "arn:aws:secretsmanager:{}:{}:secret:{name}",
+            self.location.region,
+            match &existing {
+                Existing::Live { arn, .. } => account_of(arn).unwrap_or("").to_string(),
+                _ => String::new(),
+            }
+        );
+        match self.policy(s, &placeholder, opts).await.map_err(fail)? {
+            Some(Err(why)) => notes.push(why),
+            Some(Ok(_)) if !creating && opts.conflict == ConflictMode::Append => notes.push(
+                "resource policy: an existing secret keeps its own (restore into an empty target to restore it)".into(),
+            ),
+            _ => {}
+        }
+        match existing {
             Existing::None => {
                 let (steps, more) = plan_steps(s, &BTreeSet::new(), &BTreeSet::new());
                 notes.extend(more);
-                Ok(item(Action::Create { steps, protect: false }, notes))
+                Ok(item(
+                    Action::Create {
+                        steps,
+                        protect: false,
+                    },
+                    notes,
+                ))
             }
-            Existing::PendingDeletion => Ok(item(Action::Fail {
-                reason: format!(
-                    "a secret named {name} is scheduled for deletion in {}: cancel that with `aws secretsmanager restore-secret --secret-id {name}` and restore with --on-conflict append, or wait until AWS has deleted it",
-                    self.location.region
-                ),
-            }, notes)),
+            Existing::PendingDeletion => {
+                let reason = format!(
+                    "a secret named {name} is scheduled for deletion in {}: cancel that with `aws secretsmanager restore-secret --secret-id {name}` and restore with {}, or wait until AWS has deleted it",
+                    self.location.region,
+                    opts.face.hint(Opt::OnConflict, "append")
+                );
+                Ok(item(Action::Fail { reason }, notes))
+            }
             Existing::Live {
                 arn,
                 versions,
                 labels,
             } => match opts.conflict {
-                ConflictMode::Skip => Ok(item(Action::Skip { reason: format!("already exists at the destination ({arn}); use --on-conflict append to add missing versions") }, notes)),
-                ConflictMode::Fail => Ok(item(Action::Fail { reason: format!("already exists at the destination ({arn})") }, notes)),
+                ConflictMode::Skip => {
+                    let reason = format!(
+                        "already exists at the destination ({arn}); use {} to add missing versions",
+                        opts.face.hint(Opt::OnConflict, "append")
+                    );
+                    Ok(item(Action::Skip { reason }, notes))
+                }
+                ConflictMode::Fail => {
+                    let reason = format!("already exists at the destination ({arn})");
+                    Ok(item(Action::Fail { reason }, notes))
+                }
                 ConflictMode::Append => {
                     let (steps, more) = plan_steps(s, &versions, &labels);
                     notes.extend(more);
-                    Ok(item(Action::Append { target_id: arn, steps }, notes))
+                    Ok(item(
+                        Action::Append {
+                            target_id: arn,
+                            steps,
+                        },
+                        notes,
+                    ))
                 }
             },
         }
@@ -300,6 +442,12 @@ impl Destination for AwsDestination {
                 }
                 if let Some(k) = s.key_id.as_ref().and_then(|k| opts.key_ids.get(k)) {
                     req = req.kms_key_id(k);
+                }
+                if opts.replicate {
+                    let regions = self.replica_regions(s, opts);
+                    if !regions.is_empty() {
+                        req = req.set_add_replica_regions(Some(regions));
+                    }
                 }
                 self.client.write_slot().await;
                 let out = req
@@ -347,7 +495,7 @@ impl Destination for AwsDestination {
                 .map_err(|e| fail(error("UpdateSecretVersionStage (temporary label)", e)))?;
         }
         if created {
-            if let Some(Ok(policy)) = Self::policy(s) {
+            if let Some(Ok(policy)) = self.policy(s, &arn, opts).await.map_err(fail)? {
                 self.client.write_slot().await;
                 self.client
                     .sdk

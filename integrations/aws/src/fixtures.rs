@@ -27,6 +27,44 @@ pub fn moto_endpoint() -> Option<String> {
     }
 }
 
+/// A client of `region` at `endpoint` with the environment's credentials.
+pub async fn client(region: &str, endpoint: &str) -> AwsClient {
+    AwsClient::connect(region, Some(endpoint), crate::AwsOptions::default())
+        .await
+        .expect("an AWS client for the test endpoint")
+}
+
+/// A client acting in `account` (moto ties credentials from AssumeRole to the role's account),
+/// for tests that restore across accounts.
+pub async fn in_account(
+    c: &AwsClient,
+    endpoint: &str,
+    region: &str,
+    account: &str,
+) -> Result<AwsClient> {
+    let role = format!("arn:aws:iam::{account}:role/secretsnap-restore");
+    let out = c
+        .sts
+        .assume_role()
+        .role_arn(role)
+        .role_session_name("secretsnap-test")
+        .send()
+        .await?;
+    let creds = out
+        .credentials()
+        .ok_or("AssumeRole returned no credentials")?;
+    let keys = crate::StaticKeys {
+        access_key_id: creds.access_key_id().to_string(),
+        secret_access_key: zeroize::Zeroizing::new(creds.secret_access_key().to_string()),
+        session_token: Some(zeroize::Zeroizing::new(creds.session_token().to_string())),
+    };
+    let opts = crate::AwsOptions {
+        keys: Some(keys),
+        ..Default::default()
+    };
+    Ok(AwsClient::connect(region, Some(endpoint), opts).await?)
+}
+
 /// A VersionId for fixture version `n` of secret `s`.
 pub fn token(s: usize, n: usize) -> String {
     format!("00000000-0000-4000-8000-{s:06}{n:06}")

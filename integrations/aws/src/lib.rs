@@ -1,6 +1,6 @@
 //! AWS Secrets Manager for secretsnap: `client` (the SDK configured from the standard credential
 //! chain, with a shared rate limiter, bounded retries and an attempt counter), `convert` (SDK
-//! shapes ↔ the shared model), and the `source` and `destination` connectors, checked by the
+//! shapes ↔ the shared model), `policy` (resource policies made valid at the target), and the `source` and `destination` connectors, checked by the
 //! shared conformance suite against moto. Version semantics and moto's known differences:
 //! `docs/aws.md`.
 
@@ -8,8 +8,11 @@ pub mod client;
 mod convert;
 pub mod destination;
 pub mod fixtures;
+pub mod policy;
 pub mod source;
 
+/// The SDK, for tests and tools that seed or inspect a region next to a connector.
+pub use aws_sdk_secretsmanager as sdk;
 pub use client::{AwsClient, AwsOptions, StaticKeys};
 pub use destination::AwsDestination;
 pub use source::AwsSource;

@@ -1,5 +1,6 @@
 //! Reading an AWS region: ListSecrets (planned deletions included, every page), then per secret
-//! DescribeSecret (authoritative metadata, rotation, labels of value-less versions),
+//! DescribeSecret (authoritative metadata, rotation, replica regions, labels of value-less
+//! versions),
 //! GetResourcePolicy, ListSecretVersionIds with IncludeDeprecated following every NextToken, and
 //! GetSecretValue per version not already in the repository (VersionIds are immutable). Failures
 //! of one version are recorded on it and never abort the run: a deprecated version pruned in
@@ -72,6 +73,21 @@ impl AwsSource {
             },
             &self.location,
         );
+        let mut s = s;
+        let replicas: Vec<serde_json::Value> = d
+            .replication_status()
+            .iter()
+            .filter_map(|r| {
+                Some(json!({
+                    "region": r.region()?,
+                    "kms_key_id": r.kms_key_id(),
+                    "status": r.status().map(|s| s.as_str()),
+                }))
+            })
+            .collect();
+        if !replicas.is_empty() {
+            s.extras.insert("replicas".into(), json!(replicas));
+        }
         let stages = d
             .version_ids_to_stages()
             .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
@@ -280,7 +296,8 @@ impl Source for AwsSource {
             if !matches!(v.payload, Payload::Absent) {
                 continue;
             }
-            if known.known(&secret.item_key(v)) {
+            if let Some(recorded) = known.known(&secret.item_key(v)) {
+                v.carry_learned(&recorded);
                 v.payload = Payload::Known;
             } else if secret.deletion_requested_at.is_some() {
                 let why =

@@ -9,16 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use secretsnap_aws::client::AwsOptions;
 use secretsnap_aws::{fixtures, AwsClient, AwsDestination, AwsSource};
 use secretsnap_core::conformance::{read_all, restore_all, round_trip};
 use secretsnap_core::{ConflictMode, Filter, RestoreOptions, Source};
-
-async fn client(region: &str, endpoint: &str) -> AwsClient {
-    AwsClient::connect(region, Some(endpoint), AwsOptions::default())
-        .await
-        .unwrap()
-}
 
 fn under(prefix: &str) -> Filter {
     Filter {
@@ -46,8 +39,8 @@ async fn round_trip_keeps_version_ids_labels_values_and_tags() {
         return;
     };
     let (a, b) = (
-        client("us-west-1", &url).await,
-        client("us-west-2", &url).await,
+        fixtures::client("us-west-1", &url).await,
+        fixtures::client("us-west-2", &url).await,
     );
     let names = fixtures::seed(&a, "rt").await.unwrap();
     let src = AwsSource::new(a.clone());
@@ -136,8 +129,8 @@ async fn a_target_name_pending_deletion_is_reported_with_the_way_out() {
         return;
     };
     let (a, b) = (
-        client("ap-southeast-1", &url).await,
-        client("ap-southeast-2", &url).await,
+        fixtures::client("ap-southeast-1", &url).await,
+        fixtures::client("ap-southeast-2", &url).await,
     );
     for c in [&a, &b] {
         c.sdk()
@@ -228,12 +221,12 @@ async fn throttling_backs_off_and_creates_no_duplicate_version() {
     let Some(url) = fixtures::moto_endpoint() else {
         return;
     };
-    let a = client("ca-central-1", &url).await;
+    let a = fixtures::client("ca-central-1", &url).await;
     fixtures::seed(&a, "th").await.unwrap();
     let (secrets, _) = read_all(&AwsSource::new(a), &under("th/app")).await;
     assert_eq!(secrets.len(), 1);
     let (proxy, throttled) = throttling_proxy(url.clone()).await;
-    let through_proxy = client("sa-east-1", &proxy).await;
+    let through_proxy = fixtures::client("sa-east-1", &proxy).await;
     let dest = AwsDestination::new(through_proxy.clone());
     let started = Instant::now();
     let (_, report) = restore_all(&dest, &secrets, &RestoreOptions::default(), false).await;
@@ -250,7 +243,7 @@ async fn throttling_backs_off_and_creates_no_duplicate_version() {
         started.elapsed().as_millis() > 200,
         "retries were spaced out by backoff"
     );
-    let direct = AwsSource::new(client("sa-east-1", &url).await);
+    let direct = AwsSource::new(fixtures::client("sa-east-1", &url).await);
     let (restored, _) = read_all(&direct, &under("th")).await;
     let ids: Vec<&str> = restored[0].versions.iter().map(|v| v.id.as_str()).collect();
     let mut expected: Vec<String> = (0..4).map(|n| fixtures::token(0, n)).collect();

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ItemFailure, Result};
-use crate::model::{Location, Secret};
+use crate::model::{Location, Secret, Version};
 use crate::plan::{Applied, PlanItem, RestoreOptions};
 
 /// What to back up and which reads with side effects are allowed.
@@ -26,6 +26,9 @@ pub struct Filter {
     pub read_disabled: bool,
     /// Opt-in: read versions that expire once accessed (reading destroys them at the source).
     pub read_once: bool,
+    /// Who runs the backup, so hints name options that exist there.
+    #[serde(skip)]
+    pub face: crate::Face,
 }
 
 impl Filter {
@@ -54,13 +57,24 @@ pub fn glob(pattern: &str, text: &str) -> bool {
     go(&p, &t)
 }
 
-/// "Does the repository already hold this version?" (incremental backups).
+/// "Does the repository already hold this version?" (incremental backups). The answer is the
+/// version as the repository recorded it (payload `Absent`), so a source that does not read the
+/// value again still carries what reading it once taught (`Version::carry_learned`).
 pub trait Known: Send + Sync {
-    fn known(&self, item_key: &str) -> bool;
+    fn known(&self, item_key: &str) -> Option<Version>;
 }
 
-impl<F: Fn(&str) -> bool + Send + Sync> Known for F {
-    fn known(&self, item_key: &str) -> bool {
+/// A full read: nothing is known (clone, the Plakar importer, the conformance suite).
+pub struct NothingKnown;
+
+impl Known for NothingKnown {
+    fn known(&self, _item_key: &str) -> Option<Version> {
+        None
+    }
+}
+
+impl<F: Fn(&str) -> Option<Version> + Send + Sync> Known for F {
+    fn known(&self, item_key: &str) -> Option<Version> {
         self(item_key)
     }
 }

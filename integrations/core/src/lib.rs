@@ -7,12 +7,14 @@
 pub mod conformance;
 pub mod connector;
 mod error;
+pub mod face;
 pub mod model;
 pub mod plan;
 pub mod polite;
 pub mod portable;
 
-pub use connector::{Destination, Filter, Known, Source};
+pub use connector::{Destination, Filter, Known, NothingKnown, Source};
 pub use error::{Error, ItemFailure, Result};
+pub use face::{Face, Opt};
 pub use model::{Location, Payload, Secret, Version};
 pub use plan::{Action, ConflictMode, Plan, PlanItem, Report, RestoreOptions, VersionStep};

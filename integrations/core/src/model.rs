@@ -73,6 +73,25 @@ pub struct Version {
     pub payload: Payload,
 }
 
+/// Version `extras` that only reading the value reveals (AWS: whether it is SecretBinary). An
+/// incremental backup does not read a known value again, so it copies these from the version
+/// the repository recorded; without that, later snapshots would forget them.
+pub const LEARNED_FROM_VALUE: &[&str] = &["binary"];
+
+impl Version {
+    /// Copies what reading the value taught (`LEARNED_FROM_VALUE`) from the version the
+    /// repository recorded, where this listing does not say it itself.
+    pub fn carry_learned(&mut self, recorded: &Version) {
+        for key in LEARNED_FROM_VALUE {
+            if let Some(v) = recorded.extras.get(*key) {
+                self.extras
+                    .entry((*key).to_string())
+                    .or_insert_with(|| v.clone());
+            }
+        }
+    }
+}
+
 /// A secret with its versions (oldest first).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Secret {

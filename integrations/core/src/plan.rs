@@ -36,12 +36,51 @@ impl std::str::FromStr for ConflictMode {
 
 /// Restore options shared by every destination.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RestoreOptions {
     pub conflict: ConflictMode,
     /// Restore product-managed secrets (`used_by` non-empty) too.
     pub include_managed: bool,
     /// Source key id → destination key id; unmapped key ids are dropped (default key).
     pub key_ids: BTreeMap<String, String>,
+    /// Source account id → destination account id, rewritten in resource policies (AWS).
+    pub accounts: BTreeMap<String, String>,
+    /// Re-create replication to the regions the source secret was replicated to (AWS; replicas
+    /// cost money, so this is opt-in and otherwise noted).
+    pub replicate: bool,
+    /// Who runs the restore, so hints name options that exist there.
+    #[serde(skip)]
+    pub face: crate::Face,
+}
+
+/// Parses mappings `SRC=DST` (key ids, accounts) into a map; `what` names the option in errors.
+/// Account mappings (`accounts`) must be 12-digit AWS account ids on both sides.
+pub fn parse_mappings<'a>(
+    items: impl IntoIterator<Item = &'a str>,
+    what: &str,
+    accounts: bool,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for m in items {
+        let m = m.trim();
+        if m.is_empty() {
+            continue;
+        }
+        let (a, b) = m
+            .split_once('=')
+            .filter(|(a, b)| !a.is_empty() && !b.is_empty())
+            .ok_or_else(|| format!("{what} {m:?}: expected SRC=DST"))?;
+        let account = |x: &str| x.len() == 12 && x.bytes().all(|c| c.is_ascii_digit());
+        if accounts && !(account(a) && account(b)) {
+            return Err(format!(
+                "{what} {m:?}: expected two 12-digit account ids, SRC=DST"
+            ));
+        }
+        if out.insert(a.to_string(), b.to_string()).is_some() {
+            return Err(format!("{what}: {a} is mapped twice"));
+        }
+    }
+    Ok(out)
 }
 
 /// Create one version from the source version `source_version`.

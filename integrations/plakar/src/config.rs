@@ -3,9 +3,10 @@
 //! are `true`/`false`. Unknown keys are an error that lists the known ones, so a typo never
 //! silently changes what gets backed up or where it is restored.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
-use secretsnap_core::{ConflictMode, RestoreOptions};
+use secretsnap_core::plan::parse_mappings;
+use secretsnap_core::{ConflictMode, Face, RestoreOptions};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
@@ -64,10 +65,20 @@ pub const KEYS: &[Key] = &[
         boolean: true,
         ..key("read_disabled", Side::Importer)
     },
+    Key {
+        boolean: true,
+        ..key("read_once", Side::Importer)
+    },
     key("conflict", Side::Exporter),
     Key {
         boolean: true,
         ..key("include_managed", Side::Exporter)
+    },
+    key("map_key", Side::Exporter),
+    key("map_account", Side::Exporter),
+    Key {
+        boolean: true,
+        ..key("replicate", Side::Exporter)
     },
     Key {
         boolean: true,
@@ -97,6 +108,7 @@ pub struct PluginConfig {
     pub environment: Option<String>,
     pub data_classes: Vec<String>,
     pub read_disabled: bool,
+    pub read_once: bool,
     pub restore: RestoreOptions,
     pub dry_run: bool,
 }
@@ -169,6 +181,11 @@ impl PluginConfig {
                 "location scheme {scheme:?} does not match the protocol {proto:?}"
             )));
         }
+        // `SRC=DST` pairs, comma-separated.
+        let mappings = |k: &str, accounts: bool| {
+            let text = get(k).unwrap_or_default();
+            parse_mappings(text.split(','), k, accounts).map_err(Error::Config)
+        };
         let conflict = match get("conflict") {
             Some(c) => c
                 .parse::<ConflictMode>()
@@ -194,10 +211,14 @@ impl PluginConfig {
                 })
                 .unwrap_or_default(),
             read_disabled: boolean(map, "read_disabled")?,
+            read_once: boolean(map, "read_once")?,
             restore: RestoreOptions {
                 conflict,
                 include_managed: boolean(map, "include_managed")?,
-                key_ids: BTreeMap::new(),
+                key_ids: mappings("map_key", false)?,
+                accounts: mappings("map_account", true)?,
+                replicate: boolean(map, "replicate")?,
+                face: Face::Plugin,
             },
             dry_run: boolean(map, "dry_run")?,
         })

@@ -78,6 +78,8 @@ impl<C: Connect> Importer for ImporterService<C> {
             .await
             .map_err(|e| Status::failed_precondition(e.to_string()))?;
         filter.read_disabled = cfg.read_disabled;
+        filter.read_once = cfg.read_once;
+        filter.face = secretsnap_core::Face::Plugin;
         let concurrency = req
             .options
             .map(|o| o.maxconcurrency)
@@ -189,12 +191,16 @@ async fn produce(session: &Session, contents: &Contents, tx: &Tx) -> Result<(), 
     }
     let mut dirs = BTreeSet::new();
     let (mut secrets, mut versions, mut failed) = (0usize, 0usize, 0usize);
-    let never = |_: &str| false;
     let filter = &session.filter;
     let mut fetched = futures::stream::iter(list)
         .map(|s| {
             let dir = layout::secret_dir(&s);
-            async move { (dir, src.fetch(s, filter, &never).await) }
+            async move {
+                (
+                    dir,
+                    src.fetch(s, filter, &secretsnap_core::NothingKnown).await,
+                )
+            }
         })
         .buffer_unordered(session.concurrency);
     while let Some((dir, result)) = fetched.next().await {

@@ -9,8 +9,13 @@
 //! ```
 //!
 //! Path segments `.`, `..` and empty ones, and `%`, are percent-encoded so a name can never
-//! escape its directory. The exporter does not parse names out of paths: `secret.json` carries
-//! them; paths only group a secret's records.
+//! escape its directory. So are the layout's own names when a folder or a secret bears them
+//! (`secret.json` → `secret%2Ejson`, `versions` → `%76ersions`, `.secretsnap.json` →
+//! `%2Esecretsnap.json`): a secret named `versions` or `secret.json` inside another secret's
+//! folder gets a directory of its own instead of colliding with that secret's records, and a
+//! record named `secret.json` or under `versions/` is always what it looks like. Since `%` is
+//! always encoded, no real name reads like an escaped one. The exporter does not parse names out
+//! of paths: `secret.json` carries them; paths only group a secret's records.
 
 use prost_types::Timestamp;
 use secretsnap_core::{Secret, Version};
@@ -26,13 +31,16 @@ pub const MODE_DIR: u32 = 1 << 31;
 /// Largest piece of content in one message (the gRPC default limit is 4 MiB).
 pub const CHUNK: usize = 1 << 20;
 
-/// One path segment, safe to place in a pathname.
+/// One path segment, safe to place in a pathname and never one of the layout's own names.
 pub fn segment(s: &str) -> String {
     let s = s.replace('%', "%25");
     match s.as_str() {
         "" => "%00".to_string(),
         "." => "%2E".to_string(),
         ".." => "%2E%2E".to_string(),
+        SECRET_FILE => "secret%2Ejson".to_string(),
+        VERSIONS_DIR => "%76ersions".to_string(),
+        INFO_FILE => "%2Esecretsnap.json".to_string(),
         _ => s,
     }
 }
@@ -189,6 +197,21 @@ mod tests {
             }
         );
         assert_eq!(classify("/prod/x/versions"), Kind::Other);
+        // The layout's own names as folders or secret names get directories of their own.
+        let named = |path: &str, name: &str| Secret {
+            path: path.into(),
+            name: name.into(),
+            ..Default::default()
+        };
+        for (path, name, dir) in [
+            ("/prod/x", "secret.json", "/prod/x/secret%2Ejson"),
+            ("/prod/x", "versions", "/prod/x/%76ersions"),
+            ("/prod/x/versions", "1", "/prod/x/%76ersions/1"),
+            ("/", ".secretsnap.json", "/%2Esecretsnap.json"),
+        ] {
+            assert_eq!(secret_dir(&named(path, name)), dir);
+        }
+        assert_eq!(segment("%76ersions"), "%2576ersions");
         assert_eq!(classify("/.secretsnap.json"), Kind::Other);
     }
 }

@@ -10,7 +10,7 @@
 use secretsnap_core::plan::{oversized, Applied, VersionStep};
 use secretsnap_core::portable::adapt;
 use secretsnap_core::{
-    Action, ConflictMode, Destination, Error, ItemFailure, Location, Payload, PlanItem,
+    Action, ConflictMode, Destination, Error, ItemFailure, Location, Opt, Payload, PlanItem,
     RestoreOptions, Secret,
 };
 use serde_json::{json, Value};
@@ -118,8 +118,9 @@ impl Destination for ScalewayDestination {
             return Ok(item(
                 Action::Skip {
                     reason: format!(
-                        "managed by {} (restore with --include-managed)",
-                        s.used_by.join(", ")
+                        "managed by {} (restore with {})",
+                        s.used_by.join(", "),
+                        opts.face.hint(Opt::IncludeManaged, "")
                     ),
                 },
                 vec![],
@@ -139,7 +140,11 @@ impl Destination for ScalewayDestination {
         }
         if let Some(k) = &s.key_id {
             if !opts.key_ids.contains_key(k) {
-                notes.push(format!("key id {k} dropped: the destination's default key is used (map it with --key-id)"));
+                notes.push(format!(
+                    "key id {k} dropped: the destination's default key is used (map it with {})",
+                    opts.face
+                        .hint(Opt::MapKey, &format!("{k}=DESTINATION_KEY_ID"))
+                ));
             }
         }
         let Some(existing) = self.existing(s).await.map_err(fail)? else {
@@ -153,18 +158,36 @@ impl Destination for ScalewayDestination {
         };
         let target_id = existing["id"].as_str().unwrap_or_default().to_string();
         match opts.conflict {
-            ConflictMode::Skip => Ok(item(Action::Skip { reason: format!("already exists at the destination (id {target_id}); use --on-conflict append to add missing versions") }, notes)),
-            ConflictMode::Fail => Ok(item(Action::Fail { reason: format!("already exists at the destination (id {target_id})") }, notes)),
+            ConflictMode::Skip => {
+                let reason = format!(
+                    "already exists at the destination (id {target_id}); use {} to add missing versions",
+                    opts.face.hint(Opt::OnConflict, "append")
+                );
+                Ok(item(Action::Skip { reason }, notes))
+            }
+            ConflictMode::Fail => {
+                let reason = format!("already exists at the destination (id {target_id})");
+                Ok(item(Action::Fail { reason }, notes))
+            }
             ConflictMode::Append => {
                 // Which steps are already there: enabled versions by content, disabled ones by
                 // description (reading them would need a write).
-                let mut have: Vec<(String, String, Option<zeroize::Zeroizing<Vec<u8>>>)> = Vec::new();
+                let mut have: Vec<(String, String, Option<zeroize::Zeroizing<Vec<u8>>>)> =
+                    Vec::new();
                 for v in self.client.list_versions(&target_id).await.map_err(fail)? {
                     let rev = v["revision"].as_u64().unwrap_or(0).to_string();
                     let status = v["status"].as_str().unwrap_or("").to_string();
-                    let data = if status == "enabled" { Some(self.client.access(&target_id, &rev).await.map_err(fail)?) } else { None };
+                    let data = if status == "enabled" {
+                        Some(self.client.access(&target_id, &rev).await.map_err(fail)?)
+                    } else {
+                        None
+                    };
                     if status == "enabled" || status == "disabled" {
-                        have.push((status, v["description"].as_str().unwrap_or("").to_string(), data));
+                        have.push((
+                            status,
+                            v["description"].as_str().unwrap_or("").to_string(),
+                            data,
+                        ));
                     }
                 }
                 let missing: Vec<VersionStep> = steps
@@ -184,7 +207,13 @@ impl Destination for ScalewayDestination {
                         }
                     })
                     .collect();
-                Ok(item(Action::Append { target_id, steps: missing }, notes))
+                Ok(item(
+                    Action::Append {
+                        target_id,
+                        steps: missing,
+                    },
+                    notes,
+                ))
             }
         }
     }

@@ -4,7 +4,7 @@
 //! disable: a write, said in the plan); expire-once-accessed versions are never read unless
 //! `read_once`; secrets and versions scheduled for deletion are metadata only.
 
-use secretsnap_core::{Error, Filter, ItemFailure, Known, Location, Payload, Secret, Source};
+use secretsnap_core::{Error, Filter, ItemFailure, Known, Location, Opt, Payload, Secret, Source};
 
 use crate::client::Client;
 use crate::convert;
@@ -85,7 +85,8 @@ impl Source for ScalewaySource {
         versions.sort_by_key(|v| v.id.parse::<u64>().unwrap_or(0));
         for v in &mut versions {
             // Values are immutable: one the repository holds is reused whatever the status now.
-            if known.known(&secret.item_key(v)) {
+            if let Some(recorded) = known.known(&secret.item_key(v)) {
+                v.carry_learned(&recorded);
                 v.payload = Payload::Known;
                 continue;
             }
@@ -94,21 +95,27 @@ impl Source for ScalewaySource {
                 .as_ref()
                 .is_some_and(|e| e["expires_once_accessed"] == true);
             let skip = if secret.deletion_requested_at.is_some() {
-                Some("secret scheduled for deletion: metadata only")
+                Some("secret scheduled for deletion: metadata only".to_string())
             } else if v.status == "scheduled_for_deletion" || v.status == "deleted" {
-                Some("version scheduled for deletion: metadata only")
+                Some("version scheduled for deletion: metadata only".to_string())
             } else if once && !filter.read_once {
-                Some("expires once accessed: not read (reading would destroy it; opt in with --read-once)")
+                Some(format!(
+                    "expires once accessed: not read (reading would destroy it; opt in with {})",
+                    filter.face.hint(Opt::ReadOnce, "")
+                ))
             } else if v.status == "disabled" && !filter.read_disabled {
-                Some("disabled: metadata only (opt in with --read-disabled, which enables it briefly)")
+                Some(format!(
+                    "disabled: metadata only (opt in with {}, which enables it briefly)",
+                    filter.face.hint(Opt::ReadDisabled, "")
+                ))
             } else if v.status != "enabled" && v.status != "disabled" {
-                Some("unknown status: metadata only")
+                Some("unknown status: metadata only".to_string())
             } else {
                 None
             };
             if let Some(why) = skip {
-                v.not_read = Some(why.to_string());
-                v.payload = Payload::NotRead(why.to_string());
+                v.not_read = Some(why.clone());
+                v.payload = Payload::NotRead(why);
                 continue;
             }
             match self
