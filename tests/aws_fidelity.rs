@@ -4,7 +4,8 @@
 //! re-created only with `replicate`; a binary version whose bytes are valid UTF-8 still binary
 //! after an incremental backup reused it unread; and, through the built binary, a restore into a
 //! second account (an AWS profile with `role_arn` + `source_profile`, which moto ties to the
-//! role's account) that applies the policy only with `--map-account`.
+//! role's account) that keeps every VersionId, label, value, tag and description and applies the
+//! policy only with `--map-account`.
 
 mod common;
 
@@ -12,6 +13,7 @@ use secretsnap::engine::{backup, inventory, restore_snapshot, BackupOptions, Sil
 use secretsnap_aws::sdk::primitives::Blob;
 use secretsnap_aws::sdk::types::ReplicaRegionType;
 use secretsnap_aws::{fixtures, AwsClient, AwsDestination, AwsSource};
+use secretsnap_core::conformance::read_all;
 use secretsnap_core::{Filter, RestoreOptions};
 
 /// moto's default account.
@@ -280,6 +282,13 @@ async fn another_account_applies_the_policy_only_with_map_account() {
     let name = "fid-acct/api-key";
     let src = fixtures::client("eu-west-1", &url).await;
     let source_arn = seed_shared(&src, name, "eu-north-1").await;
+    // And the realistic fixtures: labels, deprecated versions, AWSPENDING, binary, KMS key.
+    fixtures::seed(&src, "fid-acct").await.unwrap();
+    let only = Filter {
+        path_prefix: Some("/fid-acct".into()),
+        ..Default::default()
+    };
+    let (original, _) = read_all(&AwsSource::new(src.clone()), &only).await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("aws-config"),
@@ -323,6 +332,17 @@ async fn another_account_applies_the_policy_only_with_map_account() {
         .await
         .unwrap();
     assert_eq!(policy_of(&other, name).await, None);
+    let (restored, _) = read_all(&AwsSource::new(other.clone()), &only).await;
+    assert_eq!(
+        fixtures::shape(&original),
+        fixtures::shape(&restored),
+        "VersionIds, labels, values, tags and descriptions survive a restore into another account"
+    );
+    assert!(
+        n.iter()
+            .any(|n| n.contains("alias/fixture-key") && n.contains("--map-key")),
+        "the KMS key that does not exist there is named: {n:#?}"
+    );
     assert_eq!(
         string_value(&other, name).await.as_deref(),
         Some("value-one")

@@ -299,6 +299,78 @@ async fn host_closing_mid_import_or_dying_leaves_no_process_behind() {
 }
 
 #[tokio::test]
+async fn reserved_names_get_folders_of_their_own_and_hints_name_plugin_keys() {
+    use secretsnap_scaleway::emulator::SeedSecret;
+    let emu = emulator().await;
+    let secret = |path: &str, name: &str, value: &str| SeedSecret {
+        path: path.into(),
+        name: name.into(),
+        kind: "opaque".into(),
+        tags: vec![],
+        description: String::new(),
+        protected: false,
+        versions: vec![(value.into(), String::new())],
+        disabled: vec![],
+    };
+    // A secret, and secrets named like its records inside its folder.
+    emu.seed_secrets(
+        "fr-par",
+        A,
+        &[
+            secret("/team", "app", "one"),
+            secret("/team/app", "versions", "two"),
+            secret("/team/app", "secret.json", "three"),
+            secret("/team/app/versions", "1", "four"),
+            secret("/", ".secretsnap.json", "five"),
+        ],
+    );
+    let imported = import_scaleway(&emu, true).await;
+    let mut paths: Vec<&str> = imported
+        .records
+        .iter()
+        .map(|r| r.pathname.as_str())
+        .collect();
+    let all = paths.len();
+    paths.sort();
+    paths.dedup();
+    assert_eq!(paths.len(), all, "no two records share a pathname");
+    assert!(imported.records.iter().all(|r| r.error.is_empty()));
+
+    let requests = host::export_requests(&imported.records, &imported.contents);
+    let results = export_scaleway(&emu, B, requests.clone(), &[]).await;
+    let errors: Vec<_> = results.iter().filter(|r| !r.error.is_empty()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let (original, _) = read_all(&scaleway(&emu, "fr-par", A), &all_versions()).await;
+    let (restored, _) = read_all(&scaleway(&emu, "nl-ams", B), &all_versions()).await;
+    assert_eq!(restored.len(), 5);
+    let diffs = compare(&original, &restored);
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+
+    // Planning for the plugin names its config keys, not the command line's flags.
+    let cfg = secretsnap_plakar::config::PluginConfig::parse(
+        "scaleway-secrets",
+        &config(&[("location", &format!("scaleway-secrets://nl-ams/{B}"))]),
+        secretsnap_plakar::config::Side::Exporter,
+    )
+    .unwrap();
+    let client = Client::new(
+        Credentials::new("t", None, Some("nl-ams"), Some(&emu.url())),
+        "nl-ams",
+        ClientOptions::default(),
+    )
+    .unwrap();
+    let dest = secretsnap_scaleway::ScalewayDestination::new(client, B);
+    let item = secretsnap_core::Destination::plan(&dest, &original[0], &cfg.restore)
+        .await
+        .unwrap();
+    let secretsnap_core::Action::Skip { reason } = &item.action else {
+        panic!("{item:?}");
+    };
+    assert!(reason.contains("conflict=append"), "{reason}");
+    assert!(!reason.contains("--"), "{reason}");
+}
+
+#[tokio::test]
 async fn a_secret_that_cannot_be_restored_fails_its_own_records_only() {
     let emu = emulator().await;
     emu.seed_demo("fr-par", A);

@@ -157,25 +157,29 @@ impl AwsDestination {
     }
 
     /// The resource policy made valid for the target, or why it is not restored; `None` when the
-    /// secret had none. `target_arn` is the new secret's ARN (a placeholder while planning).
+    /// secret had none. `target_arn` is the new secret's ARN (a placeholder without an account
+    /// while planning: the account then comes from the credentials).
     async fn policy(
         &self,
         s: &Secret,
         target_arn: &str,
         opts: &RestoreOptions,
-    ) -> Result<Option<Result<String, String>>, Error> {
-        let Some(p) = s.extras.get("resource_policy").and_then(Value::as_str) else {
-            return Ok(None);
-        };
+    ) -> Option<Result<String, String>> {
+        let p = s.extras.get("resource_policy").and_then(Value::as_str)?;
         let account = match account_of(target_arn) {
             Some(a) => a.to_string(),
-            None => self.client.account().await?,
+            None => match self.client.account().await {
+                Ok(a) => a,
+                Err(e) => return Some(Err(format!(
+                    "resource policy: the target account could not be read ({e}); the policy is checked against the account in the new secret's ARN when it is created"
+                ))),
+            },
         };
         let target = Target {
             arn: target_arn,
             account: &account,
         };
-        Ok(Some(rewrite(p, &s.id, &target, &opts.accounts, opts.face)))
+        Some(rewrite(p, &s.id, &target, &opts.accounts, opts.face))
     }
 
     /// The regions to replicate to: the source's replica regions other than this one.
@@ -358,7 +362,7 @@ impl Destination for AwsDestination {
                 _ => String::new(),
             }
         );
-        match self.policy(s, &placeholder, opts).await.map_err(fail)? {
+        match self.policy(s, &placeholder, opts).await {
             Some(Err(why)) => notes.push(why),
             Some(Ok(_)) if !creating && opts.conflict == ConflictMode::Append => notes.push(
                 "resource policy: an existing secret keeps its own (restore into an empty target to restore it)".into(),
@@ -495,7 +499,7 @@ impl Destination for AwsDestination {
                 .map_err(|e| fail(error("UpdateSecretVersionStage (temporary label)", e)))?;
         }
         if created {
-            if let Some(Ok(policy)) = self.policy(s, &arn, opts).await.map_err(fail)? {
+            if let Some(Ok(policy)) = self.policy(s, &arn, opts).await {
                 self.client.write_slot().await;
                 self.client
                     .sdk
