@@ -9,7 +9,8 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::Args;
 use secretsnap::engine::{self, BackupOptions};
-use secretsnap_core::conformance::{compare, read_all};
+use secretsnap_core::fetch::read_all;
+use secretsnap_core::verify::compare;
 use secretsnap_core::{Filter, RestoreOptions};
 use secretsnap_scaleway::emulator::{Config, Emulator};
 use secretsnap_scaleway::{
@@ -113,9 +114,10 @@ pub async fn run(g: &Global, cmd: &DemoCmd) -> anyhow::Result<u8> {
     let (source_side, _) = read_all(
         &ScalewaySource::new(client(&emu, "fr-par")?, PROJECT_A),
         &all,
+        8,
     )
-    .await;
-    let (target_side, _) = read_all(&reader, &all).await;
+    .await?;
+    let (target_side, _) = read_all(&reader, &all, 8).await?;
     let diffs = compare(&source_side, &target_side);
 
     // 3. Incremental: nothing changed, so nothing is read.

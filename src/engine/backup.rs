@@ -4,6 +4,7 @@
 //! named in the snapshot, which is then marked partial; what was read is still committed.
 
 use futures::StreamExt;
+use secretsnap_core::fetch::fetch_each;
 use secretsnap_core::{Filter, ItemFailure, Payload, Source, Version};
 use secretsnap_store::{Failure, Id, Repository, SnapshotMeta, SnapshotWriter};
 use serde::Serialize;
@@ -100,10 +101,8 @@ async fn fill(
         Some(serde_json::from_slice::<Version>(&item.meta).unwrap_or_default())
     };
     let filter = &opts.filter;
-    let mut fetched = futures::stream::iter(listed)
-        .map(|s| source.fetch(s, filter, &known))
-        .buffer_unordered(opts.concurrency.max(1));
-    while let Some(result) = fetched.next().await {
+    let mut fetched = fetch_each(source, listed, filter, &known, opts.concurrency, |_| ());
+    while let Some((_, result)) = fetched.next().await {
         let secret = match result {
             Ok(s) => s,
             Err(f) => {

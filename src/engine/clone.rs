@@ -3,7 +3,10 @@
 //! live only in memory, zeroized when dropped.
 
 use futures::StreamExt;
-use secretsnap_core::{Destination, Filter, ItemFailure, Plan, Report, RestoreOptions, Source};
+use secretsnap_core::fetch::fetch_each;
+use secretsnap_core::{
+    Destination, Filter, ItemFailure, NothingKnown, Plan, Report, RestoreOptions, Source,
+};
 use serde::Serialize;
 
 use super::restore::apply;
@@ -33,12 +36,10 @@ pub async fn clone(
 ) -> Result<CloneReport, Error> {
     let listed = source.list(filter).await?;
     progress.start("read", listed.len());
-    let mut fetched = futures::stream::iter(listed)
-        .map(|s| source.fetch(s, filter, &secretsnap_core::NothingKnown))
-        .buffer_unordered(concurrency.max(1));
+    let mut fetched = fetch_each(source, listed, filter, &NothingKnown, concurrency, |_| ());
     let mut secrets = Vec::new();
     let mut read_failed = Vec::new();
-    while let Some(r) = fetched.next().await {
+    while let Some((_, r)) = fetched.next().await {
         match r {
             Ok(s) => {
                 progress.advance(&s.full_name());

@@ -7,7 +7,7 @@ use secretsnap_store::{Id, Repository};
 
 use super::records::secrets_from_entries;
 use super::{Error, Progress};
-use secretsnap_core::conformance::restore_each;
+use secretsnap_core::restore::restore_each;
 
 /// Secrets of a snapshot with their values (those that were read) loaded from the store.
 pub async fn load_secrets(

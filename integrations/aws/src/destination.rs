@@ -18,8 +18,8 @@ use aws_sdk_secretsmanager::types::ReplicaRegionType;
 use secretsnap_core::plan::{oversized, Applied, VersionStep};
 use secretsnap_core::portable::{adapt, is_binary};
 use secretsnap_core::{
-    Action, ConflictMode, Destination, Error, ItemFailure, Location, Opt, Payload, PlanItem,
-    RestoreOptions, Secret, Version,
+    Action, Capabilities, ConflictMode, Destination, Error, ItemFailure, Location, Opt, Payload,
+    PlanItem, RestoreOptions, Secret, Version,
 };
 use serde_json::Value;
 
@@ -29,8 +29,20 @@ use crate::policy::{account_of, rewrite, Target};
 
 /// The label that holds a deprecated version while it is restored.
 pub const TEMP_LABEL: &str = "secretsnap-restoring";
-/// Largest SecretString or SecretBinary.
-pub const MAX_VALUE: usize = 65_536;
+/// What an AWS region holds: 64 KiB per SecretString or SecretBinary, staging labels, binary
+/// values, resource policies and replication; no version quota a restore meets (AWS prunes
+/// deprecated versions beyond ~100 itself), no protection flag, no version descriptions.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    provider: "aws",
+    max_versions: None,
+    max_value_size: 65_536,
+    labels: true,
+    protection: false,
+    binary: true,
+    policies: true,
+    replication: true,
+    version_descriptions: false,
+};
 
 /// `aws://REGION` as a destination.
 pub struct AwsDestination {
@@ -302,6 +314,10 @@ impl Destination for AwsDestination {
         self.location.clone()
     }
 
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
     async fn plan(&self, s: &Secret, opts: &RestoreOptions) -> Result<PlanItem, ItemFailure> {
         let (adapted, mut notes) = adapt(s, "aws");
         let s: &Secret = &adapted;
@@ -348,7 +364,7 @@ impl Destination for AwsDestination {
             action,
             notes,
         };
-        if let Some(reason) = oversized(s, MAX_VALUE, "AWS Secrets Manager") {
+        if let Some(reason) = oversized(s, CAPABILITIES.max_value_size, "AWS Secrets Manager") {
             return Ok(item(Action::Fail { reason }, notes));
         }
         let existing = self.existing(&name).await.map_err(fail)?;

@@ -7,6 +7,7 @@
 pub mod client;
 mod convert;
 pub mod destination;
+#[cfg(feature = "testing")]
 pub mod fixtures;
 pub mod policy;
 pub mod source;

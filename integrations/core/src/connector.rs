@@ -100,6 +100,8 @@ pub trait Source: Send + Sync {
 #[async_trait::async_trait]
 pub trait Destination: Send + Sync {
     fn location(&self) -> Location;
+    /// What this destination can hold (limits and features), as data.
+    fn capabilities(&self) -> crate::Capabilities;
     /// What restoring `secret` would do, from the destination's current state. Reads only.
     async fn plan(&self, secret: &Secret, opts: &RestoreOptions) -> Result<PlanItem, ItemFailure>;
     /// Carries out one planned item; `secret` supplies the values.

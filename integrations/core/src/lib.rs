@@ -1,18 +1,27 @@
 //! secretsnap-core: what every connector shares. One model of a secret and its versions
 //! (`model`), the two traits a connector implements (`Source`, `Destination` in `connector`), the
-//! restore plan (`plan`), the politeness layers every HTTP client wraps its calls in (`polite`:
-//! rate limiter, retry with jitter, call counter), and the conformance suite every connector's
-//! tests run (`conformance`). Connectors depend on this crate only; never on each other.
+//! restore plan (`plan`), the loops that drive connectors (`fetch`: list then fetch with bounded
+//! concurrency; `restore`: plan then apply), checking a target against a snapshot (`verify`),
+//! the politeness layers every HTTP client wraps its calls in (`polite`: rate limiter, retry with
+//! jitter, call counter), and, with the `testing` feature, the conformance suite every
+//! connector's tests run (`conformance`). Connectors depend on this crate only; never on each
+//! other.
 
+pub mod capability;
+#[cfg(feature = "testing")]
 pub mod conformance;
 pub mod connector;
 mod error;
 pub mod face;
+pub mod fetch;
 pub mod model;
 pub mod plan;
 pub mod polite;
 pub mod portable;
+pub mod restore;
+pub mod verify;
 
+pub use capability::Capabilities;
 pub use connector::{Destination, Filter, Known, NothingKnown, Source};
 pub use error::{Error, ItemFailure, Result};
 pub use face::{Face, Opt};

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use secretsnap_core::conformance::restore_each;
+use secretsnap_core::restore::restore_each;
 use secretsnap_core::{Destination, Payload, Secret};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;

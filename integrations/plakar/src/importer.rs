@@ -10,6 +10,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
+use secretsnap_core::fetch::fetch_each;
+use secretsnap_core::NothingKnown;
 use secretsnap_core::{Filter, Payload, Secret, Source};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -192,17 +194,14 @@ async fn produce(session: &Session, contents: &Contents, tx: &Tx) -> Result<(), 
     let mut dirs = BTreeSet::new();
     let (mut secrets, mut versions, mut failed) = (0usize, 0usize, 0usize);
     let filter = &session.filter;
-    let mut fetched = futures::stream::iter(list)
-        .map(|s| {
-            let dir = layout::secret_dir(&s);
-            async move {
-                (
-                    dir,
-                    src.fetch(s, filter, &secretsnap_core::NothingKnown).await,
-                )
-            }
-        })
-        .buffer_unordered(session.concurrency);
+    let mut fetched = fetch_each(
+        src,
+        list,
+        filter,
+        &NothingKnown,
+        session.concurrency,
+        layout::secret_dir,
+    );
     while let Some((dir, result)) = fetched.next().await {
         let records = match result {
             Ok(s) => {

@@ -10,17 +10,26 @@
 use secretsnap_core::plan::{oversized, Applied, VersionStep};
 use secretsnap_core::portable::adapt;
 use secretsnap_core::{
-    Action, ConflictMode, Destination, Error, ItemFailure, Location, Opt, Payload, PlanItem,
-    RestoreOptions, Secret,
+    Action, Capabilities, ConflictMode, Destination, Error, ItemFailure, Location, Opt, Payload,
+    PlanItem, RestoreOptions, Secret,
 };
 use serde_json::{json, Value};
 
 use crate::client::Client;
 
-/// The live API's per-secret version quota.
-pub const MAX_VERSIONS: usize = 20;
-/// Largest value of one version.
-pub const MAX_PAYLOAD: usize = 64 * 1024;
+/// What a Scaleway project holds: 20 versions per secret (the live API's quota), 64 KiB per
+/// value, protection and version descriptions; no labels, binary flag, policies or replication.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    provider: "scaleway",
+    max_versions: Some(20),
+    max_value_size: 64 * 1024,
+    labels: false,
+    protection: true,
+    binary: false,
+    policies: false,
+    replication: false,
+    version_descriptions: true,
+};
 
 /// `scaleway://REGION/PROJECT` as a destination.
 pub struct ScalewayDestination {
@@ -84,9 +93,12 @@ fn steps(s: &Secret) -> (Vec<VersionStep>, Vec<String>) {
             )),
         }
     }
-    if steps.len() > MAX_VERSIONS {
-        let dropped = steps.len() - MAX_VERSIONS;
-        notes.push(format!("{dropped} oldest versions not restored: Scaleway keeps at most {MAX_VERSIONS} versions per secret"));
+    let max = CAPABILITIES.max_versions.unwrap_or(usize::MAX);
+    if steps.len() > max {
+        let dropped = steps.len() - max;
+        notes.push(format!(
+            "{dropped} oldest versions not restored: Scaleway keeps at most {max} versions per secret"
+        ));
         steps.drain(..dropped);
     }
     (steps, notes)
@@ -96,6 +108,10 @@ fn steps(s: &Secret) -> (Vec<VersionStep>, Vec<String>) {
 impl Destination for ScalewayDestination {
     fn location(&self) -> Location {
         self.location.clone()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
     }
 
     async fn plan(&self, s: &Secret, opts: &RestoreOptions) -> Result<PlanItem, ItemFailure> {
@@ -135,7 +151,7 @@ impl Destination for ScalewayDestination {
             ));
         }
         let (steps, mut notes) = steps(s);
-        if let Some(reason) = oversized(s, MAX_PAYLOAD, "Scaleway") {
+        if let Some(reason) = oversized(s, CAPABILITIES.max_value_size, "Scaleway") {
             return Ok(item(Action::Fail { reason }, notes));
         }
         if let Some(k) = &s.key_id {

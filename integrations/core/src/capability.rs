@@ -1,0 +1,28 @@
+//! What a destination can hold, declared as data by each connector. Planning, verification and
+//! the cross-provider notes read these numbers and flags instead of matching provider names, so
+//! a new provider states its limits once, where its destination is written.
+
+use serde::Serialize;
+
+/// The limits and features of one destination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Capabilities {
+    /// The provider's name in location URLs (`scaleway`, `aws`).
+    pub provider: &'static str,
+    /// Versions one secret keeps (Scaleway: 20); `None` when no quota applies to a restore.
+    pub max_versions: Option<usize>,
+    /// Largest value of one version, in bytes.
+    pub max_value_size: usize,
+    /// Staging labels on versions (AWS).
+    pub labels: bool,
+    /// A delete-protection flag on secrets (Scaleway).
+    pub protection: bool,
+    /// Values are told apart as binary or text (AWS SecretBinary / SecretString).
+    pub binary: bool,
+    /// Resource policies on secrets (AWS).
+    pub policies: bool,
+    /// Replication of a secret to other regions (AWS).
+    pub replication: bool,
+    /// A description per version (Scaleway).
+    pub version_descriptions: bool,
+}

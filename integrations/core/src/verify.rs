@@ -1,0 +1,87 @@
+//! Whether a target holds what a snapshot says it should: field by field and value by value,
+//! without ever printing a value. The demo and the conformance suite use it, and restore drills
+//! will.
+
+use crate::model::{Payload, Secret};
+
+fn restorable(s: &Secret) -> Vec<(&str, &str, Vec<u8>)> {
+    s.versions
+        .iter()
+        .filter_map(|v| match &v.payload {
+            Payload::Bytes(b) if v.status == "enabled" || v.status == "disabled" => {
+                Some((v.status.as_str(), v.description.as_str(), b.to_vec()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Differences between what was backed up and what the target holds, by secret (no version quota).
+pub fn compare(a: &[Secret], b: &[Secret]) -> Vec<String> {
+    compare_within(a, b, None)
+}
+
+/// Differences between what was backed up and what a target keeping at most `max_versions`
+/// versions per secret (`Capabilities::max_versions`; the newest are kept) holds, by secret.
+pub fn compare_within(a: &[Secret], b: &[Secret], max_versions: Option<usize>) -> Vec<String> {
+    let mut diffs = Vec::new();
+    let wanted: Vec<&Secret> = a.iter().filter(|s| s.used_by.is_empty()).collect();
+    if wanted.len() != b.len() {
+        diffs.push(format!(
+            "{} secrets restorable at the source, {} at the destination",
+            wanted.len(),
+            b.len()
+        ));
+    }
+    for s in wanted {
+        let Some(t) = b.iter().find(|t| t.full_name() == s.full_name()) else {
+            diffs.push(format!("{}: missing at the destination", s.full_name()));
+            continue;
+        };
+        let fields = [
+            ("type", s.kind.clone(), t.kind.clone()),
+            ("description", s.description.clone(), t.description.clone()),
+            ("tags", format!("{:?}", s.tags), format!("{:?}", t.tags)),
+            (
+                "protected",
+                s.protected.to_string(),
+                t.protected.to_string(),
+            ),
+            (
+                "ephemeral policy",
+                format!("{:?}", s.ephemeral_policy),
+                format!("{:?}", t.ephemeral_policy),
+            ),
+        ];
+        for (name, x, y) in fields.into_iter().filter(|(_, x, y)| x != y) {
+            diffs.push(format!("{}: {name} {x:?} != {y:?}", s.full_name()));
+        }
+        let (va, vb) = (restorable(s), restorable(t));
+        let keep = max_versions.map_or(0, |m| va.len().saturating_sub(m));
+        let va = &va[keep..]; // a version quota keeps the newest
+        if va.len() != vb.len() {
+            diffs.push(format!(
+                "{}: {} versions restorable, {} restored",
+                s.full_name(),
+                va.len(),
+                vb.len()
+            ));
+        }
+        for (i, (x, y)) in va.iter().zip(vb.iter()).enumerate() {
+            if x.0 != y.0 || x.1 != y.1 {
+                diffs.push(format!(
+                    "{} version #{i}: status/description {:?}/{:?} != {:?}/{:?}",
+                    s.full_name(),
+                    x.0,
+                    x.1,
+                    y.0,
+                    y.1
+                ));
+            }
+            if x.2 != y.2 {
+                diffs.push(format!("{} version #{i}: values differ", s.full_name()));
+            }
+        }
+    }
+    diffs
+}
