@@ -4,6 +4,8 @@
 //! query (`?path=/prefix&name=GLOB&tag=T&type=opaque`). Turns a URL into a `Source` or a
 //! `Destination`. Connectors of one provider opened through one `Connections`
 //! share credentials and the per-key rate limit, so a same-account clone stays under the quota.
+//! This is the one place credentials, region and project are resolved: the command line and the
+//! Plakar plugin (`plugin.rs`) both open connectors here.
 
 use std::sync::Mutex;
 
@@ -49,7 +51,12 @@ impl FilterSpec {
     }
 }
 
+/// Every provider a location may name; `source` and `destination` open each one, and anything
+/// else is an error (never a fallback).
 const PROVIDERS: &[&str] = &["scaleway", "aws"];
+
+/// The Scaleway region used when neither the location nor the credentials name one.
+const DEFAULT_SCALEWAY_REGION: &str = "fr-par";
 
 impl Endpoint {
     pub fn parse(text: &str) -> Result<Endpoint, Error> {
@@ -115,6 +122,9 @@ pub struct Connections {
     pub scaleway_options: ClientOptions,
     /// Explicit credentials for every connector opened here.
     pub keys: Keys,
+    /// API endpoint for every connector opened here (the emulator, moto, a proxy); `None`: the
+    /// provider's own (`SCW_API_URL`, `AWS_ENDPOINT_URL` still apply).
+    pub api_url: Option<String>,
 }
 
 impl Connections {
@@ -149,7 +159,14 @@ impl Connections {
                 }
                 None => Credentials::from_env()?,
             };
-            let region = creds.region.clone().unwrap_or_else(|| "fr-par".into());
+            let mut creds = creds;
+            if let Some(url) = &self.api_url {
+                creds.api_url = url.trim_end_matches('/').to_string();
+            }
+            let region = creds
+                .region
+                .clone()
+                .unwrap_or_else(|| DEFAULT_SCALEWAY_REGION.into());
             *base = Some(Client::new(creds, &region, self.scaleway_options.clone())?);
         }
         let base = base.as_ref().expect("just set");
@@ -180,13 +197,19 @@ impl Connections {
                 secret_access_key: secret.clone(),
                 session_token: self.keys.session_token.clone(),
             }),
-            _ => None,
+            (None, None) => None,
+            _ => {
+                return Err(Error::Config(
+                    "AWS keys need both an access key and a secret key (or neither, for the standard credential chain)"
+                        .into(),
+                ))
+            }
         };
         let opts = secretsnap_aws::AwsOptions {
             keys,
             ..Default::default()
         };
-        AwsClient::connect(&e.region, None, opts).await
+        AwsClient::connect(&e.region, self.api_url.as_deref(), opts).await
     }
 
     pub async fn source(&self, e: &Endpoint) -> Result<Box<dyn Source>, Error> {
