@@ -54,7 +54,7 @@ pub struct SecretView {
 fn version_view(v: &Version, e: Option<&Entry>) -> VersionView {
     VersionView {
         id: v.id.clone(),
-        status: v.status.clone(),
+        status: v.status.to_string(),
         created_at: v.created_at.clone(),
         description: v.description.clone(),
         labels: v.labels.clone(),

@@ -2,6 +2,7 @@
 //! `path/name` (or by bare name when unique) and a version (default: the newest enabled version
 //! whose value is in the snapshot).
 
+use secretsnap_core::VersionStatus;
 use secretsnap_store::{Id, Repository};
 use zeroize::Zeroizing;
 
@@ -56,7 +57,7 @@ pub async fn read_value(
             .ok_or_else(|| Error::Selection(format!("{} has no version {v}", s.full_name())))?,
         None => (0..s.versions.len())
             .rev()
-            .find(|&i| contents[i].is_some() && s.versions[i].status == "enabled")
+            .find(|&i| contents[i].is_some() && s.versions[i].status == VersionStatus::Enabled)
             .or_else(|| (0..s.versions.len()).rev().find(|&i| contents[i].is_some()))
             .ok_or_else(|| {
                 Error::Selection(format!("no value of {} is in this snapshot", s.full_name()))

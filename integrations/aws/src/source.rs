@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use secretsnap_core::{
-    Error, Filter, ItemFailure, Known, Location, Payload, Secret, Source, Version,
+    Error, Filter, ItemFailure, Known, Location, Payload, Secret, Source, Version, VersionStatus,
 };
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -117,7 +117,7 @@ impl AwsSource {
             let mut version = Version {
                 id: v.version_id().unwrap_or_default().to_string(),
                 created_at: convert::time(v.created_date()),
-                status: "enabled".into(),
+                status: VersionStatus::Enabled,
                 labels: v.version_stages().to_vec(),
                 ..Default::default()
             };
@@ -167,7 +167,7 @@ impl AwsSource {
                 } else {
                     "AWSPENDING without a value (a rotation that never completed)"
                 };
-                v.status = "pending".into();
+                v.status = VersionStatus::Pending;
                 v.not_read = Some(why.into());
                 v.payload = Payload::NotRead(why.into());
             }
@@ -281,7 +281,7 @@ impl Source for AwsSource {
                 );
                 versions.push(Version {
                     id: id.clone(),
-                    status: "pending".into(),
+                    status: VersionStatus::Pending,
                     labels: labels.clone(),
                     not_read: Some(why.clone()),
                     payload: Payload::NotRead(why),

@@ -25,5 +25,5 @@ pub use capability::Capabilities;
 pub use connector::{Destination, Filter, Known, NothingKnown, Source};
 pub use error::{Error, ItemFailure, Result};
 pub use face::{Face, Opt};
-pub use model::{Location, Payload, Secret, Version};
+pub use model::{Location, Payload, Secret, Version, VersionStatus};
 pub use plan::{Action, ConflictMode, Plan, PlanItem, Report, RestoreOptions, VersionStep};

@@ -54,14 +54,88 @@ impl std::fmt::Debug for Payload {
     }
 }
 
+/// A version's state at the provider. Stored in snapshots as the provider's own word
+/// (`enabled`, `disabled`, `scheduled_for_deletion`, `deleted`, `pending`); a word we do not know
+/// is kept verbatim in `Other`, so nothing is lost and nothing is guessed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum VersionStatus {
+    /// Readable (AWS: every version with a value).
+    #[default]
+    Enabled,
+    /// Scaleway: not readable until enabled again.
+    Disabled,
+    /// Scaleway: deletion requested; no value can be read.
+    ScheduledForDeletion,
+    /// Scaleway: deleted; metadata only.
+    Deleted,
+    /// AWS: a labelled version without a value (a rotation that never completed).
+    Pending,
+    /// Any other word the provider used.
+    Other(String),
+}
+
+impl VersionStatus {
+    pub fn as_str(&self) -> &str {
+        match self {
+            VersionStatus::Enabled => "enabled",
+            VersionStatus::Disabled => "disabled",
+            VersionStatus::ScheduledForDeletion => "scheduled_for_deletion",
+            VersionStatus::Deleted => "deleted",
+            VersionStatus::Pending => "pending",
+            VersionStatus::Other(s) => s,
+        }
+    }
+
+    /// Enabled or disabled: a version whose value exists and can be restored.
+    pub fn restorable(&self) -> bool {
+        matches!(self, VersionStatus::Enabled | VersionStatus::Disabled)
+    }
+}
+
+impl From<&str> for VersionStatus {
+    fn from(s: &str) -> Self {
+        match s {
+            "enabled" => VersionStatus::Enabled,
+            "disabled" => VersionStatus::Disabled,
+            "scheduled_for_deletion" => VersionStatus::ScheduledForDeletion,
+            "deleted" => VersionStatus::Deleted,
+            "pending" => VersionStatus::Pending,
+            other => VersionStatus::Other(other.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for VersionStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for VersionStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl Serialize for VersionStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for VersionStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(VersionStatus::from(String::deserialize(d)?.as_str()))
+    }
+}
+
 /// One version of a secret.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Version {
     /// Provider version id: Scaleway revision ("3"), AWS VersionId.
     pub id: String,
     pub created_at: String,
-    /// Provider status: enabled, disabled, scheduled_for_deletion, deprecated, …
-    pub status: String,
+    pub status: VersionStatus,
     pub description: String,
     /// AWS staging labels; empty for Scaleway.
     pub labels: Vec<String>,
@@ -137,5 +211,35 @@ impl Secret {
             .map(Location::url)
             .unwrap_or_default();
         format!("{loc}/{}/{}", self.id, v.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_status_keeps_the_providers_word() {
+        for word in [
+            "enabled",
+            "disabled",
+            "scheduled_for_deletion",
+            "deleted",
+            "pending",
+            "archived",
+        ] {
+            let status = VersionStatus::from(word);
+            let json = serde_json::to_string(&status).unwrap();
+            assert_eq!(json, format!("\"{word}\""));
+            assert_eq!(
+                serde_json::from_str::<VersionStatus>(&json).unwrap(),
+                status
+            );
+        }
+        assert_eq!(
+            VersionStatus::from("archived"),
+            VersionStatus::Other("archived".into())
+        );
+        assert!(VersionStatus::Disabled.restorable() && !VersionStatus::Pending.restorable());
     }
 }

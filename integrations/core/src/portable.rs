@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use crate::model::{Payload, Secret, Version};
+use crate::model::{Payload, Secret, Version, VersionStatus};
 
 /// Description prefix carrying AWS version metadata in a Scaleway version.
 pub const AWS_META_PREFIX: &str = "aws:";
@@ -137,12 +137,8 @@ fn aws_to_scaleway(s: &Secret) -> (Secret, Vec<String>) {
         versions.push(current);
     }
     for v in &mut versions {
-        if v.status == "enabled" {
-            v.status = if v.labels.is_empty() {
-                "disabled".into()
-            } else {
-                "enabled".into()
-            };
+        if v.status == VersionStatus::Enabled && v.labels.is_empty() {
+            v.status = VersionStatus::Disabled;
         }
         v.description = AwsVersionMeta {
             version_id: v.id.clone(),
@@ -204,7 +200,7 @@ fn scaleway_to_aws(s: &Secret) -> (Secret, Vec<String>) {
         .versions
         .iter()
         .rev()
-        .find(|v| v.status == "enabled" && matches!(v.payload, Payload::Bytes(_)))
+        .find(|v| v.status == VersionStatus::Enabled && matches!(v.payload, Payload::Bytes(_)))
         .map(|v| v.id.clone());
     let mut lost_descriptions = 0;
     for v in &mut t.versions {
@@ -227,8 +223,8 @@ fn scaleway_to_aws(s: &Secret) -> (Secret, Vec<String>) {
                 v.id = derived_token(&s.id, &v.id);
             }
         }
-        if v.status == "disabled" {
-            v.status = "enabled".into();
+        if v.status == VersionStatus::Disabled {
+            v.status = VersionStatus::Enabled;
         }
         v.description.clear();
     }
@@ -243,7 +239,10 @@ fn scaleway_to_aws(s: &Secret) -> (Secret, Vec<String>) {
     if s.ephemeral_policy.is_some() {
         notes.push("ephemeral policy not carried: AWS secrets do not expire".into());
     }
-    if s.versions.iter().any(|v| v.status == "disabled") {
+    if s.versions
+        .iter()
+        .any(|v| v.status == VersionStatus::Disabled)
+    {
         notes.push("disabled versions become deprecated versions (no staging label)".into());
     }
     notes.push("Scaleway revision numbers become AWS VersionIds derived from them; creation dates are not carried".into());

@@ -8,7 +8,7 @@ fn restorable(s: &Secret) -> Vec<(&str, &str, Vec<u8>)> {
     s.versions
         .iter()
         .filter_map(|v| match &v.payload {
-            Payload::Bytes(b) if v.status == "enabled" || v.status == "disabled" => {
+            Payload::Bytes(b) if v.status.restorable() => {
                 Some((v.status.as_str(), v.description.as_str(), b.to_vec()))
             }
             _ => None,

@@ -58,7 +58,7 @@ pub fn version(v: &Value) -> Version {
             .map(|r| r.to_string())
             .unwrap_or_default(),
         created_at: s(v, "created_at"),
-        status: s(v, "status"),
+        status: s(v, "status").as_str().into(),
         description: s(v, "description"),
         labels: Vec::new(),
         ephemeral: Some(v["ephemeral_properties"].clone()).filter(|p| !p.is_null()),

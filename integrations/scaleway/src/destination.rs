@@ -11,7 +11,7 @@ use secretsnap_core::plan::{oversized, Applied, VersionStep};
 use secretsnap_core::portable::adapt;
 use secretsnap_core::{
     Action, Capabilities, ConflictMode, Destination, Error, ItemFailure, Location, Opt, Payload,
-    PlanItem, RestoreOptions, Secret,
+    PlanItem, RestoreOptions, Secret, VersionStatus,
 };
 use serde_json::{json, Value};
 
@@ -78,13 +78,13 @@ fn steps(s: &Secret) -> (Vec<VersionStep>, Vec<String>) {
     let mut notes = Vec::new();
     let mut steps = Vec::new();
     for v in &s.versions {
-        match (&v.payload, v.status.as_str()) {
-            (Payload::Bytes(_), "enabled" | "disabled") => steps.push(VersionStep {
+        match &v.payload {
+            Payload::Bytes(_) if v.status.restorable() => steps.push(VersionStep {
                 source_version: v.id.clone(),
                 description: v.description.clone(),
-                disable: v.status == "disabled",
+                disable: v.status == VersionStatus::Disabled,
             }),
-            (Payload::Known, _) => notes.push(format!("version {}: value not loaded", v.id)),
+            Payload::Known => notes.push(format!("version {}: value not loaded", v.id)),
             _ => notes.push(format!(
                 "version {} ({}): not restored: {}",
                 v.id,
@@ -188,17 +188,17 @@ impl Destination for ScalewayDestination {
             ConflictMode::Append => {
                 // Which steps are already there: enabled versions by content, disabled ones by
                 // description (reading them would need a write).
-                let mut have: Vec<(String, String, Option<zeroize::Zeroizing<Vec<u8>>>)> =
+                let mut have: Vec<(VersionStatus, String, Option<zeroize::Zeroizing<Vec<u8>>>)> =
                     Vec::new();
                 for v in self.client.list_versions(&target_id).await.map_err(fail)? {
                     let rev = v["revision"].as_u64().unwrap_or(0).to_string();
-                    let status = v["status"].as_str().unwrap_or("").to_string();
-                    let data = if status == "enabled" {
+                    let status = VersionStatus::from(v["status"].as_str().unwrap_or(""));
+                    let data = if status == VersionStatus::Enabled {
                         Some(self.client.access(&target_id, &rev).await.map_err(fail)?)
                     } else {
                         None
                     };
-                    if status == "enabled" || status == "disabled" {
+                    if status.restorable() {
                         have.push((
                             status,
                             v["description"].as_str().unwrap_or("").to_string(),
@@ -212,7 +212,11 @@ impl Destination for ScalewayDestination {
                         let want = payload(s, &st.source_version);
                         let pos = have.iter().position(|(status, desc, data)| match data {
                             Some(d) => Some(&d[..]) == want,
-                            None => status == "disabled" && st.disable && *desc == st.description,
+                            None => {
+                                *status == VersionStatus::Disabled
+                                    && st.disable
+                                    && *desc == st.description
+                            }
                         });
                         match pos {
                             Some(i) => {

@@ -4,7 +4,9 @@
 //! disable: a write, said in the plan); expire-once-accessed versions are never read unless
 //! `read_once`; secrets and versions scheduled for deletion are metadata only.
 
-use secretsnap_core::{Error, Filter, ItemFailure, Known, Location, Opt, Payload, Secret, Source};
+use secretsnap_core::{
+    Error, Filter, ItemFailure, Known, Location, Opt, Payload, Secret, Source, VersionStatus,
+};
 
 use crate::client::Client;
 use crate::convert;
@@ -96,19 +98,22 @@ impl Source for ScalewaySource {
                 .is_some_and(|e| e["expires_once_accessed"] == true);
             let skip = if secret.deletion_requested_at.is_some() {
                 Some("secret scheduled for deletion: metadata only".to_string())
-            } else if v.status == "scheduled_for_deletion" || v.status == "deleted" {
+            } else if matches!(
+                v.status,
+                VersionStatus::ScheduledForDeletion | VersionStatus::Deleted
+            ) {
                 Some("version scheduled for deletion: metadata only".to_string())
             } else if once && !filter.read_once {
                 Some(format!(
                     "expires once accessed: not read (reading would destroy it; opt in with {})",
                     filter.face.hint(Opt::ReadOnce, "")
                 ))
-            } else if v.status == "disabled" && !filter.read_disabled {
+            } else if v.status == VersionStatus::Disabled && !filter.read_disabled {
                 Some(format!(
                     "disabled: metadata only (opt in with {}, which enables it briefly)",
                     filter.face.hint(Opt::ReadDisabled, "")
                 ))
-            } else if v.status != "enabled" && v.status != "disabled" {
+            } else if !v.status.restorable() {
                 Some("unknown status: metadata only".to_string())
             } else {
                 None
@@ -119,7 +124,7 @@ impl Source for ScalewaySource {
                 continue;
             }
             match self
-                .read_version(&secret, &v.id, v.status == "disabled")
+                .read_version(&secret, &v.id, v.status == VersionStatus::Disabled)
                 .await
             {
                 Ok(bytes) => v.payload = Payload::Bytes(bytes),
