@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::args::{ReadArgs, SecretArgs};
 use super::output::{bytes, partial_if, print, usage, OK};
-use super::{progress, repo_cmds, Global};
+use super::{context, progress, Global};
 
 #[derive(Args, Debug)]
 pub struct BackupCmd {
@@ -80,15 +80,15 @@ pub async fn run_named(
         },
         dry_run: false,
     };
-    let rg = super::sla::with_repository(g, cfg, &src.repository)?;
+    let rg = context::with_repository(g, cfg, &src.repository)?;
     let mut conns = Connections::default();
-    conns.keys = super::sla::keys(src)?;
+    conns.keys = context::keys(src)?;
     backup_with(&rg, &cmd, conns).await
 }
 
 pub async fn run(g: &Global, cmd: &BackupCmd) -> anyhow::Result<u8> {
     if let Some(name) = cmd.source.strip_prefix('@') {
-        let cfg = super::sla::load(g)?;
+        let cfg = context::load(g)?;
         return run_named(g, &cfg, name).await;
     }
     backup_with(g, cmd, Connections::default()).await
@@ -122,7 +122,7 @@ async fn backup_with(g: &Global, cmd: &BackupCmd, conns: Connections) -> anyhow:
         );
         return Ok(OK);
     }
-    let repo = repo_cmds::open(g).await?;
+    let repo = context::open(g).await?;
     let bar = progress::for_run(g);
     let r = engine::backup(&repo, source.as_ref(), &opts, bar.as_ref()).await?;
     let seconds = started.elapsed().as_secs_f64();

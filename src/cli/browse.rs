@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use super::args::SelectArgs;
 use super::output::{bytes, print, OK};
-use super::{repo_cmds, Global};
+use super::{context, Global};
 
 #[derive(Args, Debug)]
 pub struct LsCmd {
@@ -44,7 +44,7 @@ pub struct CatCmd {
 }
 
 pub async fn ls(g: &Global, cmd: &LsCmd) -> anyhow::Result<u8> {
-    let repo = repo_cmds::open(g).await?;
+    let repo = context::open(g).await?;
     let snap = select::resolve(&repo, &cmd.snapshot, &cmd.select.filter()?).await?;
     let secrets = inventory::list(&repo, &snap.id).await?;
     print(
@@ -104,7 +104,7 @@ pub async fn ls(g: &Global, cmd: &LsCmd) -> anyhow::Result<u8> {
 }
 
 pub async fn diff(g: &Global, cmd: &DiffCmd) -> anyhow::Result<u8> {
-    let repo = repo_cmds::open(g).await?;
+    let repo = context::open(g).await?;
     let none = Default::default();
     let a = select::resolve(&repo, &cmd.a, &none).await?;
     let b = select::resolve(&repo, &cmd.b, &none).await?;
@@ -152,7 +152,7 @@ pub async fn diff(g: &Global, cmd: &DiffCmd) -> anyhow::Result<u8> {
 }
 
 pub async fn cat(g: &Global, cmd: &CatCmd) -> anyhow::Result<u8> {
-    let repo = repo_cmds::open(g).await?;
+    let repo = context::open(g).await?;
     let snap = select::resolve(&repo, &cmd.snapshot, &cmd.select.filter()?).await?;
     let value = read_value(&repo, &snap.id, &cmd.secret, cmd.version.as_deref()).await?;
     let mut out = std::io::stdout().lock();

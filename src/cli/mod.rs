@@ -4,6 +4,7 @@
 mod args;
 mod backup;
 mod browse;
+mod context;
 mod demo;
 mod emulator;
 pub mod output;
@@ -12,6 +13,7 @@ mod plakar;
 mod progress;
 mod repo_cmds;
 mod restore;
+mod retention;
 mod sla;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};

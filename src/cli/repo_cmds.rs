@@ -3,10 +3,11 @@
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use secretsnap_store::{backend, OpenOptions, PruneOptions, Repository, SnapshotInfo};
+use secretsnap_store::{backend, PruneOptions, Repository, SnapshotInfo};
 use serde_json::json;
 
 use super::args::SelectArgs;
+use super::context::{location, open, open_options, resolved};
 use super::output::{print, usage};
 use super::password::passphrase;
 use super::Global;
@@ -49,41 +50,6 @@ pub enum KeyCmd {
         #[arg(long)]
         new_password_file: Option<std::path::PathBuf>,
     },
-}
-
-pub fn open_options(g: &Global) -> OpenOptions {
-    let cache_dir = g.cache_dir.clone().or_else(|| {
-        std::env::var_os("XDG_CACHE_HOME")
-            .map(std::path::PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache")))
-            .map(|d| d.join("secretsnap"))
-    });
-    OpenOptions {
-        cache_dir,
-        ..Default::default()
-    }
-}
-
-fn location(g: &Global) -> anyhow::Result<&str> {
-    g.repo
-        .as_deref()
-        .context("no repository: pass --repo or set SECRETSNAP_REPOSITORY")
-}
-
-/// `g`, with `-r @NAME` (or no `-r` and a configuration) resolved to a configured repository.
-fn resolved(g: &Global) -> anyhow::Result<std::borrow::Cow<'_, Global>> {
-    let named = g.repo.as_deref().is_some_and(|r| r.starts_with('@'));
-    if named || (g.repo.is_none() && g.config.is_some()) {
-        Ok(std::borrow::Cow::Owned(super::sla::named_repository(g)?))
-    } else {
-        Ok(std::borrow::Cow::Borrowed(g))
-    }
-}
-
-pub async fn open(g: &Global) -> anyhow::Result<Repository> {
-    let g = &*resolved(g)?;
-    let b = backend::open_url(location(g)?, &Default::default())?;
-    Ok(Repository::open(b, &passphrase(g)?, open_options(g)).await?)
 }
 
 pub async fn init(g: &Global) -> anyhow::Result<u8> {
@@ -231,7 +197,7 @@ pub async fn forget(g: &Global, cmd: &ForgetCmd) -> anyhow::Result<u8> {
                 "--policy takes its rules from the configuration: give no ids or --keep-* rules",
             ));
         }
-        return super::sla::forget_by_policy(g, cmd.only.as_deref(), cmd.dry_run).await;
+        return super::retention::forget_by_policy(g, cmd.only.as_deref(), cmd.dry_run).await;
     }
     let policy = cmd.policy()?;
     let repo = open(g).await?;

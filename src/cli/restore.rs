@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::args::{ReadArgs, RestoreArgs, SecretArgs, SelectArgs};
 use super::output::{partial_if, print, usage};
-use super::{progress, repo_cmds, Global};
+use super::{context, progress, Global};
 
 #[derive(Args, Debug)]
 pub struct RestoreCmd {
@@ -60,7 +60,7 @@ pub async fn restore(g: &Global, cmd: &RestoreCmd) -> anyhow::Result<u8> {
     let target = target(&cmd.target)?;
     let opts = cmd.restore.options()?;
     let filter = cmd.secrets.filter(&cmd.tag);
-    let repo = repo_cmds::open(g).await?;
+    let repo = context::open(g).await?;
     let snap = select::resolve(&repo, &cmd.snapshot, &cmd.select.filter()?).await?;
     let conns = Connections::default();
     let dest = conns.destination(&target).await?;

@@ -1,5 +1,5 @@
-//! The configuration-driven commands: named repositories (`-r @NAME`), `schedule once|run|job|
-//! export`, `status`, and the pieces `backup @NAME` and `forget --policy` use. Scheduled jobs run
+//! The configuration-driven commands: `schedule once|run|job|export` and `status` (named
+//! repositories and credentials are resolved in `context`, retention by policy in `retention`). Scheduled jobs run
 //! as child processes (`secretsnap schedule job NAME`), so a job that fails or crashes cannot take
 //! the scheduler with it, and SIGTERM reaches the scheduler alone (children get their own process
 //! group): it starts nothing new and waits for running jobs.
@@ -10,18 +10,16 @@ use std::path::PathBuf;
 use anyhow::anyhow;
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
-use secretsnap::engine::retention;
-use secretsnap::locations::Keys;
 use secretsnap::sla::config::{Config, Source};
 use secretsnap::sla::scheduler::{
     changes, jobs, Clock, Job, JobKind, Reload, Runner, Scheduler, SystemClock,
 };
 use secretsnap::sla::state::{Run, State};
 use secretsnap::sla::{export, status as sla_status};
-use secretsnap_store::SnapshotInfo;
 use serde_json::json;
 use tokio::sync::watch;
 
+use super::context::{load, now, with_repository};
 use super::output::{print, usage, FAILED, LOCKED, OK, PARTIAL};
 use super::{repo_cmds, Global};
 
@@ -44,160 +42,6 @@ pub enum ScheduleCmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-}
-
-pub fn load(g: &Global) -> anyhow::Result<Config> {
-    let path = g
-        .config
-        .clone()
-        .or_else(secretsnap::sla::config::default_path)
-        .ok_or_else(|| usage("no configuration: pass --config or set SECRETSNAP_CONFIG"))?;
-    if !path.exists() {
-        return Err(usage(format!(
-            "no configuration file at {}",
-            path.display()
-        )));
-    }
-    Config::load(&path).map_err(usage)
-}
-
-fn now(g: &Global) -> anyhow::Result<DateTime<Utc>> {
-    match &g.now {
-        Some(t) => secretsnap::engine::select::parse_time(t).map_err(usage),
-        None => Ok(Utc::now()),
-    }
-}
-
-/// `g` pointing at the configuration's repository `name`.
-pub fn with_repository(g: &Global, cfg: &Config, name: &str) -> anyhow::Result<Global> {
-    let r = cfg.repository(name).map_err(usage)?;
-    let mut out = g.clone();
-    out.repo = Some(r.url.clone());
-    out.repo_password = Some(r.password.clone());
-    if out.cache_dir.is_none() {
-        out.cache_dir = r.cache_dir.clone();
-    }
-    Ok(out)
-}
-
-/// `-r @NAME`, or the configuration's only repository when no `-r` is given.
-pub fn named_repository(g: &Global) -> anyhow::Result<Global> {
-    let cfg = load(g)?;
-    let name = match g.repo.as_deref().and_then(|r| r.strip_prefix('@')) {
-        Some(n) => n.to_string(),
-        None if cfg.repositories.len() == 1 => {
-            cfg.repositories.keys().next().cloned().unwrap_or_default()
-        }
-        None => {
-            return Err(usage(
-                "several repositories are configured: choose one with -r @NAME",
-            ))
-        }
-    };
-    with_repository(g, &cfg, &name)
-}
-
-/// The credentials a source references, resolved now.
-pub fn keys(src: &Source) -> anyhow::Result<Keys> {
-    let get = |k: &str| -> anyhow::Result<Option<zeroize::Zeroizing<String>>> {
-        src.credentials
-            .get(k)
-            .map(|r| {
-                r.resolve()
-                    .map_err(|e| anyhow!("source {}: credential {k}: {e}", src.name))
-            })
-            .transpose()
-    };
-    Ok(Keys {
-        access_key: get("access_key")?.map(|k| k.to_string()),
-        secret_key: get("secret_key")?,
-        session_token: get("session_token")?,
-    })
-}
-
-/// Applies each configured source's retention policy in its repository (or only `only`'s).
-/// Returns the number of snapshots forgotten (or that would be).
-pub async fn forget_by_policy(g: &Global, only: Option<&str>, dry_run: bool) -> anyhow::Result<u8> {
-    let cfg = load(g)?;
-    let mut decisions = Vec::new();
-    let mut forgotten = Vec::new();
-    for repo_name in cfg.repositories.keys() {
-        let sources: Vec<&Source> = cfg
-            .sources
-            .values()
-            .filter(|s| &s.repository == repo_name && only.is_none_or(|o| o == s.name))
-            .collect();
-        let with_policy: Vec<(&Source, _)> = sources
-            .iter()
-            .filter_map(|s| {
-                cfg.policy_for(s)
-                    .ok()
-                    .flatten()
-                    .filter(|p| !p.keep.is_empty())
-                    .map(|p| (*s, p))
-            })
-            .collect();
-        if with_policy.is_empty() {
-            continue;
-        }
-        let rg = with_repository(g, &cfg, repo_name)?;
-        let repo = repo_cmds::open(&rg).await?;
-        let list = repo.snapshots().await?.snapshots;
-        let mut ids = Vec::new();
-        for (s, p) in with_policy {
-            let mine: Vec<SnapshotInfo> = list
-                .iter()
-                .filter(|x| x.header.meta.job.as_deref() == Some(s.job.as_str()))
-                .cloned()
-                .collect();
-            for d in retention::decide(&mine, &p.keep) {
-                if !d.keep {
-                    ids.push(d.id);
-                }
-                decisions.push(json!({"repository": repo_name, "source": s.name, "policy": p.name,
-                    "id": d.id, "time": d.time, "group": d.group, "keep": d.keep, "reasons": d.reasons}));
-            }
-        }
-        if !dry_run && !ids.is_empty() {
-            repo.forget(&ids).await?;
-        }
-        forgotten.extend(ids);
-    }
-    print(
-        g,
-        json!({"dry_run": dry_run, "forgotten": forgotten, "decisions": decisions}),
-        || {
-            for d in &decisions {
-                println!(
-                    "{} {} {} {} ({}, policy {}) {}",
-                    if d["keep"] == true {
-                        "keep  "
-                    } else {
-                        "remove"
-                    },
-                    d["id"].as_str().map(|i| &i[..8.min(i.len())]).unwrap_or(""),
-                    d["time"].as_str().unwrap_or(""),
-                    d["source"].as_str().unwrap_or(""),
-                    d["repository"].as_str().unwrap_or(""),
-                    d["policy"].as_str().unwrap_or(""),
-                    d["reasons"]
-                        .as_array()
-                        .map(|r| r
-                            .iter()
-                            .filter_map(|x| x.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", "))
-                        .unwrap_or_default()
-                );
-            }
-            println!(
-                "{} {} snapshots",
-                if dry_run { "would forget" } else { "forgot" },
-                forgotten.len()
-            );
-        },
-    );
-    Ok(OK)
 }
 
 /// Validates the configuration file and copies it (0600, atomically) to `in_force`.
@@ -313,7 +157,7 @@ async fn last_snapshots(g: &Global, cfg: &Config) -> HashMap<String, DateTime<Ut
         let Ok(rg) = with_repository(g, cfg, name) else {
             continue;
         };
-        let Ok(repo) = repo_cmds::open(&rg).await else {
+        let Ok(repo) = super::context::open(&rg).await else {
             continue;
         };
         let Ok(list) = repo.snapshots().await else {
@@ -466,7 +310,7 @@ async fn run_job(g: &Global, cfg: &Config, name: &str) -> anyhow::Result<u8> {
         JobKind::Backup { source } => {
             let code = super::backup::run_named(g, cfg, source).await?;
             if code == OK || code == PARTIAL {
-                forget_by_policy(g, Some(source), false).await?;
+                super::retention::forget_by_policy(g, Some(source), false).await?;
             }
             Ok(code)
         }
@@ -514,7 +358,7 @@ pub async fn status(g: &Global) -> anyhow::Result<u8> {
             continue;
         }
         let rg = with_repository(g, &cfg, name)?;
-        let snapshots = match repo_cmds::open(&rg).await {
+        let snapshots = match super::context::open(&rg).await {
             Ok(repo) => repo
                 .snapshots()
                 .await
