@@ -1,6 +1,7 @@
 //! Output conventions shared by every command: JSON on stdout with `--json`, human text
-//! otherwise; exit codes (0 success, 1 failure, 2 usage error, 3 partial: some items failed, all
-//! named, 5 locked by another process); the `Usage` error that maps to exit code 2.
+//! otherwise; the one table of exit codes (below, and in docs/cli.md: 0 success, 1 failure,
+//! 2 usage error, 3 partial: some items failed, all named, 4 a source out of its SLA, 5 locked by
+//! another process); the `Usage` error that maps to exit code 2.
 
 use super::Global;
 
@@ -13,6 +14,8 @@ pub const USAGE: u8 = 2;
 /// Exit code: done, but some items failed; the report names each one.
 pub const PARTIAL: u8 = 3;
 
+/// Exit code of `status`: a configured source is out of its SLA (named in the output).
+pub const OUT_OF_SLA: u8 = 4;
 /// Exit code: another process held the repository lock (past `--wait-lock`); nothing was done.
 pub const LOCKED: u8 = 5;
 

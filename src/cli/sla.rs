@@ -20,11 +20,8 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use super::context::{load, now, with_repository};
-use super::output::{print, usage, FAILED, LOCKED, OK, PARTIAL};
+use super::output::{print, usage, FAILED, LOCKED, OK, OUT_OF_SLA, PARTIAL};
 use super::{repo_cmds, Global};
-
-/// Exit code of `status` when a source is out of its SLA.
-pub const OUT_OF_SLA: u8 = 4;
 
 #[derive(Subcommand)]
 pub enum ScheduleCmd {
