@@ -74,16 +74,7 @@ fn secret_view(s: &Secret, contents: &[Option<Entry>]) -> SecretView {
         protected: s.protected,
         managed: !s.used_by.is_empty(),
         deletion_requested_at: s.deletion_requested_at.clone(),
-        replicas: s
-            .extras
-            .get("replicas")
-            .and_then(|r| r.as_array())
-            .map(|list| {
-                list.iter()
-                    .filter_map(|r| r.get("region")?.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        replicas: s.replicas().into_iter().map(|(region, _)| region).collect(),
         versions: s
             .versions
             .iter()

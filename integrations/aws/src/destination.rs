@@ -6,8 +6,8 @@
 //! the resource policy, rewritten for the target (`policy`: the source secret's ARN becomes the
 //! new one's, accounts are mapped; a policy naming another account unmapped is reported, not
 //! applied). Replica regions are re-created with `replicate` (AddReplicaRegions on create), and
-//! otherwise reported. Rotation is reported, never re-enabled. Re-running is a no-op: the same token with the same
-//! value does nothing, and existing secrets are skipped (or, with `append`, only missing
+//! otherwise reported. Rotation is reported, never re-enabled. Re-running is a no-op: the same
+//! token with the same value does nothing, and existing secrets are skipped (or, with `append`, only missing
 //! VersionIds are added, without moving a label another version holds).
 
 use std::collections::BTreeSet;
@@ -59,26 +59,6 @@ enum Existing {
         versions: BTreeSet<String>,
         labels: BTreeSet<String>,
     },
-}
-
-/// The replica regions a secret had at the source (`extras.replicas`), with their KMS keys.
-fn replicas(s: &Secret) -> Vec<(String, Option<String>)> {
-    s.extras
-        .get("replicas")
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .filter_map(|r| {
-                    let region = r.get("region")?.as_str()?.to_string();
-                    let key = r
-                        .get("kms_key_id")
-                        .and_then(Value::as_str)
-                        .map(String::from);
-                    Some((region, key))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// The default key, which needs no mapping.
@@ -196,7 +176,7 @@ impl AwsDestination {
 
     /// The regions to replicate to: the source's replica regions other than this one.
     fn replica_regions(&self, s: &Secret, opts: &RestoreOptions) -> Vec<ReplicaRegionType> {
-        replicas(s)
+        s.replicas()
             .into_iter()
             .filter(|(region, _)| *region != self.location.region)
             .map(|(region, key)| {
@@ -219,7 +199,7 @@ impl AwsDestination {
                 notes.push(format!("a replica of the secret in {primary} at the source: restored here as a standalone secret"));
             }
         }
-        let list = replicas(s);
+        let list = s.replicas();
         if list.is_empty() {
             return notes;
         }
@@ -370,20 +350,20 @@ impl Destination for AwsDestination {
         let existing = self.existing(&name).await.map_err(fail)?;
         let creating = matches!(existing, Existing::None);
         notes.extend(self.replication_notes(s, opts, creating));
-        let placeholder = format!(
-            "arn:aws:secretsmanager:{}:{}:secret:{name}",
-            self.location.region,
-            match &existing {
-                Existing::Live { arn, .. } => account_of(arn).unwrap_or("").to_string(),
-                _ => String::new(),
+        if creating {
+            // The new secret's ARN is not known yet: no account in it, so the credentials' is used.
+            let placeholder = format!(
+                "arn:aws:secretsmanager:{}::secret:{name}",
+                self.location.region
+            );
+            if let Some(Err(why)) = self.policy(s, &placeholder, opts).await {
+                notes.push(why);
             }
-        );
-        match self.policy(s, &placeholder, opts).await {
-            Some(Err(why)) => notes.push(why),
-            Some(Ok(_)) if !creating && opts.conflict == ConflictMode::Append => notes.push(
+        } else if opts.conflict == ConflictMode::Append && s.extras.contains_key("resource_policy")
+        {
+            notes.push(
                 "resource policy: an existing secret keeps its own (restore into an empty target to restore it)".into(),
-            ),
-            _ => {}
+            );
         }
         match existing {
             Existing::None => {

@@ -1,7 +1,7 @@
 //! AWS Secrets Manager for secretsnap: `client` (the SDK configured from the standard credential
 //! chain, with a shared rate limiter, bounded retries and an attempt counter), `convert` (SDK
-//! shapes ↔ the shared model), `policy` (resource policies made valid at the target), and the `source` and `destination` connectors, checked by the
-//! shared conformance suite against moto. Version semantics and moto's known differences:
+//! shapes ↔ the shared model), `policy` (resource policies made valid at the target), and the
+//! `source` and `destination` connectors, checked by the shared conformance suite against moto. Version semantics and moto's known differences:
 //! `docs/aws.md`.
 
 pub mod client;

@@ -52,7 +52,7 @@ impl AwsSource {
             "schedule_expression": d.rotation_rules().and_then(|r| r.schedule_expression()),
             "duration": d.rotation_rules().and_then(|r| r.duration()),
         });
-        let s = convert::secret(
+        let mut s = convert::secret(
             Meta {
                 arn: d.arn().unwrap_or(arn),
                 name: d.name().unwrap_or_default(),
@@ -73,7 +73,6 @@ impl AwsSource {
             },
             &self.location,
         );
-        let mut s = s;
         let replicas: Vec<serde_json::Value> = d
             .replication_status()
             .iter()

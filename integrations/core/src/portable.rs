@@ -157,11 +157,7 @@ fn aws_to_scaleway(s: &Secret) -> (Secret, Vec<String>) {
     if s.extras.contains_key("resource_policy") {
         notes.push("resource policy not carried: Scaleway secrets have none (IAM policies apply per project)".into());
     }
-    if s.extras
-        .get("replicas")
-        .and_then(|r| r.as_array())
-        .is_some_and(|r| !r.is_empty())
-    {
+    if !s.replicas().is_empty() {
         notes.push("replica regions not carried: Scaleway has no replication".into());
     }
     if s.extras
