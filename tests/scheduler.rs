@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use secretsnap::sla::config::Config;
+use secretsnap::sla::outcome::{Finished, Outcome};
 use secretsnap::sla::scheduler::{jitter_for, jobs, Clock, Job, Runner, Scheduler};
 use secretsnap::sla::state::State;
 use tokio::sync::{watch, Notify};
@@ -77,16 +78,16 @@ struct Recorder {
 
 #[async_trait::async_trait]
 impl Runner for Recorder {
-    async fn run(&self, job: &Job) -> (String, String) {
+    async fn run(&self, job: &Job) -> Finished {
         if self.gated.contains(&job.name) {
             self.started.notify_one();
             self.release.notified().await;
         }
         self.ran.lock().unwrap().push(job.name.clone());
         if self.fail.contains(&job.name) {
-            ("failed".into(), "exit code 1".into())
+            Finished::new(Outcome::Failed, "exit code 1")
         } else {
-            ("ok".into(), String::new())
+            Finished::ok()
         }
     }
 }
@@ -156,8 +157,8 @@ async fn due_jobs_run_and_a_failure_does_not_stop_the_others() {
         "every outcome is saved as it ends"
     );
     assert_eq!(
-        state.jobs["backup:prod"].last_outcome.as_deref(),
-        Some("failed")
+        state.jobs["backup:prod"].last_outcome,
+        Some(Outcome::Failed)
     );
     assert_eq!(state.jobs["backup:prod"].last_success, None);
     assert!(state.jobs["backup:staging"].last_success.is_some());
@@ -257,10 +258,7 @@ async fn sigterm_lets_the_running_job_finish_and_starts_no_other() {
         .expect("the scheduler returns after the running job")
         .unwrap();
     assert_eq!(*runner.ran.lock().unwrap(), ["backup:prod"]);
-    assert_eq!(
-        state.jobs["backup:prod"].last_outcome.as_deref(),
-        Some("ok")
-    );
+    assert_eq!(state.jobs["backup:prod"].last_outcome, Some(Outcome::Ok));
     assert_eq!(state.jobs.len(), 1, "no job started after the stop");
 }
 
@@ -332,7 +330,7 @@ struct LockWatcher {
 
 #[async_trait::async_trait]
 impl Runner for LockWatcher {
-    async fn run(&self, job: &Job) -> (String, String) {
+    async fn run(&self, job: &Job) -> Finished {
         {
             let mut r = self.running.lock().unwrap();
             let here = r.entry(job.repository.clone()).or_default();
@@ -350,7 +348,7 @@ impl Runner for LockWatcher {
         let here = r.get_mut(&job.repository).unwrap();
         let at = here.iter().position(|e| *e == job.exclusive()).unwrap();
         here.remove(at);
-        ("ok".into(), String::new())
+        Finished::ok()
     }
 }
 

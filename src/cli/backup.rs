@@ -58,48 +58,45 @@ impl BackupCmd {
     }
 }
 
-/// `backup @NAME`: the configured source, its SLA fields and its credentials, into its repository.
-pub async fn run_named(
+/// A backup of a configured source (`backup @NAME` and the `backup:NAME` job): its SLA fields,
+/// job name, credentials and repository, from the configuration.
+pub async fn configured(
     g: &Global,
     cfg: &secretsnap::sla::config::Config,
     name: &str,
+    dry_run: bool,
 ) -> anyhow::Result<u8> {
     let src = cfg.source(name).map_err(usage)?;
-    let cmd = BackupCmd {
-        source: src.url.clone(),
-        environment: src.environment.clone(),
-        data_class: src.data_classes.clone(),
-        tag: src.tags.clone(),
-        job: Some(src.job.clone()),
-        secret_tag: Vec::new(),
-        secrets: Default::default(),
-        read: ReadArgs {
-            read_disabled: src.read_disabled,
-            read_once: false,
-            concurrency: secretsnap::engine::BackupOptions::DEFAULT_CONCURRENCY,
-        },
-        dry_run: false,
-    };
+    let endpoint = Endpoint::parse(&src.url).map_err(usage)?;
+    let opts = src.backup_options(endpoint.filter.apply(Default::default()));
     let rg = context::with_repository(g, cfg, &src.repository)?;
     let mut conns = Connections::default();
     conns.keys = context::keys(src)?;
-    backup_with(&rg, &cmd, conns).await
+    backup_with(&rg, &endpoint, &opts, conns, dry_run).await
 }
 
 pub async fn run(g: &Global, cmd: &BackupCmd) -> anyhow::Result<u8> {
     if let Some(name) = cmd.source.strip_prefix('@') {
         let cfg = context::load(g)?;
-        return run_named(g, &cfg, name).await;
+        return configured(g, &cfg, name, cmd.dry_run).await;
     }
-    backup_with(g, cmd, Connections::default()).await
+    let endpoint = Endpoint::parse(&cmd.source).map_err(usage)?;
+    let opts = cmd.options(&endpoint);
+    backup_with(g, &endpoint, &opts, Connections::default(), cmd.dry_run).await
 }
 
-async fn backup_with(g: &Global, cmd: &BackupCmd, conns: Connections) -> anyhow::Result<u8> {
+/// The engine's backup of `endpoint` with `opts`, printed; with `dry_run`, only the list of
+/// what would be backed up (no value read, nothing written).
+async fn backup_with(
+    g: &Global,
+    endpoint: &Endpoint,
+    opts: &BackupOptions,
+    conns: Connections,
+    dry_run: bool,
+) -> anyhow::Result<u8> {
     let started = Instant::now();
-    let endpoint = Endpoint::parse(&cmd.source).map_err(usage)?;
-    let source = conns.source(&endpoint).await?;
-    let opts = cmd.options(&endpoint);
-    if cmd.dry_run {
+    let source = conns.source(endpoint).await?;
+    if dry_run {
         let listed = source.list(&opts.filter).await?;
         let names: Vec<String> = listed.iter().map(|s| s.full_name()).collect();
         print(
@@ -116,7 +113,10 @@ async fn backup_with(g: &Global, cmd: &BackupCmd, conns: Connections) -> anyhow:
                     println!("  {n}");
                 }
                 if opts.filter.read_disabled {
-                    println!("note: --read-disabled enables, reads and disables again each disabled version (writes to the source)");
+                    println!(
+                        "note: --read-disabled enables, reads and disables again each disabled \
+                         version (writes to the source)"
+                    );
                 }
             },
         );
@@ -124,10 +124,10 @@ async fn backup_with(g: &Global, cmd: &BackupCmd, conns: Connections) -> anyhow:
     }
     let repo = context::open(g).await?;
     let bar = progress::for_run(g);
-    let r = engine::backup(&repo, source.as_ref(), &opts, bar.as_ref()).await?;
+    let r = engine::backup(&repo, source.as_ref(), opts, bar.as_ref()).await?;
     let seconds = started.elapsed().as_secs_f64();
     print(g, json!({"backup": &r, "seconds": seconds}), || {
-        human(&r, &opts, seconds)
+        human(&r, opts, seconds)
     });
     Ok(partial_if(!r.failed.is_empty()))
 }

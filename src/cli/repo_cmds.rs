@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::args::SelectArgs;
 use super::context::{location, open, open_options, resolved};
-use super::output::{print, usage};
+use super::output::{print, usage, FAILED, OK};
 use super::password::passphrase;
 use super::Global;
 use secretsnap::engine::retention::{self, KeepPolicy};
@@ -111,7 +111,12 @@ pub async fn check(g: &Global, read_data: Option<&str>) -> anyhow::Result<u8> {
         .transpose()
         .map_err(usage)?;
     let r = repo.check(subset).await?;
-    print(g, serde_json::to_value(&r)?, || {
+    show_check(g, &r)
+}
+
+/// Prints a check report; exit code 1 when the repository is damaged.
+pub fn show_check(g: &Global, r: &secretsnap_store::CheckReport) -> anyhow::Result<u8> {
+    print(g, serde_json::to_value(r)?, || {
         println!(
             "checked {} snapshots, {} indexes, {} packs, {} blobs; read {} packs, verified {} blobs",
             r.snapshots, r.indexes, r.packs, r.blobs, r.packs_read, r.blobs_verified
@@ -131,7 +136,7 @@ pub async fn check(g: &Global, read_data: Option<&str>) -> anyhow::Result<u8> {
             }
         );
     });
-    Ok(if r.ok() { 0 } else { 1 })
+    Ok(if r.ok() { OK } else { FAILED })
 }
 
 /// `forget`: by id, or by keep rules.
@@ -197,7 +202,8 @@ pub async fn forget(g: &Global, cmd: &ForgetCmd) -> anyhow::Result<u8> {
                 "--policy takes its rules from the configuration: give no ids or --keep-* rules",
             ));
         }
-        return super::retention::forget_by_policy(g, cmd.only.as_deref(), cmd.dry_run).await;
+        let cfg = super::context::load(g)?;
+        return super::retention::forget_by_policy(g, &cfg, cmd.only.as_deref(), cmd.dry_run).await;
     }
     let policy = cmd.policy()?;
     let repo = open(g).await?;
@@ -279,7 +285,16 @@ pub async fn prune(
             ..Default::default()
         })
         .await?;
-    print(g, serde_json::to_value(&r)?, || {
+    show_prune(g, &r, dry_run)
+}
+
+/// Prints a prune report.
+pub fn show_prune(
+    g: &Global,
+    r: &secretsnap_store::PruneReport,
+    dry_run: bool,
+) -> anyhow::Result<u8> {
+    print(g, serde_json::to_value(r)?, || {
         println!(
             "{}: {} packs deleted ({} repacked), {} blobs removed, {} live, {} bytes freed",
             if dry_run { "would prune" } else { "pruned" },
@@ -290,7 +305,7 @@ pub async fn prune(
             r.bytes_freed
         )
     });
-    Ok(0)
+    Ok(OK)
 }
 
 fn new_passphrase(file: Option<&std::path::Path>) -> anyhow::Result<zeroize::Zeroizing<Vec<u8>>> {

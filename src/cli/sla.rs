@@ -1,5 +1,7 @@
 //! The configuration-driven commands: `schedule once|run|job|export` and `status` (named
-//! repositories and credentials are resolved in `context`, retention by policy in `retention`). Scheduled jobs run
+//! repositories and credentials are resolved in `context`, retention by policy in `retention`;
+//! what is due, what a policy keeps and where a source stands are decided in the library's
+//! `sla`, and a job calls the engine and the store with option structs). Scheduled jobs run
 //! as child processes (`secretsnap schedule job NAME`), so a job that fails or crashes cannot take
 //! the scheduler with it, and SIGTERM reaches the scheduler alone (children get their own process
 //! group): it starts nothing new and waits for running jobs.
@@ -11,17 +13,20 @@ use anyhow::anyhow;
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use secretsnap::sla::config::{Config, Source};
+use secretsnap::sla::outcome::{Finished, Outcome};
 use secretsnap::sla::scheduler::{
     changes, jobs, Clock, Job, JobKind, Reload, Runner, Scheduler, SystemClock,
 };
 use secretsnap::sla::state::{Run, State};
-use secretsnap::sla::{export, status as sla_status};
+use secretsnap::sla::{export, retention, status as sla_status};
+use secretsnap_store::{PruneOptions, Subset};
 use serde_json::json;
 use tokio::sync::watch;
 
-use super::context::{load, now, with_repository};
+use super::context::{load, now, open, with_repository};
 use super::output::{print, usage, FAILED, LOCKED, OK, OUT_OF_SLA, PARTIAL};
-use super::{repo_cmds, Global};
+use super::retention::forget_by_policy;
+use super::{backup, repo_cmds, Global};
 
 #[derive(Subcommand)]
 pub enum ScheduleCmd {
@@ -98,10 +103,12 @@ struct ChildRunner {
 
 #[async_trait::async_trait]
 impl Runner for ChildRunner {
-    async fn run(&self, job: &Job) -> (String, String) {
+    async fn run(&self, job: &Job) -> Finished {
         let exe = match std::env::current_exe() {
             Ok(e) => e,
-            Err(e) => return ("failed".into(), format!("cannot find our executable: {e}")),
+            Err(e) => {
+                return Finished::new(Outcome::Failed, format!("cannot find our executable: {e}"))
+            }
         };
         let status = tokio::process::Command::new(exe)
             .arg("--config")
@@ -112,25 +119,24 @@ impl Runner for ChildRunner {
             .process_group(0)
             .status()
             .await;
-        let (outcome, message) = match status.map(|s| s.code()) {
+        match status.map(|s| s.code()) {
             Ok(Some(c)) => outcome_of(u8::try_from(c).unwrap_or(FAILED)),
-            Ok(None) => ("failed", "killed by a signal".into()),
-            Err(e) => ("failed", format!("cannot start: {e}")),
-        };
-        (outcome.into(), message)
+            Ok(None) => Finished::new(Outcome::Failed, "killed by a signal"),
+            Err(e) => Finished::new(Outcome::Failed, format!("cannot start: {e}")),
+        }
     }
 }
 
 /// A job's outcome from its exit code: the one rule for child jobs and jobs run in place.
-fn outcome_of(code: u8) -> (&'static str, String) {
+fn outcome_of(code: u8) -> Finished {
     match code {
-        OK => ("ok", String::new()),
-        PARTIAL => ("partial", "some items failed (exit 3)".into()),
-        LOCKED => (
-            "locked",
-            "the repository stayed locked by another process past lock_wait (exit 5)".into(),
+        OK => Finished::ok(),
+        PARTIAL => Finished::new(Outcome::Partial, "some items failed (exit 3)"),
+        LOCKED => Finished::new(
+            Outcome::Locked,
+            "the repository stayed locked by another process past lock_wait (exit 5)",
         ),
-        c => ("failed", format!("exit code {c}")),
+        c => Finished::new(Outcome::Failed, format!("exit code {c}")),
     }
 }
 
@@ -154,23 +160,13 @@ async fn last_snapshots(g: &Global, cfg: &Config) -> HashMap<String, DateTime<Ut
         let Ok(rg) = with_repository(g, cfg, name) else {
             continue;
         };
-        let Ok(repo) = super::context::open(&rg).await else {
+        let Ok(repo) = open(&rg).await else {
             continue;
         };
         let Ok(list) = repo.snapshots().await else {
             continue;
         };
-        for s in cfg.sources.values().filter(|s| &s.repository == name) {
-            if let Some(t) = list
-                .snapshots
-                .iter()
-                .filter(|x| x.header.meta.job.as_deref() == Some(s.job.as_str()))
-                .map(|x| x.header.time)
-                .max()
-            {
-                out.insert(format!("backup:{}", s.name), t);
-            }
-        }
+        out.extend(retention::last_snapshot_times(cfg, name, &list.snapshots));
     }
     out
 }
@@ -259,7 +255,7 @@ pub async fn schedule(g: &Global, cmd: &ScheduleCmd) -> anyhow::Result<u8> {
             }
             let runs = scheduler.once(&mut state, &stop).await;
             report_runs(g, &runs);
-            let failed = runs.iter().filter(|r| r.outcome != "ok").count();
+            let failed = runs.iter().filter(|r| r.outcome != Outcome::Ok).count();
             Ok(if failed == 0 {
                 OK
             } else if failed < runs.len() {
@@ -305,34 +301,49 @@ async fn run_job(g: &Global, cfg: &Config, name: &str) -> anyhow::Result<u8> {
     let started = Utc::now();
     let result = match &job.kind {
         JobKind::Backup { source } => {
-            let code = super::backup::run_named(g, cfg, source).await?;
+            let code = backup::configured(g, cfg, source, false).await?;
             if code == OK || code == PARTIAL {
-                super::retention::forget_by_policy(g, Some(source), false).await?;
+                forget_by_policy(g, cfg, Some(source), false).await?;
             }
             Ok(code)
         }
         JobKind::Prune { repository } => {
-            repo_cmds::prune(&with_repository(g, cfg, repository)?, false, cfg.lock_wait).await
+            let rg = with_repository(g, cfg, repository)?;
+            let opts = PruneOptions {
+                wait_lock: cfg.lock_wait,
+                ..Default::default()
+            };
+            let report = open(&rg).await?.prune(&opts).await?;
+            repo_cmds::show_prune(&rg, &report, false)
         }
         JobKind::Check {
             repository,
             read_data,
         } => {
             let rg = with_repository(g, cfg, repository)?;
-            repo_cmds::check(&rg, read_data.as_deref()).await
+            let subset = read_data
+                .as_deref()
+                .map(str::parse::<Subset>)
+                .transpose()
+                .map_err(usage)?;
+            let report = open(&rg).await?.check(subset).await?;
+            repo_cmds::show_check(&rg, &report)
         }
     };
     if std::env::var_os("SECRETSNAP_SCHEDULED").is_none() {
         let mut state = State::load(&cfg.state_file).map_err(|e| anyhow!(e))?;
-        let (outcome, message) = match &result {
+        let Finished { outcome, message } = match &result {
             Ok(c) => outcome_of(*c),
-            Err(e) => (outcome_of(super::output::exit_code(e)).0, format!("{e:#}")),
+            Err(e) => Finished::new(
+                outcome_of(super::output::exit_code(e)).outcome,
+                format!("{e:#}"),
+            ),
         };
         state.record(Run {
             job: job.name.clone(),
             started,
             finished: Utc::now(),
-            outcome: outcome.into(),
+            outcome,
             message,
         });
         state.save(&cfg.state_file).map_err(|e| anyhow!(e))?;
@@ -355,7 +366,7 @@ pub async fn status(g: &Global) -> anyhow::Result<u8> {
             continue;
         }
         let rg = with_repository(g, &cfg, name)?;
-        let snapshots = match super::context::open(&rg).await {
+        let snapshots = match open(&rg).await {
             Ok(repo) => repo
                 .snapshots()
                 .await

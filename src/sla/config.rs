@@ -201,6 +201,24 @@ pub struct Source {
     pub credentials: BTreeMap<String, Reference>,
 }
 
+impl Source {
+    /// The engine's options for a backup of this source: its SLA fields and job name, and the
+    /// URL's filters (`filter`, from its location) with the source's `read_disabled`.
+    pub fn backup_options(&self, filter: secretsnap_core::Filter) -> crate::engine::BackupOptions {
+        crate::engine::BackupOptions {
+            filter: secretsnap_core::Filter {
+                read_disabled: self.read_disabled,
+                ..filter
+            },
+            environment: self.environment.clone(),
+            data_classes: self.data_classes.clone(),
+            tags: self.tags.clone(),
+            job: Some(self.job.clone()),
+            concurrency: crate::engine::BackupOptions::DEFAULT_CONCURRENCY,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
     pub environment: Option<String>,

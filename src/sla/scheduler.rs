@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::sla::cadence::Cadence;
 use crate::sla::config::Config;
+use crate::sla::outcome::Finished;
 use crate::sla::state::{Run, State};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,10 +134,10 @@ pub fn next_due(
     Some(job.cadence.next_after(last) + chrono::Duration::from_std(jitter).unwrap_or_default())
 }
 
-/// Runs one job; returns (`ok`|`partial`|`failed`, message).
+/// Runs one job and says how it ended.
 #[async_trait::async_trait]
 pub trait Runner: Send + Sync {
-    async fn run(&self, job: &Job) -> (String, String);
+    async fn run(&self, job: &Job) -> Finished;
 }
 
 /// Time, injectable.
@@ -226,7 +227,7 @@ impl Scheduler<'_> {
                     slot.1 += 1;
                     running.push(async move {
                         let started = self.clock.now();
-                        let (outcome, message) = self.runner.run(&job).await;
+                        let Finished { outcome, message } = self.runner.run(&job).await;
                         let run = Run {
                             job: job.name.clone(),
                             started,

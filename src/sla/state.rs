@@ -9,6 +9,8 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::outcome::Outcome;
+
 const HISTORY: usize = 200;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -16,8 +18,7 @@ pub struct Run {
     pub job: String,
     pub started: DateTime<Utc>,
     pub finished: DateTime<Utc>,
-    /// `ok`, `partial` or `failed`.
-    pub outcome: String,
+    pub outcome: Outcome,
     pub message: String,
 }
 
@@ -25,7 +26,7 @@ pub struct Run {
 pub struct JobState {
     pub last_started: Option<DateTime<Utc>>,
     pub last_success: Option<DateTime<Utc>>,
-    pub last_outcome: Option<String>,
+    pub last_outcome: Option<Outcome>,
     pub last_message: Option<String>,
 }
 
@@ -57,10 +58,10 @@ impl State {
     pub fn record(&mut self, run: Run) {
         let j = self.jobs.entry(run.job.clone()).or_default();
         j.last_started = Some(run.started);
-        if run.outcome == "ok" {
+        if run.outcome == Outcome::Ok {
             j.last_success = Some(run.finished);
         }
-        j.last_outcome = Some(run.outcome.clone());
+        j.last_outcome = Some(run.outcome);
         j.last_message = Some(run.message.clone());
         self.history.push(run);
         let excess = self.history.len().saturating_sub(HISTORY);

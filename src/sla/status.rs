@@ -9,6 +9,8 @@ use serde::Serialize;
 
 use crate::engine::retention;
 use crate::sla::config::{Config, Source};
+use crate::sla::outcome::Outcome;
+use crate::sla::retention::of_source;
 use crate::sla::scheduler::{jitter_for, next_due, Job, JobKind};
 use crate::sla::state::State;
 
@@ -27,9 +29,9 @@ pub struct SourceStatus {
     pub snapshots: usize,
     /// Snapshots the policy's retention would remove now.
     pub beyond_retention: usize,
-    pub last_run: Option<String>,
+    pub last_run: Option<Outcome>,
     pub last_check: Option<DateTime<Utc>>,
-    pub last_check_outcome: Option<String>,
+    pub last_check_outcome: Option<Outcome>,
 }
 
 /// `snapshots`: the source's repository's snapshots (all sources).
@@ -41,11 +43,7 @@ pub fn source_status(
     now: DateTime<Utc>,
 ) -> SourceStatus {
     let policy = cfg.policy_for(src).ok().flatten();
-    let mine: Vec<SnapshotInfo> = snapshots
-        .iter()
-        .filter(|s| s.header.meta.job.as_deref() == Some(src.job.as_str()))
-        .cloned()
-        .collect();
+    let mine = of_source(snapshots, src);
     let last_success = mine
         .iter()
         .filter(|s| !s.header.partial)
@@ -94,8 +92,8 @@ pub fn source_status(
         deadline,
         snapshots: mine.len(),
         beyond_retention: beyond,
-        last_run: job_state.and_then(|j| j.last_outcome.clone()),
+        last_run: job_state.and_then(|j| j.last_outcome),
         last_check: check.and_then(|c| c.last_started),
-        last_check_outcome: check.and_then(|c| c.last_outcome.clone()),
+        last_check_outcome: check.and_then(|c| c.last_outcome),
     }
 }
