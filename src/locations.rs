@@ -2,18 +2,15 @@
 //! `SCW_DEFAULT_PROJECT_ID` when omitted, region from `SCW_DEFAULT_REGION` when empty) and
 //! `aws://REGION` (region from the AWS configuration when empty), with optional filters in the
 //! query (`?path=/prefix&name=GLOB&tag=T&type=opaque`). Turns a URL into a `Source` or a
-//! `Destination`. Connectors of one provider opened through one `Connections`
-//! share credentials and the per-key rate limit, so a same-account clone stays under the quota.
-//! This is the one place credentials, region and project are resolved: the command line and the
-//! Plakar plugin (`plugin.rs`) both open connectors here.
+//! `Destination` through the provider it names (each provider crate's `config` module resolves
+//! its own credentials, region and project, for the command line and the Plakar plugin
+//! (`plugin.rs`) alike). Connectors of one provider opened through one `Connections` share
+//! credentials and the per-key rate limit, so a same-account clone stays under the quota.
 
-use std::sync::Mutex;
-
-use secretsnap_aws::{AwsClient, AwsDestination, AwsSource};
-use secretsnap_core::{Destination, Error, Filter, Source};
-use secretsnap_scaleway::{
-    Client, ClientOptions, Credentials, ScalewayDestination, ScalewaySource,
-};
+use secretsnap_aws::AwsProvider;
+pub use secretsnap_core::Keys;
+use secretsnap_core::{Access, Destination, Error, Filter, Provider, Source};
+use secretsnap_scaleway::ScalewayProvider;
 
 /// A parsed location URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,12 +48,18 @@ impl FilterSpec {
     }
 }
 
-/// Every provider a location may name; `source` and `destination` open each one, and anything
-/// else is an error (never a fallback).
-const PROVIDERS: &[&str] = &["scaleway", "aws"];
+/// Every provider a location may name: adding one is a crate and a line here. Anything else
+/// is an error, never a fallback.
+fn providers() -> Vec<Box<dyn Provider>> {
+    vec![
+        Box::new(ScalewayProvider::default()),
+        Box::new(AwsProvider::default()),
+    ]
+}
 
-/// The Scaleway region used when neither the location nor the credentials name one.
-const DEFAULT_SCALEWAY_REGION: &str = "fr-par";
+fn find<'a>(providers: &'a [Box<dyn Provider>], name: &str) -> Option<&'a dyn Provider> {
+    providers.iter().find(|p| p.name() == name).map(|p| &**p)
+}
 
 impl Endpoint {
     pub fn parse(text: &str) -> Result<Endpoint, Error> {
@@ -67,21 +70,17 @@ impl Endpoint {
         };
         let url = url::Url::parse(text).map_err(|e| bad(&e.to_string()))?;
         let provider = url.scheme().to_string();
-        if !PROVIDERS.contains(&provider.as_str()) {
-            return Err(bad(&format!("unknown provider {provider:?}")));
-        }
+        let all = providers();
+        let Some(p) = find(&all, &provider) else {
+            let names: Vec<&str> = all.iter().map(|p| p.name()).collect();
+            return Err(bad(&format!(
+                "unknown provider {provider:?} (known: {})",
+                names.join(", ")
+            )));
+        };
         let region = url.host_str().unwrap_or("").to_string();
         let scope = url.path().trim_matches('/').to_string();
-        if provider == "aws" && !scope.is_empty() {
-            return Err(bad(
-                "an AWS location is aws://REGION; filter names with ?path=",
-            ));
-        }
-        if scope.contains('/') {
-            return Err(bad(
-                "the project id cannot contain '/'; filter folders with ?path=",
-            ));
-        }
+        p.check_location(&region, &scope).map_err(|why| bad(&why))?;
         let mut filter = FilterSpec::default();
         for (k, v) in url.query_pairs() {
             match k.as_ref() {
@@ -105,21 +104,10 @@ impl Endpoint {
     }
 }
 
-/// Credentials given explicitly (resolved from the configuration's references) instead of the
-/// provider's usual environment and files.
-#[derive(Clone, Default)]
-pub struct Keys {
-    pub access_key: Option<String>,
-    pub secret_key: Option<zeroize::Zeroizing<String>>,
-    pub session_token: Option<zeroize::Zeroizing<String>>,
-}
-
-/// Opens connectors; one per process is enough.
-#[derive(Default)]
+/// Opens connectors through the providers; one per process is enough (connectors of one
+/// provider share its credentials and rate limit).
 pub struct Connections {
-    scaleway: Mutex<Option<Client>>,
-    /// Client options for new Scaleway clients.
-    pub scaleway_options: ClientOptions,
+    providers: Vec<Box<dyn Provider>>,
     /// Explicit credentials for every connector opened here.
     pub keys: Keys,
     /// API endpoint for every connector opened here (the emulator, moto, a proxy); `None`: the
@@ -127,111 +115,38 @@ pub struct Connections {
     pub api_url: Option<String>,
 }
 
-impl Connections {
-    fn scaleway(&self, e: &Endpoint) -> Result<(Client, String), Error> {
-        let mut base = self.scaleway.lock().expect("connections lock");
-        if base.is_none() {
-            let creds = match &self.keys.secret_key {
-                Some(k) => {
-                    // Project, region and API URL still come from the usual places.
-                    let env = Credentials::from_env().ok();
-                    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-                    let project = env
-                        .as_ref()
-                        .and_then(|e| e.project_id.clone())
-                        .or_else(|| var("SCW_DEFAULT_PROJECT_ID"));
-                    let region = env
-                        .as_ref()
-                        .and_then(|e| e.region.clone())
-                        .or_else(|| var("SCW_DEFAULT_REGION"));
-                    let api_url = env
-                        .as_ref()
-                        .map(|e| e.api_url.clone())
-                        .or_else(|| var("SCW_API_URL"));
-                    let mut c = Credentials::new(
-                        k,
-                        project.as_deref(),
-                        region.as_deref(),
-                        api_url.as_deref(),
-                    );
-                    c.access_key = self.keys.access_key.clone();
-                    c
-                }
-                None => Credentials::from_env()?,
-            };
-            let mut creds = creds;
-            if let Some(url) = &self.api_url {
-                creds.api_url = url.trim_end_matches('/').to_string();
-            }
-            let region = creds
-                .region
-                .clone()
-                .unwrap_or_else(|| DEFAULT_SCALEWAY_REGION.into());
-            *base = Some(Client::new(creds, &region, self.scaleway_options.clone())?);
+impl Default for Connections {
+    fn default() -> Connections {
+        Connections {
+            providers: providers(),
+            keys: Keys::default(),
+            api_url: None,
         }
-        let base = base.as_ref().expect("just set");
-        let client = if e.region.is_empty() {
-            base.for_region(&base.region)
-        } else {
-            base.for_region(&e.region)
-        };
-        let project = if e.scope.is_empty() {
-            base.default_project()
-                .ok_or_else(|| {
-                    Error::Config(
-                        "no Scaleway project: put it in the URL (scaleway://REGION/PROJECT_ID) or set SCW_DEFAULT_PROJECT_ID"
-                            .into(),
-                    )
-                })?
-                .to_string()
-        } else {
-            e.scope.clone()
-        };
-        Ok((client, project))
     }
+}
 
-    async fn aws(&self, e: &Endpoint) -> Result<AwsClient, Error> {
-        let keys = match (&self.keys.access_key, &self.keys.secret_key) {
-            (Some(id), Some(secret)) => Some(secretsnap_aws::StaticKeys {
-                access_key_id: id.clone(),
-                secret_access_key: secret.clone(),
-                session_token: self.keys.session_token.clone(),
-            }),
-            (None, None) => None,
-            _ => {
-                return Err(Error::Config(
-                    "AWS keys need both an access key and a secret key (or neither, for the standard credential chain)"
-                        .into(),
-                ))
-            }
+impl Connections {
+    /// The provider `e` names, and how to reach it.
+    fn access<'a>(&'a self, e: &'a Endpoint) -> Result<(&'a dyn Provider, Access<'a>), Error> {
+        let p = find(&self.providers, &e.provider)
+            .ok_or_else(|| Error::Config(format!("no connector for provider {:?}", e.provider)))?;
+        let at = Access {
+            region: &e.region,
+            scope: &e.scope,
+            keys: &self.keys,
+            api_url: self.api_url.as_deref(),
         };
-        let opts = secretsnap_aws::AwsOptions {
-            keys,
-            ..Default::default()
-        };
-        AwsClient::connect(&e.region, self.api_url.as_deref(), opts).await
+        Ok((p, at))
     }
 
     pub async fn source(&self, e: &Endpoint) -> Result<Box<dyn Source>, Error> {
-        match e.provider.as_str() {
-            "scaleway" => {
-                let (client, project) = self.scaleway(e)?;
-                Ok(Box::new(ScalewaySource::new(client, &project)))
-            }
-            "aws" => Ok(Box::new(AwsSource::new(self.aws(e).await?))),
-            p => Err(Error::Config(format!("no source connector for {p}"))),
-        }
+        let (p, at) = self.access(e)?;
+        p.source(at).await
     }
 
     pub async fn destination(&self, e: &Endpoint) -> Result<Box<dyn Destination>, Error> {
-        match e.provider.as_str() {
-            "scaleway" => {
-                let (client, project) = self.scaleway(e)?;
-                Ok(Box::new(ScalewayDestination::new(client, &project)))
-            }
-            "aws" => Ok(Box::new(AwsDestination::new(self.aws(e).await?))),
-            p => Err(Error::Config(format!("no destination connector for {p}"))),
-        }
+        let (p, at) = self.access(e)?;
+        p.destination(at).await
     }
 }
 

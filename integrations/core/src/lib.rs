@@ -1,6 +1,7 @@
 //! secretsnap-core: what every connector shares. One model of a secret and its versions
 //! (`model`), the two traits a connector implements (`Source`, `Destination` in `connector`), the
-//! restore plan (`plan`), the loops that drive connectors (`fetch`: list then fetch with bounded
+//! restore plan (`plan`), the seam a provider crate plugs into (`provider`: explicit keys,
+//! opening connectors), what a destination can hold (`capability`), the loops that drive connectors (`fetch`: list then fetch with bounded
 //! concurrency; `restore`: plan then apply), checking a target against a snapshot (`verify`),
 //! the politeness layers every HTTP client wraps its calls in (`polite`: rate limiter, retry with
 //! jitter, call counter), and, with the `testing` feature, the conformance suite every
@@ -18,6 +19,7 @@ pub mod model;
 pub mod plan;
 pub mod polite;
 pub mod portable;
+pub mod provider;
 pub mod restore;
 pub mod verify;
 
@@ -27,3 +29,4 @@ pub use error::{Error, ItemFailure, Result};
 pub use face::{Face, Opt};
 pub use model::{Location, Payload, Secret, Version, VersionStatus};
 pub use plan::{Action, ConflictMode, Plan, PlanItem, Report, RestoreOptions, VersionStep};
+pub use provider::{Access, Keys, Provider};

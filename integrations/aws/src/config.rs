@@ -1,0 +1,67 @@
+//! AWS as a `Provider`: the one place its configuration is resolved for the command line and
+//! the Plakar plugin alike. Explicit keys need both parts (a lone access key is an error, never
+//! ignored); without them the SDK's standard credential chain applies (environment, profiles,
+//! SSO, instance roles). The region comes from the location, else the AWS configuration.
+
+use secretsnap_core::{Access, Destination, Error, Keys, Provider, Source};
+
+use crate::{AwsClient, AwsDestination, AwsOptions, AwsSource, StaticKeys};
+
+/// The provider's name in location URLs.
+pub const NAME: &str = "aws";
+
+/// Opens AWS connectors.
+#[derive(Default)]
+pub struct AwsProvider {
+    /// Rates and retries of the clients opened here (`keys` is taken from `Access`).
+    pub options: AwsOptions,
+}
+
+/// The SDK keys from explicit keys: both parts or neither.
+pub fn static_keys(keys: &Keys) -> Result<Option<StaticKeys>, Error> {
+    match (&keys.access_key, &keys.secret_key) {
+        (Some(id), Some(secret)) => Ok(Some(StaticKeys {
+            access_key_id: id.clone(),
+            secret_access_key: secret.clone(),
+            session_token: keys.session_token.clone(),
+        })),
+        (None, None) => Ok(None),
+        _ => Err(Error::Config(
+            "AWS keys need both an access key and a secret key (or neither, for the standard \
+             credential chain)"
+                .into(),
+        )),
+    }
+}
+
+impl AwsProvider {
+    async fn client(&self, at: Access<'_>) -> Result<AwsClient, Error> {
+        let opts = AwsOptions {
+            keys: static_keys(at.keys)?,
+            ..self.options.clone()
+        };
+        AwsClient::connect(at.region, at.api_url, opts).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for AwsProvider {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn check_location(&self, _region: &str, scope: &str) -> Result<(), String> {
+        if !scope.is_empty() {
+            return Err("an AWS location is aws://REGION; filter names with ?path=".into());
+        }
+        Ok(())
+    }
+
+    async fn source(&self, at: Access<'_>) -> Result<Box<dyn Source>, Error> {
+        Ok(Box::new(AwsSource::new(self.client(at).await?)))
+    }
+
+    async fn destination(&self, at: Access<'_>) -> Result<Box<dyn Destination>, Error> {
+        Ok(Box::new(AwsDestination::new(self.client(at).await?)))
+    }
+}
