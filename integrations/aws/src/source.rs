@@ -149,8 +149,7 @@ impl AwsSource {
                     (Some(s), _) => (Zeroizing::new(s.as_bytes().to_vec()), false),
                     (None, Some(b)) => (Zeroizing::new(b.as_ref().to_vec()), true),
                     (None, None) => {
-                        v.not_read = Some("no value".into());
-                        v.payload = Payload::NotRead("no value".into());
+                        v.not_read_because("no value");
                         return;
                     }
                 };
@@ -167,8 +166,7 @@ impl AwsSource {
                     "AWSPENDING without a value (a rotation that never completed)"
                 };
                 v.status = VersionStatus::Pending;
-                v.not_read = Some(why.into());
-                v.payload = Payload::NotRead(why.into());
+                v.not_read_because(why);
             }
             Err(e) => {
                 let reason = match e.code() {
@@ -181,8 +179,7 @@ impl AwsSource {
                     ),
                     _ => error(&format!("GetSecretValue version {}", v.id), e).to_string(),
                 };
-                v.not_read = Some(format!("read failed: {reason}"));
-                v.payload = Payload::Failed(reason);
+                v.failed(reason);
             }
         }
     }
@@ -278,14 +275,14 @@ impl Source for AwsSource {
                     "{} without a value (rotation never completed)",
                     labels.join(",")
                 );
-                versions.push(Version {
+                let mut v = Version {
                     id: id.clone(),
                     status: VersionStatus::Pending,
                     labels: labels.clone(),
-                    not_read: Some(why.clone()),
-                    payload: Payload::NotRead(why),
                     ..Default::default()
-                });
+                };
+                v.not_read_because(why);
+                versions.push(v);
             }
         }
         for v in &mut versions {
@@ -301,8 +298,7 @@ impl Source for AwsSource {
             } else if secret.deletion_requested_at.is_some() {
                 let why =
                     "secret scheduled for deletion: metadata only (reading it needs RestoreSecret)";
-                v.not_read = Some(why.into());
-                v.payload = Payload::NotRead(why.into());
+                v.not_read_because(why);
             } else {
                 self.value(&secret.id, v).await;
             }

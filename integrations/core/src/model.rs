@@ -141,7 +141,9 @@ pub struct Version {
     pub labels: Vec<String>,
     pub ephemeral: Option<serde_json::Value>,
     pub extras: BTreeMap<String, serde_json::Value>,
-    /// Why the value is missing from the snapshot, if it is.
+    /// Why the value is missing from the snapshot, if it is: the stored form of
+    /// `Payload::NotRead` and `Payload::Failed` (the payload itself never enters a record).
+    /// Connectors set both through `Version::not_read_because` and `Version::failed`.
     pub not_read: Option<String>,
     #[serde(skip)]
     pub payload: Payload,
@@ -153,6 +155,20 @@ pub struct Version {
 pub const LEARNED_FROM_VALUE: &[&str] = &["binary"];
 
 impl Version {
+    /// The value was deliberately not read, for `why` (recorded in the snapshot).
+    pub fn not_read_because(&mut self, why: impl Into<String>) {
+        let why = why.into();
+        self.not_read = Some(why.clone());
+        self.payload = Payload::NotRead(why);
+    }
+
+    /// Reading the value failed, for `reason` (the run is partial and names this version).
+    pub fn failed(&mut self, reason: impl Into<String>) {
+        let reason = reason.into();
+        self.not_read = Some(format!("read failed: {reason}"));
+        self.payload = Payload::Failed(reason);
+    }
+
     /// Copies what reading the value taught (`LEARNED_FROM_VALUE`) from the version the
     /// repository recorded, where this listing does not say it itself.
     pub fn carry_learned(&mut self, recorded: &Version) {

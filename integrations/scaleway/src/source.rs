@@ -119,8 +119,7 @@ impl Source for ScalewaySource {
                 None
             };
             if let Some(why) = skip {
-                v.not_read = Some(why.clone());
-                v.payload = Payload::NotRead(why);
+                v.not_read_because(why);
                 continue;
             }
             match self
@@ -129,8 +128,7 @@ impl Source for ScalewaySource {
             {
                 Ok(bytes) => v.payload = Payload::Bytes(bytes),
                 Err(e) => {
-                    v.not_read = Some(format!("read failed: {e}"));
-                    v.payload = Payload::Failed(e.to_string());
+                    v.failed(e.to_string());
                 }
             }
         }
