@@ -294,7 +294,8 @@ async fn another_account_applies_the_policy_only_with_map_account() {
         dir.path().join("aws-config"),
         format!(
             "[profile base]\naws_access_key_id = testing\naws_secret_access_key = testing\n\n\
-             [profile dr]\nrole_arn = arn:aws:iam::{OTHER_ACCOUNT}:role/restore\nsource_profile = base\n"
+             [profile dr]\nrole_arn = arn:aws:iam::{OTHER_ACCOUNT}:role/restore\nsource_profile = \
+              base\n"
         ),
     )
     .unwrap();

@@ -105,7 +105,8 @@ async fn backup_restore_and_incremental() {
     assert_eq!((second.values_read, second.values_reused), (0, 54));
     assert_eq!(second.parent, Some(snap));
     assert_eq!(second.new_bytes, 0, "no new content");
-    // The first run's --read-disabled touched those versions' updated_at; from now on nothing changes.
+    // The first run's --read-disabled touched those versions' updated_at; from now on nothing
+    // changes.
     let third = backup(&repo, &source, &plain, &Silent).await.unwrap();
     assert_eq!((third.values_read, third.new_bytes), (0, 0));
     assert_eq!(

@@ -45,7 +45,10 @@ fn s3_location(test: &str) -> Option<String> {
             panic!("{test}: SECRETSNAP_TEST_S3 unset")
         }
         Err(_) => {
-            eprintln!("SKIPPED {test}: SECRETSNAP_TEST_S3 is not set (bash tests/run.sh starts moto and sets it)");
+            eprintln!(
+                "SKIPPED {test}: SECRETSNAP_TEST_S3 is not set (bash tests/run.sh starts \
+             moto and sets it)"
+            );
             None
         }
     }

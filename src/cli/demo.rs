@@ -169,7 +169,8 @@ pub async fn run(g: &Global, cmd: &DemoCmd) -> anyhow::Result<u8> {
             snap.short()
         );
         println!(
-            "            {} secrets, {} versions ({} values read, disabled ones included), {} API calls",
+            "            {} secrets, {} versions ({} values read, disabled ones included), {} API \
+             calls",
             first.secrets, first.versions, first.values_read, first.api_calls
         );
         println!(
@@ -180,7 +181,10 @@ pub async fn run(g: &Global, cmd: &DemoCmd) -> anyhow::Result<u8> {
             restored.api_calls
         );
         if diffs.is_empty() {
-            println!("  verify    both projects equal: types, paths, tags, descriptions, protection, version statuses and values");
+            println!(
+                "  verify    both projects equal: types, paths, tags, descriptions, \
+             protection, version statuses and values"
+            );
         } else {
             println!("  verify    DIFFERENCES:");
             for d in &diffs {
@@ -203,8 +207,12 @@ pub async fn run(g: &Global, cmd: &DemoCmd) -> anyhow::Result<u8> {
             "  explore   export SECRETSNAP_REPOSITORY={} SECRETSNAP_PASSWORD={PASSPHRASE}",
             repo_path.display()
         );
-        println!("            secretsnap snapshots --environment production; secretsnap ls latest; secretsnap diff {} {}",
-            snap.short(), second.snapshot.map(|s| s.short()).unwrap_or_default());
+        println!(
+            "            secretsnap snapshots --environment production; secretsnap ls latest; \
+         secretsnap diff {} {}",
+            snap.short(),
+            second.snapshot.map(|s| s.short()).unwrap_or_default()
+        );
         println!("{}", if ok { "demo OK" } else { "demo FAILED" });
     });
     Ok(if ok { OK } else { FAILED })

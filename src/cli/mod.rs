@@ -23,7 +23,8 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
     name = "secretsnap",
     version,
     about = "Encrypted, deduplicated snapshots of cloud secret managers",
-    after_help = "Exit codes: 0 success, 1 failure, 2 usage error, 3 partial (some items failed; the report names each one), 4 a source is out of its SLA (status)."
+    after_help = "Exit codes: 0 success, 1 failure, 2 usage error, 3 partial (some items failed; \
+     the report names each one), 4 a source is out of its SLA (status)."
 )]
 pub struct Cli {
     #[command(flatten)]

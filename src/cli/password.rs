@@ -36,7 +36,10 @@ pub fn passphrase(g: &Global) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     if let Ok(p) = std::env::var("SECRETSNAP_PASSWORD") {
         return Ok(Zeroizing::new(p.into_bytes()));
     }
-    bail!("no repository passphrase: set SECRETSNAP_PASSWORD, or pass --password-file or --password-command")
+    bail!(
+        "no repository passphrase: set SECRETSNAP_PASSWORD, or pass --password-file or \
+     --password-command"
+    )
 }
 
 fn first_line(text: &[u8]) -> Zeroizing<Vec<u8>> {

@@ -167,7 +167,8 @@ fn human(plan: &Plan, report: &Report, dry_run: bool) {
     let creates: usize = plan.items.iter().map(|i| i.creates()).sum();
     if dry_run {
         println!(
-            "dry run: would create {} secrets and {creates} versions; {} skipped, {} failing ({} API calls to plan)",
+            "dry run: would create {} secrets and {creates} versions; {} skipped, {} failing ({} \
+             API calls to plan)",
             plan.items
                 .iter()
                 .filter(|i| matches!(i.action, Action::Create { .. }))

@@ -54,7 +54,8 @@ pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
         return Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc());
     }
     Err(format!(
-        "cannot read time {text:?}: use RFC 3339 (2026-11-23T10:00:00Z), \"2026-11-23 10:00\" or 2026-11-23"
+        "cannot read time {text:?}: use RFC 3339 (2026-11-23T10:00:00Z), \"2026-11-23 10:00\" or \
+         2026-11-23"
     ))
 }
 

@@ -322,7 +322,8 @@ impl Ctx<'_> {
             RawReference::Literal(_) => self.err(
                 r.span(),
                 key,
-                "secret values are never written in the config: use { env = \"VAR\" }, { file = \"/path\" } or { command = \"…\" }",
+                "secret values are never written in the config: use { env = \"VAR\" }, { file = \
+                 \"/path\" } or { command = \"…\" }",
             ),
         }
     }
@@ -456,7 +457,9 @@ impl Config {
                         file: file.display().to_string(),
                         line: 0,
                         key,
-                        message: "a policy needs a backup frequency: every = \"6h\" or cron = \"0 */6 * * *\"".into(),
+                        message: "a policy needs a backup frequency: every = \"6h\" or cron = \"0 \
+                         */6 * * *\""
+                            .into(),
                     })
                 }
             };

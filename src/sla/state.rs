@@ -1,7 +1,7 @@
 //! The scheduler's memory: per job, when it last ran, how it ended, and a bounded history of
-//! runs. A JSON file (written atomically and privately: unique temp file, fsync, rename) that holds no secret and no value;
-//! losing it only means jobs run once more. Snapshots in the repository stay the truth for "last
-//! successful backup".
+//! runs. A JSON file (written atomically and privately: unique temp file, fsync, rename) that holds
+//! no secret and no value; losing it only means jobs run once more. Snapshots in the repository
+//! stay the truth for "last successful backup".
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -96,7 +96,8 @@ impl Cache {
                 match open_file(&path) {
                     Ok(c) => c,
                     Err(e) => {
-                        tracing::warn!(cache = %path.display(), error = %e, "cache is damaged; rebuilding it");
+                        tracing::warn!(cache = %path.display(), error = %e, "cache is damaged; \
+                         rebuilding it");
                         for p in db_files(&path) {
                             let _ = std::fs::remove_file(p);
                         }

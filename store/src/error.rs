@@ -24,7 +24,10 @@ pub enum Error {
     Locked(String),
     #[error("the repository lock was lost ({0}); stopped without committing")]
     LockLost(String),
-    #[error("{count} blob(s) this snapshot needs are no longer in the repository (first: {first}); stopped without committing")]
+    #[error(
+        "{count} blob(s) this snapshot needs are no longer in the repository (first: {first}); \
+     stopped without committing"
+    )]
     Vanished { count: usize, first: Id },
     #[error("unsupported repository format version {0}")]
     UnsupportedVersion(u32),

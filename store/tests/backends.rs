@@ -1,5 +1,6 @@
 //! The backend conformance suite against every backend: local directory and memory always, S3
-//! when `SECRETSNAP_TEST_S3` names a bucket URL on a test server (`.ci/run` starts moto and sets it).
+//! when `SECRETSNAP_TEST_S3` names a bucket URL on a test server (`.ci/run` starts moto and sets
+//! it).
 
 use std::sync::Arc;
 
@@ -84,7 +85,10 @@ fn s3_url(test: &str) -> Option<String> {
             panic!("{test}: SECRETSNAP_TEST_S3 unset")
         }
         Err(_) => {
-            eprintln!("SKIPPED {test}: SECRETSNAP_TEST_S3 is not set (bash tests/run.sh starts moto and sets it)");
+            eprintln!(
+                "SKIPPED {test}: SECRETSNAP_TEST_S3 is not set (bash tests/run.sh starts \
+             moto and sets it)"
+            );
             None
         }
     }

@@ -106,7 +106,8 @@ async fn prune_is_refused_during_a_backup_and_reclaims_after() {
             fresh.read_content(&e).await.unwrap();
         }
     }
-    // The forgotten snapshot's unique data (a 50 000-byte run of 2s is kept, 1s are shared with `new`).
+    // The forgotten snapshot's unique data (a 50 000-byte run of 2s is kept, 1s are shared with
+    // `new`).
     let again = fresh.prune(&PruneOptions::default()).await.unwrap();
     assert_eq!(
         again.packs_deleted, 0,

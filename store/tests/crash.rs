@@ -119,7 +119,8 @@ async fn sigkill_never_damages_committed_snapshots() {
         .unwrap();
     assert!(report.ok(), "final read-data check: {:?}", report.errors);
     eprintln!(
-        "crash test: {iterations} SIGKILLs, {} committed snapshots verified, {} warnings (unreferenced data), {:?}",
+        "crash test: {iterations} SIGKILLs, {} committed snapshots verified, {} warnings \
+         (unreferenced data), {:?}",
         committed.len(),
         report.warnings.len(),
         started.elapsed()

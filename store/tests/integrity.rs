@@ -311,7 +311,10 @@ async fn a_tampered_or_foreign_cache_is_rebuilt_not_believed() {
         let c = rusqlite::Connection::open(&db).unwrap();
         // No column could hold a plaintext length: rows are names and sealed bytes only.
         let cols: Vec<String> = c
-            .prepare("SELECT name FROM pragma_table_info('items') UNION ALL SELECT name FROM pragma_table_info('index_objects')")
+            .prepare(
+                "SELECT name FROM pragma_table_info('items') UNION ALL SELECT name FROM \
+             pragma_table_info('index_objects')",
+            )
             .unwrap()
             .query_map([], |r| r.get(0))
             .unwrap()

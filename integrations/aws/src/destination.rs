@@ -7,8 +7,8 @@
 //! new one's, accounts are mapped; a policy naming another account unmapped is reported, not
 //! applied). Replica regions are re-created with `replicate` (AddReplicaRegions on create), and
 //! otherwise reported. Rotation is reported, never re-enabled. Re-running is a no-op: the same
-//! token with the same value does nothing, and existing secrets are skipped (or, with `append`, only missing
-//! VersionIds are added, without moving a label another version holds).
+//! token with the same value does nothing, and existing secrets are skipped (or, with `append`,
+//! only missing VersionIds are added, without moving a label another version holds).
 
 use std::collections::BTreeSet;
 
@@ -162,9 +162,12 @@ impl AwsDestination {
             Some(a) => a.to_string(),
             None => match self.client.account().await {
                 Ok(a) => a,
-                Err(e) => return Some(Err(format!(
-                    "resource policy: the target account could not be read ({e}); the policy is checked against the account in the new secret's ARN when it is created"
-                ))),
+                Err(e) => {
+                    return Some(Err(format!(
+                    "resource policy: the target account could not be read ({e}); the policy is \
+                     checked against the account in the new secret's ARN when it is created"
+                )))
+                }
             },
         };
         let target = Target {
@@ -196,7 +199,10 @@ impl AwsDestination {
         if let Some(primary) = s.extras.get("primary_region").and_then(Value::as_str) {
             let from = s.location.as_ref().map(|l| l.region.as_str()).unwrap_or("");
             if !primary.is_empty() && primary != from {
-                notes.push(format!("a replica of the secret in {primary} at the source: restored here as a standalone secret"));
+                notes.push(format!(
+                    "a replica of the secret in {primary} at the source: restored \
+                 here as a standalone secret"
+                ));
             }
         }
         let list = s.replicas();
@@ -206,7 +212,8 @@ impl AwsDestination {
         let regions: Vec<&str> = list.iter().map(|(r, _)| r.as_str()).collect();
         if !opts.replicate {
             notes.push(format!(
-                "replicated to {} at the source: not re-created (replicas are billed; opt in with {})",
+                "replicated to {} at the source: not re-created (replicas are billed; opt in with \
+                 {})",
                 regions.join(", "),
                 opts.face.hint(Opt::Replicate, "")
             ));
@@ -221,14 +228,16 @@ impl AwsDestination {
         }
         if regions.contains(&here.as_str()) {
             notes.push(format!(
-                "replicated to {here} at the source, which is the target itself: not replicated there"
+                "replicated to {here} at the source, which is the target itself: not replicated \
+                 there"
             ));
         }
         for (region, key) in &list {
             if let Some(k) = key.as_deref().filter(|k| *k != DEFAULT_KEY) {
                 if !opts.key_ids.contains_key(k) {
                     notes.push(format!(
-                        "replica in {region}: KMS key {k} not mapped, the default key is used (map it with {})",
+                        "replica in {region}: KMS key {k} not mapped, the default key is used (map \
+                         it with {})",
                         opts.face.hint(Opt::MapKey, &format!("{k}=DESTINATION_KEY"))
                     ));
                 }
@@ -325,7 +334,8 @@ impl Destination for AwsDestination {
         if let Some(k) = &s.key_id {
             if !opts.key_ids.contains_key(k) {
                 notes.push(format!(
-                    "KMS key {k} not mapped: the region's default key aws/secretsmanager is used (map it with {})",
+                    "KMS key {k} not mapped: the region's default key aws/secretsmanager is used \
+                     (map it with {})",
                     opts.face.hint(Opt::MapKey, &format!("{k}=DESTINATION_KEY"))
                 ));
             }
@@ -362,7 +372,9 @@ impl Destination for AwsDestination {
         } else if opts.conflict == ConflictMode::Append && s.extras.contains_key("resource_policy")
         {
             notes.push(
-                "resource policy: an existing secret keeps its own (restore into an empty target to restore it)".into(),
+                "resource policy: an existing secret keeps its own (restore into an empty target \
+                 to restore it)"
+                    .into(),
             );
         }
         match existing {
@@ -379,7 +391,9 @@ impl Destination for AwsDestination {
             }
             Existing::PendingDeletion => {
                 let reason = format!(
-                    "a secret named {name} is scheduled for deletion in {}: cancel that with `aws secretsmanager restore-secret --secret-id {name}` and restore with {}, or wait until AWS has deleted it",
+                    "a secret named {name} is scheduled for deletion in {}: cancel that with `aws \
+                     secretsmanager restore-secret --secret-id {name}` and restore with {}, or \
+                      wait until AWS has deleted it",
                     self.location.region,
                     opts.face.hint(Opt::OnConflict, "append")
                 );

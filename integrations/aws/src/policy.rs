@@ -73,7 +73,10 @@ pub fn rewrite(
         && names_number(&p, source_account)
     {
         return Err(format!(
-            "resource policy not restored: it names the source account {source_account} and the target is account {}; restore again with {} (add one for every other account it names that differs there), or edit it and apply it with `aws secretsmanager put-resource-policy`",
+            "resource policy not restored: it names the source account {source_account} and the \
+             target is account {}; restore again with {} (add one for every other account it names \
+              that differs there), or edit it and apply it with `aws secretsmanager \
+               put-resource-policy`",
             target.account,
             face.hint(
                 Opt::MapAccount,

@@ -1,8 +1,8 @@
 //! The AWS connectors against moto's server on 127.0.0.1 (started by `tests/run.sh`, which sets
 //! SECRETSNAP_TEST_MOTO): the shared conformance round trip, then AWS-specific equality (every
 //! VersionId, staging label, value, tag and description; the current value checked with
-//! VersionStage=AWSCURRENT because of moto's default-version bug), idempotent re-runs, a target name
-//! pending deletion, and throttling through a small fake endpoint in front of moto (moto never
+//! VersionStage=AWSCURRENT because of moto's default-version bug), idempotent re-runs, a target
+//! name pending deletion, and throttling through a small fake endpoint in front of moto (moto never
 //! throttles): the SDK backs off and no version is created twice. Each test uses its own regions.
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,12 +1,12 @@
 //! secretsnap-core: what every connector shares. One model of a secret and its versions
 //! (`model`), the two traits a connector implements (`Source`, `Destination` in `connector`), the
 //! restore plan (`plan`), the seam a provider crate plugs into (`provider`: explicit keys,
-//! opening connectors), what a destination can hold (`capability`), the loops that drive connectors (`fetch`: list then fetch with bounded
-//! concurrency; `restore`: plan then apply), checking a target against a snapshot (`verify`),
-//! the politeness layers every HTTP client wraps its calls in (`polite`: rate limiter, retry with
-//! jitter, call counter), and, with the `testing` feature, the conformance suite every
-//! connector's tests run (`conformance`). Connectors depend on this crate only; never on each
-//! other.
+//! opening connectors), what a destination can hold (`capability`), the loops that drive connectors
+//! (`fetch`: list then fetch with bounded concurrency; `restore`: plan then apply), checking a
+//! target against a snapshot (`verify`), the politeness layers every HTTP client wraps its calls in
+//! (`polite`: rate limiter, retry with jitter, call counter), and, with the `testing` feature, the
+//! conformance suite every connector's tests run (`conformance`). Connectors depend on this crate
+//! only; never on each other.
 
 pub mod capability;
 #[cfg(feature = "testing")]

@@ -168,7 +168,8 @@ pub struct Report {
 pub fn oversized(s: &crate::Secret, max: usize, target: &str) -> Option<String> {
     s.versions.iter().find_map(|v| match &v.payload {
         crate::Payload::Bytes(b) if b.len() > max => Some(format!(
-            "version {} is {} bytes; {target} accepts at most {max} bytes per version (nothing of this secret was written)",
+            "version {} is {} bytes; {target} accepts at most {max} bytes per version (nothing of \
+             this secret was written)",
             v.id,
             b.len()
         )),

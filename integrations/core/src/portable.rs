@@ -155,7 +155,11 @@ fn aws_to_scaleway(s: &Secret) -> (Secret, Vec<String>) {
         t.key_id = None;
     }
     if s.extras.contains_key("resource_policy") {
-        notes.push("resource policy not carried: Scaleway secrets have none (IAM policies apply per project)".into());
+        notes.push(
+            "resource policy not carried: Scaleway secrets have none (IAM policies apply \
+         per project)"
+                .into(),
+        );
     }
     if !s.replicas().is_empty() {
         notes.push("replica regions not carried: Scaleway has no replication".into());
@@ -230,7 +234,11 @@ fn scaleway_to_aws(s: &Secret) -> (Secret, Vec<String>) {
         ));
     }
     if s.protected {
-        notes.push("protection not carried: AWS has no delete protection flag (use a resource policy that denies DeleteSecret)".into());
+        notes.push(
+            "protection not carried: AWS has no delete protection flag (use a resource \
+         policy that denies DeleteSecret)"
+                .into(),
+        );
     }
     if s.ephemeral_policy.is_some() {
         notes.push("ephemeral policy not carried: AWS secrets do not expire".into());
@@ -241,7 +249,11 @@ fn scaleway_to_aws(s: &Secret) -> (Secret, Vec<String>) {
     {
         notes.push("disabled versions become deprecated versions (no staging label)".into());
     }
-    notes.push("Scaleway revision numbers become AWS VersionIds derived from them; creation dates are not carried".into());
+    notes.push(
+        "Scaleway revision numbers become AWS VersionIds derived from them; creation dates \
+     are not carried"
+            .into(),
+    );
     (t, notes)
 }
 

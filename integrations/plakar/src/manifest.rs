@@ -122,7 +122,8 @@ impl Manifest {
                 let kind_name = if k.boolean { "boolean" } else { "string" };
                 if d.kind != kind_name || d.required != k.required || d.secret != k.secret {
                     return bad(format!(
-                        "{kind}: key {}: declared {}/required={}/secret={}, code {kind_name}/required={}/secret={}",
+                        "{kind}: key {}: declared {}/required={}/secret={}, code \
+                         {kind_name}/required={}/secret={}",
                         d.key, d.kind, d.required, d.secret, k.required, k.secret
                     ));
                 }

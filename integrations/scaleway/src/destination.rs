@@ -97,7 +97,8 @@ fn steps(s: &Secret) -> (Vec<VersionStep>, Vec<String>) {
     if steps.len() > max {
         let dropped = steps.len() - max;
         notes.push(format!(
-            "{dropped} oldest versions not restored: Scaleway keeps at most {max} versions per secret"
+            "{dropped} oldest versions not restored: Scaleway keeps at most {max} versions per \
+             secret"
         ));
         steps.drain(..dropped);
     }
@@ -176,7 +177,8 @@ impl Destination for ScalewayDestination {
         match opts.conflict {
             ConflictMode::Skip => {
                 let reason = format!(
-                    "already exists at the destination (id {target_id}); use {} to add missing versions",
+                    "already exists at the destination (id {target_id}); use {} to add missing \
+                     versions",
                     opts.face.hint(Opt::OnConflict, "append")
                 );
                 Ok(item(Action::Skip { reason }, notes))

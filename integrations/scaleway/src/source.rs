@@ -44,7 +44,10 @@ impl ScalewaySource {
         match (read, restore) {
             (Ok(r), Ok(_)) => Ok(r),
             (Err(e), _) => Err(e),
-            (Ok(_), Err(e)) => Err(Error::Rejected(format!("read, but could not disable it again: {e} — version {rev} is left ENABLED at the source"))),
+            (Ok(_), Err(e)) => Err(Error::Rejected(format!(
+                "read, but could not disable it again: \
+             {e} — version {rev} is left ENABLED at the source"
+            ))),
         }
     }
 }

@@ -132,7 +132,10 @@ async fn cassettes_replay_against_the_emulator() {
         if std::env::var("CI").is_ok() {
             panic!("../shared/reference is missing; CI always has it");
         }
-        eprintln!("SKIPPED cassette conformance: ../shared/reference/scaleway/cassettes not found (set SECRETSNAP_REFERENCE)");
+        eprintln!(
+            "SKIPPED cassette conformance: ../shared/reference/scaleway/cassettes not found \
+         (set SECRETSNAP_REFERENCE)"
+        );
         return;
     };
     let client = reqwest::Client::new();

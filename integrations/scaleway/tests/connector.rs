@@ -148,11 +148,16 @@ async fn faults_and_rate_limit_lose_nothing() {
         .filter(|v| matches!(v.payload, Payload::Failed(_)))
         .count();
     eprintln!(
-        "faults: 200 secrets × 5 versions in {:?}: {read} read, {named} named ({failed} failed), {} requests, {} faults injected, {} 429s from the server",
+        "faults: 200 secrets × 5 versions in {:?}: {read} read, {named} named ({failed} failed), \
+         {} requests, {} faults injected, {} 429s from the server",
         started.elapsed(),
         source.calls(),
-        emu.counters().faults.load(std::sync::atomic::Ordering::Relaxed),
-        emu.counters().rate_limited.load(std::sync::atomic::Ordering::Relaxed)
+        emu.counters()
+            .faults
+            .load(std::sync::atomic::Ordering::Relaxed),
+        emu.counters()
+            .rate_limited
+            .load(std::sync::atomic::Ordering::Relaxed)
     );
     assert_eq!(secrets.len(), 200);
     assert_eq!(versions.len(), 1000);

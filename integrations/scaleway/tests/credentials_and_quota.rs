@@ -17,7 +17,10 @@ fn profiles_env_precedence_and_redaction() {
     let path = dir.join("config.yaml");
     std::fs::write(
         &path,
-        "access_key: SCWTOPLEVEL00000000\nsecret_key: 11111111-top-level-secret\ndefault_region: fr-par\nactive_profile: prod\nprofiles:\n  prod:\n    secret_key: 22222222-prod-secret\n    default_project_id: prod-project\n    default_region: nl-ams\n  dev:\n    secret_key: 33333333-dev-secret\n",
+        "access_key: SCWTOPLEVEL00000000\nsecret_key: 11111111-top-level-secret\ndefault_region: \
+         fr-par\nactive_profile: prod\nprofiles:\n  prod:\n    secret_key: \
+          22222222-prod-secret\n    default_project_id: prod-project\n    default_region: \
+           nl-ams\n  dev:\n    secret_key: 33333333-dev-secret\n",
     )
     .unwrap();
     for v in [

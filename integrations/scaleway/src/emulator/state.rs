@@ -2,6 +2,12 @@
 //! secrets × versions, soft delete and restore, revisions never reused, `latest` /
 //! `latest_enabled`, disable_previous, CRC32 checks, the 20-version quota, protection, ephemeral
 //! policies that really expire, filtering, ordering and pagination.
+//!
+//! Why over 600 lines: it is one state machine, transcribed from the recorded traffic operation
+//! by operation (`tests/cassettes.rs` replays it); the rules that tie operations together
+//! (revision counters, soft delete, quota, `latest_enabled`) must read as one place to be
+//! checked against the API. Wire shapes live in `wire.rs`, input checks in `validate.rs`,
+//! error bodies in `errors.rs`.
 
 use std::collections::BTreeMap;
 

@@ -39,7 +39,12 @@ pub fn path(p: Option<&str>) -> Result<String, ApiError> {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
             if !ok {
-                return Err(ApiError::invalid("path", "- invalid: path segments are 1 to 255 alphanumerics, dots, underscores or dashes\n", "constraint"));
+                return Err(ApiError::invalid(
+                    "path",
+                    "- invalid: path segments are 1 to 255 \
+                 alphanumerics, dots, underscores or dashes\n",
+                    "constraint",
+                ));
             }
         }
     }
