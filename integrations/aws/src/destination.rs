@@ -34,6 +34,8 @@ pub const TEMP_LABEL: &str = "secretsnap-restoring";
 /// deprecated versions beyond ~100 itself), no protection flag, no version descriptions.
 pub const CAPABILITIES: Capabilities = Capabilities {
     provider: "aws",
+    title: "AWS Secrets Manager",
+    secret_types: &["string", "binary"],
     max_versions: None,
     max_value_size: 65_536,
     labels: true,
@@ -42,6 +44,9 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     policies: true,
     replication: true,
     version_descriptions: false,
+    disabled_versions: false,
+    rotation: true,
+    expiry: false,
 };
 
 /// `aws://REGION` as a destination.
@@ -308,7 +313,7 @@ impl Destination for AwsDestination {
     }
 
     async fn plan(&self, s: &Secret, opts: &RestoreOptions) -> Result<PlanItem, ItemFailure> {
-        let (adapted, mut notes) = adapt(s, "aws");
+        let (adapted, mut notes) = adapt(s, &CAPABILITIES);
         let s: &Secret = &adapted;
         let name = aws_name(s);
         let fail = |e: Error| ItemFailure {
@@ -436,7 +441,7 @@ impl Destination for AwsDestination {
         s: &Secret,
         opts: &RestoreOptions,
     ) -> Result<Applied, ItemFailure> {
-        let (adapted, _) = adapt(s, "aws");
+        let (adapted, _) = adapt(s, &CAPABILITIES);
         let s: &Secret = &adapted;
         let fail = |e: Error| ItemFailure {
             item: s.full_name(),

@@ -9,6 +9,11 @@ use serde::Serialize;
 pub struct Capabilities {
     /// The provider's name in location URLs (`scaleway`, `aws`).
     pub provider: &'static str,
+    /// The provider's name in notes (`Scaleway`, `AWS Secrets Manager`).
+    pub title: &'static str,
+    /// The secret types it holds (Scaleway: `opaque`, `key_value`, …; AWS: `string`, `binary`,
+    /// told from the value); a secret of another type is adapted before planning.
+    pub secret_types: &'static [&'static str],
     /// Versions one secret keeps (Scaleway: 20); `None` when no quota applies to a restore.
     pub max_versions: Option<usize>,
     /// Largest value of one version, in bytes.
@@ -25,4 +30,10 @@ pub struct Capabilities {
     pub replication: bool,
     /// A description per version (Scaleway).
     pub version_descriptions: bool,
+    /// Versions that can be disabled and enabled again (Scaleway).
+    pub disabled_versions: bool,
+    /// Rotation settings (AWS: a rotation Lambda and schedule).
+    pub rotation: bool,
+    /// Secrets or versions that expire (Scaleway ephemeral policies).
+    pub expiry: bool,
 }

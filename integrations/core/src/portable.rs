@@ -1,12 +1,14 @@
 //! Moving a secret between providers (the table in `docs/cross-provider.md`). A destination calls
-//! `adapt` before planning: same provider → unchanged; otherwise the secret is rewritten into the
-//! target's terms and every loss is returned as a note for the plan and the report. What the target
+//! `adapt` with its own `Capabilities` before planning: same provider → unchanged; otherwise the
+//! capabilities decide how the secret is rewritten into the target's terms (no provider-name
+//! pairs here), and every loss is returned as a note for the plan and the report. What the target
 //! has no place for is kept as metadata where it can be, so a round trip A → B → A restores it:
 //! AWS VersionIds, staging labels and the binary flag travel in Scaleway version descriptions
 //! (`aws:version=…;labels=…;binary`), the Scaleway type in an AWS tag (`secretsnap:scaleway-type`).
 
 use std::borrow::Cow;
 
+use crate::capability::Capabilities;
 use crate::model::{Payload, Secret, Version, VersionStatus};
 
 /// Description prefix carrying AWS version metadata in a Scaleway version.
@@ -65,17 +67,29 @@ fn source_provider(s: &Secret) -> &str {
         .unwrap_or("")
 }
 
-/// Rewrites `s` for a `target` provider; returns the adapted secret (borrowed, not copied, when
-/// nothing changes) and what does not carry over.
-pub fn adapt<'a>(s: &'a Secret, target: &str) -> (Cow<'a, Secret>, Vec<String>) {
-    match (source_provider(s), target) {
-        (from, to) if from == to || from.is_empty() => (Cow::Borrowed(s), vec![]),
-        ("aws", "scaleway") => owned(aws_to_scaleway(s)),
-        ("scaleway", "aws") => owned(scaleway_to_aws(s)),
-        (from, to) => (
+/// Rewrites `s` for a target that can hold what `target` declares; returns the adapted secret
+/// (borrowed, not copied, when nothing changes) and what does not carry over. Same provider →
+/// unchanged. Otherwise the target's capabilities decide: versions told apart by staging labels
+/// go to a target without labels as ordered revisions (labels and ids kept in descriptions where
+/// it has them); revisions go to a target with labels as versions with derived ids and
+/// `AWSCURRENT` on the newest enabled one; a secret type the target does not hold is mapped; and
+/// every field the target has no place for is named in a note.
+pub fn adapt<'a>(s: &'a Secret, target: &Capabilities) -> (Cow<'a, Secret>, Vec<String>) {
+    let from = source_provider(s);
+    if from == target.provider || from.is_empty() {
+        return (Cow::Borrowed(s), vec![]);
+    }
+    let labelled = s.versions.iter().any(|v| !v.labels.is_empty());
+    let foreign_type = !target.secret_types.contains(&s.kind.as_str());
+    match (labelled, target.labels) {
+        (true, false) => owned(labels_to_revisions(s, target)),
+        (false, true) => owned(revisions_to_labels(s, target)),
+        _ if foreign_type && !target.labels => owned(labels_to_revisions(s, target)),
+        _ => (
             Cow::Borrowed(s),
             vec![format!(
-                "no mapping from {from} to {to}: fields copied as they are"
+                "no mapping from {from} to {}: fields copied as they are",
+                target.provider
             )],
         ),
     }
@@ -100,7 +114,7 @@ fn is_key_value(bytes: &[u8]) -> bool {
     }
 }
 
-fn aws_to_scaleway(s: &Secret) -> (Secret, Vec<String>) {
+fn labels_to_revisions(s: &Secret, target: &Capabilities) -> (Secret, Vec<String>) {
     let mut t = s.clone();
     let mut notes = Vec::new();
     let kind_tag = format!("{SCALEWAY_TYPE_TAG}=");
@@ -119,13 +133,20 @@ fn aws_to_scaleway(s: &Secret) -> (Secret, Vec<String>) {
         })
         .collect();
     let any_binary = s.versions.iter().any(is_binary);
-    t.kind = kept_kind.unwrap_or_else(|| {
-        if !any_binary && !values.is_empty() && values.iter().all(|b| is_key_value(b)) {
-            "key_value".into()
-        } else {
-            "opaque".into()
-        }
-    });
+    if !target.secret_types.contains(&s.kind.as_str()) {
+        let holds = |k: &str| target.secret_types.contains(&k);
+        t.kind = kept_kind.filter(|k| holds(k)).unwrap_or_else(|| {
+            if holds("key_value")
+                && !any_binary
+                && !values.is_empty()
+                && values.iter().all(|b| is_key_value(b))
+            {
+                "key_value".into()
+            } else {
+                target.secret_types.first().copied().unwrap_or("").into()
+            }
+        });
+    }
     // AWSCURRENT becomes the newest enabled revision; versions without labels (deprecated) are
     // kept disabled; ids, labels and the binary flag live on in the description.
     let mut versions = s.versions.clone();
@@ -137,40 +158,52 @@ fn aws_to_scaleway(s: &Secret) -> (Secret, Vec<String>) {
         versions.push(current);
     }
     for v in &mut versions {
-        if v.status == VersionStatus::Enabled && v.labels.is_empty() {
+        if target.disabled_versions && v.status == VersionStatus::Enabled && v.labels.is_empty() {
             v.status = VersionStatus::Disabled;
         }
-        v.description = AwsVersionMeta {
-            version_id: v.id.clone(),
-            labels: v.labels.clone(),
-            binary: is_binary(v),
+        if target.version_descriptions {
+            v.description = AwsVersionMeta {
+                version_id: v.id.clone(),
+                labels: v.labels.clone(),
+                binary: is_binary(v),
+            }
+            .encode();
         }
-        .encode();
+    }
+    if !target.version_descriptions {
+        notes.push("version ids and staging labels not carried: the target keeps neither".into());
     }
     t.versions = versions;
     if let Some(k) = &s.key_id {
         notes.push(format!(
-            "KMS key {k} has no Scaleway equivalent: the project's default key is used"
+            "KMS key {k} has no {} equivalent: the target's default key is used",
+            target.title
         ));
         t.key_id = None;
     }
-    if s.extras.contains_key("resource_policy") {
-        notes.push(
-            "resource policy not carried: Scaleway secrets have none (IAM policies apply \
-         per project)"
-                .into(),
-        );
+    if !target.policies && s.extras.contains_key("resource_policy") {
+        notes.push(format!(
+            "resource policy not carried: {} secrets have none (IAM policies apply to them)",
+            target.title
+        ));
     }
-    if !s.replicas().is_empty() {
-        notes.push("replica regions not carried: Scaleway has no replication".into());
+    if !target.replication && !s.replicas().is_empty() {
+        notes.push(format!(
+            "replica regions not carried: {} has no replication",
+            target.title
+        ));
     }
-    if s.extras
-        .get("rotation")
-        .and_then(|r| r.get("enabled"))
-        .and_then(|e| e.as_bool())
-        == Some(true)
+    if !target.rotation
+        && s.extras
+            .get("rotation")
+            .and_then(|r| r.get("enabled"))
+            .and_then(|e| e.as_bool())
+            == Some(true)
     {
-        notes.push("rotation settings not carried: Scaleway has no rotation Lambda".into());
+        notes.push(format!(
+            "rotation settings not carried: {} has no rotation Lambda",
+            target.title
+        ));
     }
     notes.push("version creation dates are not carried (the target sets its own)".into());
     (t, notes)
@@ -186,7 +219,7 @@ pub fn derived_token(secret_id: &str, version_id: &str) -> String {
     h[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn scaleway_to_aws(s: &Secret) -> (Secret, Vec<String>) {
+fn revisions_to_labels(s: &Secret, target: &Capabilities) -> (Secret, Vec<String>) {
     let mut t = s.clone();
     let mut notes = Vec::new();
     let from_aws = !s.versions.is_empty()
@@ -223,37 +256,41 @@ fn scaleway_to_aws(s: &Secret) -> (Secret, Vec<String>) {
                 v.id = derived_token(&s.id, &v.id);
             }
         }
-        if v.status == VersionStatus::Disabled {
+        if !target.disabled_versions && v.status == VersionStatus::Disabled {
             v.status = VersionStatus::Enabled;
         }
-        v.description.clear();
+        if !target.version_descriptions {
+            v.description.clear();
+        }
     }
-    if lost_descriptions > 0 {
+    let title = target.title;
+    if !target.version_descriptions && lost_descriptions > 0 {
         notes.push(format!(
-            "{lost_descriptions} version descriptions not carried: AWS versions have none"
+            "{lost_descriptions} version descriptions not carried: {title} versions have none"
         ));
     }
-    if s.protected {
-        notes.push(
-            "protection not carried: AWS has no delete protection flag (use a resource \
-         policy that denies DeleteSecret)"
-                .into(),
-        );
+    if !target.protection && s.protected {
+        notes.push(format!(
+            "protection not carried: {title} has no delete protection flag (use a resource \
+             policy that denies DeleteSecret)"
+        ));
     }
-    if s.ephemeral_policy.is_some() {
-        notes.push("ephemeral policy not carried: AWS secrets do not expire".into());
+    if !target.expiry && s.ephemeral_policy.is_some() {
+        notes.push(format!(
+            "ephemeral policy not carried: {title} secrets do not expire"
+        ));
     }
-    if s.versions
-        .iter()
-        .any(|v| v.status == VersionStatus::Disabled)
+    if !target.disabled_versions
+        && s.versions
+            .iter()
+            .any(|v| v.status == VersionStatus::Disabled)
     {
         notes.push("disabled versions become deprecated versions (no staging label)".into());
     }
-    notes.push(
-        "Scaleway revision numbers become AWS VersionIds derived from them; creation dates \
-     are not carried"
-            .into(),
-    );
+    notes.push(format!(
+        "revision numbers become {title} VersionIds derived from them; creation dates are not \
+         carried"
+    ));
     (t, notes)
 }
 

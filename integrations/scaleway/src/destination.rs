@@ -21,6 +21,8 @@ use crate::client::Client;
 /// value, protection and version descriptions; no labels, binary flag, policies or replication.
 pub const CAPABILITIES: Capabilities = Capabilities {
     provider: "scaleway",
+    title: "Scaleway",
+    secret_types: &crate::emulator::SECRET_TYPES,
     max_versions: Some(20),
     max_value_size: 64 * 1024,
     labels: false,
@@ -29,6 +31,9 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     policies: false,
     replication: false,
     version_descriptions: true,
+    disabled_versions: true,
+    rotation: false,
+    expiry: true,
 };
 
 /// `scaleway://REGION/PROJECT` as a destination.
@@ -116,7 +121,7 @@ impl Destination for ScalewayDestination {
     }
 
     async fn plan(&self, s: &Secret, opts: &RestoreOptions) -> Result<PlanItem, ItemFailure> {
-        let (adapted, mapping_notes) = adapt(s, "scaleway");
+        let (adapted, mapping_notes) = adapt(s, &CAPABILITIES);
         let s: &Secret = &adapted;
         let item = |action, mut notes: Vec<String>| PlanItem {
             secret: s.full_name(),
@@ -246,7 +251,7 @@ impl Destination for ScalewayDestination {
         s: &Secret,
         opts: &RestoreOptions,
     ) -> Result<Applied, ItemFailure> {
-        let (adapted, _) = adapt(s, "scaleway");
+        let (adapted, _) = adapt(s, &CAPABILITIES);
         let s: &Secret = &adapted;
         let fail = |e: Error| ItemFailure {
             item: s.full_name(),
