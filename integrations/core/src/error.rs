@@ -1,4 +1,11 @@
 //! The connector error type and the per-item failure that a run records and keeps going past.
+//!
+//! The rule (docs/ARCHITECTURE.md, "Errors"): a variant names the kind of cause, and its message
+//! is built where the error happens from safe parts — the call, the HTTP status, the provider's
+//! error type, the secret and version names — never from a value, and never by forwarding a
+//! foreign error whose text we do not control (SDK, serde and HTTP errors can quote the bytes
+//! they failed on). Connector errors cross the plugin protocol and JSON reports as text, so the
+//! message is the whole of what is kept.
 
 /// Errors that stop a connector operation.
 #[derive(Debug, thiserror::Error)]
