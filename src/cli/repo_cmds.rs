@@ -77,7 +77,8 @@ pub async fn snapshots(g: &Global, args: &SnapshotFilterArgs) -> anyhow::Result<
     let shown: Vec<&SnapshotInfo> = list.snapshots.iter().filter(|s| f.matches(s)).collect();
     print(
         g,
-        json!({"snapshots": shown, "damaged": list.damaged.iter().map(|(o, w)| json!({"object": o, "error": w})).collect::<Vec<_>>()}),
+        json!({"snapshots": shown, "damaged": list.damaged.iter().map(|(o, w)| json!({"object": o,
+            "error": w})).collect::<Vec<_>>()}),
         || {
             println!(
                 "{:<10} {:<20} {:<12} {:<18} {:>8}  source",
@@ -118,7 +119,8 @@ pub async fn check(g: &Global, read_data: Option<&str>) -> anyhow::Result<u8> {
 pub fn show_check(g: &Global, r: &secretsnap_store::CheckReport) -> anyhow::Result<u8> {
     print(g, serde_json::to_value(r)?, || {
         println!(
-            "checked {} snapshots, {} indexes, {} packs, {} blobs; read {} packs, verified {} blobs",
+            "checked {} snapshots, {} indexes, {} packs, {} blobs; read {} packs, verified {} \
+             blobs",
             r.snapshots, r.indexes, r.packs, r.blobs, r.packs_read, r.blobs_verified
         );
         for w in &r.warnings {

@@ -226,7 +226,8 @@ impl AwsDestination {
         }
         if !creating {
             notes.push(format!(
-                "replicated to {} at the source: replication of an existing secret is left as it is",
+                "replicated to {} at the source: replication of an existing secret is left as it \
+                 is",
                 regions.join(", ")
             ));
             return notes;

@@ -83,7 +83,10 @@ pub fn binary(s: usize, n: usize) -> Vec<u8> {
 }
 
 /// A resource policy naming no account and no ARN (restorable as it is).
-pub const PORTABLE_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"secretsmanager:DeleteSecret","Resource":"*"}]}"#;
+pub const PORTABLE_POLICY: &str = concat!(
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","#,
+    r#""Action":"secretsmanager:DeleteSecret","Resource":"*"}]}"#
+);
 
 fn tag(k: &str, v: &str) -> Tag {
     Tag::builder().key(k).value(v).build()

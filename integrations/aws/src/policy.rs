@@ -92,7 +92,12 @@ mod tests {
     use super::*;
 
     const SRC: &str = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:db-AbCdEf";
-    const POLICY: &str = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:role/app"},"Action":"secretsmanager:GetSecretValue","Resource":"arn:aws:secretsmanager:eu-west-1:111111111111:secret:db-AbCdEf"}]}"#;
+    const POLICY: &str = concat!(
+        r#"{"Statement":[{"Effect":"Allow","#,
+        r#""Principal":{"AWS":"arn:aws:iam::111111111111:role/app"},"#,
+        r#""Action":"secretsmanager:GetSecretValue","#,
+        r#""Resource":"arn:aws:secretsmanager:eu-west-1:111111111111:secret:db-AbCdEf"}]}"#
+    );
 
     #[test]
     fn same_account_keeps_principals_and_points_at_the_new_secret() {
@@ -140,7 +145,10 @@ mod tests {
 
     #[test]
     fn a_policy_without_the_source_account_applies_anywhere() {
-        let p = r#"{"Statement":[{"Effect":"Deny","Principal":"*","Action":"secretsmanager:DeleteSecret","Resource":"*"}]}"#;
+        let p = concat!(
+            r#"{"Statement":[{"Effect":"Deny","Principal":"*","#,
+            r#""Action":"secretsmanager:DeleteSecret","Resource":"*"}]}"#
+        );
         let t = Target {
             arn: "x",
             account: "222222222222",

@@ -48,7 +48,8 @@ impl AwsSource {
         let rotation = json!({
             "enabled": d.rotation_enabled(),
             "lambda_arn": d.rotation_lambda_arn(),
-            "automatically_after_days": d.rotation_rules().and_then(|r| r.automatically_after_days()),
+            "automatically_after_days":
+                d.rotation_rules().and_then(|r| r.automatically_after_days()),
             "schedule_expression": d.rotation_rules().and_then(|r| r.schedule_expression()),
             "duration": d.rotation_rules().and_then(|r| r.duration()),
         });

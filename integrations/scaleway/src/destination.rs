@@ -260,7 +260,8 @@ impl Destination for ScalewayDestination {
         let (target_id, steps, protect, created) = match &item.action {
             Action::Create { steps, protect } => {
                 let mut body = json!({
-                    "project_id": self.location.scope, "name": s.name, "tags": s.tags, "description": s.description,
+                    "project_id": self.location.scope, "name": s.name, "tags": s.tags,
+                        "description": s.description,
                     "type": s.kind, "path": s.path, "protected": false,
                 });
                 if let Some(p) = &s.ephemeral_policy {

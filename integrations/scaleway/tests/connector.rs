@@ -35,13 +35,44 @@ async fn conformance_round_trip_fr_par_to_nl_ams() {
     emu.seed("fr-par", A, 12, 3);
     // Edge cases: a deleted version, a TTL-only ephemeral policy, a product-managed secret.
     emu.with_state(|st| {
-        let id = st.create_secret("fr-par", serde_json::from_value(json!({"project_id": A, "name": "rotated", "path": "/edge", "description": "with a deleted version", "ephemeral_policy": {"time_to_live": "86400s", "expires_once_accessed": false, "action": "disable"}})).unwrap()).unwrap()["id"].as_str().unwrap().to_string();
+        let id = st
+            .create_secret(
+                "fr-par",
+                serde_json::from_value(json!({"project_id": A,
+            "name": "rotated", "path": "/edge", "description": "with a deleted version",
+                "ephemeral_policy": {"time_to_live": "86400s", "expires_once_accessed": false,
+                    "action": "disable"}}))
+                .unwrap(),
+            )
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
         for i in 0..3 {
-            st.create_version("fr-par", &id, serde_json::from_value(json!({"data": base64_of(&format!("r{i}")), "description": format!("rot {i}")})).unwrap()).unwrap();
+            st.create_version(
+                "fr-par",
+                &id,
+                serde_json::from_value(json!({"data": base64_of(&format!("r{i}")),
+                    "description": format!("rot {i}")}))
+                .unwrap(),
+            )
+            .unwrap();
         }
         st.delete_version("fr-par", &id, "2").unwrap();
-        let managed = st.create_secret("fr-par", serde_json::from_value(json!({"project_id": A, "name": "vpn", "path": "/s2s_vpn"})).unwrap()).unwrap()["id"].as_str().unwrap().to_string();
-        st.add_owner("fr-par", &managed, &json!({"product": "s2s_vpn"})).unwrap();
+        let managed = st
+            .create_secret(
+                "fr-par",
+                serde_json::from_value(json!({"project_id": A,
+            "name": "vpn",
+                "path": "/s2s_vpn"}))
+                .unwrap(),
+            )
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        st.add_owner("fr-par", &managed, &json!({"product": "s2s_vpn"}))
+            .unwrap();
     });
     let source = ScalewaySource::new(client(&emu, "fr-par", ClientOptions::default()), A);
     let dest = ScalewayDestination::new(client(&emu, "nl-ams", ClientOptions::default()), B);

@@ -82,9 +82,28 @@ async fn more_than_twenty_versions_keep_the_newest_twenty() {
     let p = "cccccccc-0000-4000-8000-00000000000c";
     emu.with_state(|st| {
         st.limits.max_versions = 30; // a source that was allowed more (raised quota)
-        let id = st.create_secret("fr-par", serde_json::from_value(json!({"project_id": p, "name": "many"})).unwrap()).unwrap()["id"].as_str().unwrap().to_string();
+        let id = st
+            .create_secret(
+                "fr-par",
+                serde_json::from_value(json!({"project_id": p,
+            "name": "many"}))
+                .unwrap(),
+            )
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
         for i in 0..23 {
-            st.create_version("fr-par", &id, serde_json::from_value(json!({"data": format!("dmFsdWU{}", ["A", "B", "C"][i % 3]), "description": format!("v{i}")})).unwrap()).unwrap();
+            st.create_version(
+                "fr-par",
+                &id,
+                serde_json::from_value(
+                    json!({"data": format!("dmFsdWU{}", ["A", "B", "C"][i % 3]),
+                    "description": format!("v{i}")}),
+                )
+                .unwrap(),
+            )
+            .unwrap();
         }
         st.limits.max_versions = 20;
     });

@@ -385,7 +385,8 @@ async fn delete_protect_restore_paths_and_listing() {
         .await;
     assert_eq!(types["types"], json!(["key_value", "opaque"]));
     api.version(&c, "by path", json!({})).await;
-    let (s, v) = api.call("GET", &format!("/secrets-by-path/versions/latest_enabled/access?project_id={P}&secret_path=/team&secret_name=gamma"), None).await;
+    let (s, v) = api.call("GET",
+        &format!("/secrets-by-path/versions/latest_enabled/access?project_id={P}&secret_path=/team&secret_name=gamma"), None).await;
     assert_eq!((s, v["revision"].as_u64()), (200, Some(1)));
     assert_eq!(
         api.call(
@@ -404,7 +405,14 @@ async fn delete_protect_restore_paths_and_listing() {
 #[tokio::test]
 async fn expire_once_accessed_versions_really_expire() {
     let api = Api::new(open()).await;
-    let id = api.secret("eph", "opaque", json!({"ephemeral_policy": {"time_to_live": "3600.000000000s", "expires_once_accessed": true, "action": "disable"}})).await;
+    let id = api
+        .secret(
+            "eph",
+            "opaque",
+            json!({"ephemeral_policy": {"time_to_live": "3600.000000000s",
+            "expires_once_accessed": true, "action": "disable"}}),
+        )
+        .await;
     let (_, v) = api.version(&id, "once", json!({})).await;
     assert_eq!(v["ephemeral_properties"]["expires_once_accessed"], true);
     assert!(v["ephemeral_properties"]["expires_at"].is_string());

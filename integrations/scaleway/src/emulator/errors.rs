@@ -29,49 +29,56 @@ impl ApiError {
     pub fn not_found(resource: &str, id: &str) -> Self {
         ApiError {
             status: StatusCode::NOT_FOUND,
-            body: json!({"message": "resource is not found", "resource": resource, "resource_id": id, "type": "not_found"}),
+            body: json!({"message": "resource is not found", "resource": resource,
+                "resource_id": id, "type": "not_found"}),
         }
     }
 
     pub fn invalid(argument: &str, help: &str, reason: &str) -> Self {
         ApiError {
             status: StatusCode::BAD_REQUEST,
-            body: json!({"details": [{"argument_name": argument, "help_message": help, "reason": reason}], "message": "invalid argument(s)", "type": "invalid_arguments"}),
+            body: json!({"details": [{"argument_name": argument, "help_message": help,
+                "reason": reason}], "message": "invalid argument(s)", "type": "invalid_arguments"}),
         }
     }
 
     pub fn precondition(precondition: &str, help: &str) -> Self {
         ApiError {
             status: StatusCode::PRECONDITION_FAILED,
-            body: json!({"help_message": help, "message": "precondition is not respected", "precondition": precondition, "type": "precondition_failed"}),
+            body: json!({"help_message": help, "message": "precondition is not respected",
+                "precondition": precondition, "type": "precondition_failed"}),
         }
     }
 
     pub fn already_exists(resource: &str, id: &str, help: &str) -> Self {
         ApiError {
             status: StatusCode::CONFLICT,
-            body: json!({"help_message": help, "message": "resource already exists", "resource": resource, "resource_id": id, "type": "already_exists"}),
+            body: json!({"help_message": help, "message": "resource already exists",
+                "resource": resource, "resource_id": id, "type": "already_exists"}),
         }
     }
 
     pub fn quota(resource: &str, current: u32, quota: u32) -> Self {
         ApiError {
             status: StatusCode::FORBIDDEN,
-            body: json!({"details": [{"current": current, "quota": quota, "resource": resource}], "message": "quota(s) exceeded for this resource", "type": "quotas_exceeded"}),
+            body: json!({"details": [{"current": current, "quota": quota, "resource": resource}],
+                "message": "quota(s) exceeded for this resource", "type": "quotas_exceeded"}),
         }
     }
 
     pub fn unauthenticated(reason: &str) -> Self {
         ApiError {
             status: StatusCode::UNAUTHORIZED,
-            body: json!({"message": "authentication is denied", "method": "api_key", "reason": reason, "type": "denied_authentication"}),
+            body: json!({"message": "authentication is denied", "method": "api_key",
+                "reason": reason, "type": "denied_authentication"}),
         }
     }
 
     pub fn forbidden(action: &str) -> Self {
         ApiError {
             status: StatusCode::FORBIDDEN,
-            body: json!({"details": [{"action": action, "resource": "secret"}], "message": "insufficient permissions", "type": "permissions_denied"}),
+            body: json!({"details": [{"action": action, "resource": "secret"}],
+                "message": "insufficient permissions", "type": "permissions_denied"}),
         }
     }
 

@@ -27,12 +27,27 @@ pub fn sample_payload(kind: &str, i: usize, v: usize) -> String {
     match kind {
         "key_value" => format!("{{\"API_KEY\":\"key-{i}-{v}\",\"RETRIES\":3}}"),
         "basic_credentials" => format!("{{\"username\":\"svc{i}\",\"password\":\"pw-{i}-{v}\"}}"),
-        "database_credentials" => format!("{{\"engine\":\"postgres\",\"username\":\"app{i}\",\"password\":\"db-{i}-{v}\",\"host\":\"10.0.0.{}\",\"dbname\":\"app\",\"port\":\"5432\"}}", i % 250),
-        "ssh_key" => format!("{{\"ssh_private_key\":\"-----BEGIN OPENSSH PRIVATE \
-         KEY-----\\nkey{i}v{v}\\n-----END OPENSSH PRIVATE KEY-----\\n\"}}"),
-        "certificate" => format!("-----BEGIN CERTIFICATE-----\nMIIB{i}x{v}\n-----END \
-         CERTIFICATE-----\n"),
-        _ => format!("opaque value {i}/{v} {}", "z".repeat((i * 37 + v * 11) % 200)),
+        "database_credentials" => format!(
+            concat!(
+                "{{\"engine\":\"postgres\",\"username\":\"app{i}\",\"password\":\"db-{i}-{v}\",",
+                "\"host\":\"10.0.0.{}\",\"dbname\":\"app\",\"port\":\"5432\"}}"
+            ),
+            i % 250,
+            i = i,
+            v = v
+        ),
+        "ssh_key" => format!(
+            "{{\"ssh_private_key\":\"-----BEGIN OPENSSH PRIVATE \
+         KEY-----\\nkey{i}v{v}\\n-----END OPENSSH PRIVATE KEY-----\\n\"}}"
+        ),
+        "certificate" => format!(
+            "-----BEGIN CERTIFICATE-----\nMIIB{i}x{v}\n-----END \
+         CERTIFICATE-----\n"
+        ),
+        _ => format!(
+            "opaque value {i}/{v} {}",
+            "z".repeat((i * 37 + v * 11) % 200)
+        ),
     }
 }
 

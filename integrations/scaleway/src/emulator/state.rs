@@ -569,12 +569,19 @@ impl State {
             if s.path == prefix {
                 items.insert(
                     format!("1{}", s.name),
-                    json!({"name": s.name, "created_at": wire::ts(&s.created_at), "updated_at": wire::ts(&s.updated_at),
-                        "secret": {"id": s.id, "tags": s.tags, "version_count": s.versions.len(), "protected": s.protected, "ephemeral_policy": s.ephemeral_policy, "type": s.kind}}),
+                    json!({"name": s.name, "created_at": wire::ts(&s.created_at),
+                        "updated_at": wire::ts(&s.updated_at),
+                        "secret": {"id": s.id, "tags": s.tags, "version_count": s.versions.len(),
+                            "protected": s.protected, "ephemeral_policy": s.ephemeral_policy,
+                                "type": s.kind}}),
                 );
             } else if let Some(rest) = s.path.strip_prefix(&format!("{base}/")) {
                 let folder = rest.split('/').next().unwrap_or(rest).to_string();
-                let e = items.entry(format!("0{folder}")).or_insert_with(|| json!({"name": folder, "created_at": wire::ts(&s.created_at), "updated_at": wire::ts(&s.updated_at), "folder": {}}));
+                let e = items.entry(format!("0{folder}")).or_insert_with(|| {
+                    json!({"name": folder,
+                    "created_at": wire::ts(&s.created_at), "updated_at": wire::ts(&s.updated_at),
+                        "folder": {}})
+                });
                 if wire::ts(&s.updated_at).as_str() > e["updated_at"].as_str().unwrap_or("") {
                     e["updated_at"] = json!(wire::ts(&s.updated_at));
                 }
