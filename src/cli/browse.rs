@@ -111,44 +111,49 @@ pub async fn diff(g: &Global, cmd: &DiffCmd) -> anyhow::Result<u8> {
     let d = inventory::diff(&repo, &a.id, &b.id).await?;
     print(g, json!({"from": a.id, "to": b.id, "diff": &d}), || {
         println!("{} → {}", a.id.short(), b.id.short());
-        for s in &d.added {
-            println!("+ {s}");
-        }
-        for s in &d.removed {
-            println!("- {s}");
-        }
-        for c in &d.changed {
-            println!("M {}", c.secret);
-            for f in &c.changes {
-                println!("    {}: {:?} → {:?}", f.field, f.before, f.after);
-            }
-            for v in &c.versions_added {
-                println!("    + version {v}");
-            }
-            for v in &c.versions_removed {
-                println!("    - version {v}");
-            }
-            for v in &c.versions_changed {
-                for f in &v.changes {
-                    println!(
-                        "    ~ version {} {}: {:?} → {:?}",
-                        v.version, f.field, f.before, f.after
-                    );
-                }
-                if v.content_changed {
-                    println!("    ~ version {} value changed", v.version);
-                }
-            }
-        }
-        println!(
-            "{} added, {} removed, {} changed, {} unchanged",
-            d.added.len(),
-            d.removed.len(),
-            d.changed.len(),
-            d.unchanged
-        );
+        show_diff(&d);
     });
     Ok(OK)
+}
+
+/// Prints a diff (`diff`, `drift`): `+` added, `-` removed, `M` changed with each field.
+pub fn show_diff(d: &inventory::Diff) {
+    for s in &d.added {
+        println!("+ {s}");
+    }
+    for s in &d.removed {
+        println!("- {s}");
+    }
+    for c in &d.changed {
+        println!("M {}", c.secret);
+        for f in &c.changes {
+            println!("    {}: {:?} → {:?}", f.field, f.before, f.after);
+        }
+        for v in &c.versions_added {
+            println!("    + version {v}");
+        }
+        for v in &c.versions_removed {
+            println!("    - version {v}");
+        }
+        for v in &c.versions_changed {
+            for f in &v.changes {
+                println!(
+                    "    ~ version {} {}: {:?} → {:?}",
+                    v.version, f.field, f.before, f.after
+                );
+            }
+            if v.content_changed {
+                println!("    ~ version {} value changed", v.version);
+            }
+        }
+    }
+    println!(
+        "{} added, {} removed, {} changed, {} unchanged",
+        d.added.len(),
+        d.removed.len(),
+        d.changed.len(),
+        d.unchanged
+    );
 }
 
 pub async fn cat(g: &Global, cmd: &CatCmd) -> anyhow::Result<u8> {

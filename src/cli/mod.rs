@@ -6,6 +6,7 @@ mod backup;
 mod browse;
 mod context;
 mod demo;
+mod drift;
 mod emulator;
 pub mod output;
 mod password;
@@ -24,7 +25,8 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
     version,
     about = "Encrypted, deduplicated snapshots of cloud secret managers",
     after_help = "Exit codes: 0 success, 1 failure, 2 usage error, 3 partial (some items failed; \
-     the report names each one), 4 a source is out of its SLA (status)."
+     the report names each one), 4 a source is out of its SLA (status), 5 the repository stayed \
+     locked by another process, 6 the source drifted from its snapshot (drift)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -76,6 +78,9 @@ pub enum Command {
     Ls(browse::LsCmd),
     /// What changed between two snapshots (never values).
     Diff(browse::DiffCmd),
+    /// What changed at a live source since a snapshot, from metadata only (no value is read);
+    /// exit code 6 when it drifted.
+    Drift(drift::DriftCmd),
     /// Restore a snapshot into a target (e.g. scaleway://nl-ams/PROJECT_ID).
     Restore(Box<restore::RestoreCmd>),
     /// Copy secrets from a source straight into a target, with restore's plan and conflict rules.
@@ -127,6 +132,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Snapshots(f) => repo_cmds::snapshots(g, f).await,
         Command::Ls(c) => browse::ls(g, c).await,
         Command::Diff(c) => browse::diff(g, c).await,
+        Command::Drift(c) => drift::run(g, c).await,
         Command::Restore(c) => restore::restore(g, c).await,
         Command::Clone(c) => restore::clone(g, c).await,
         Command::Cat(c) => browse::cat(g, c).await,

@@ -1,7 +1,8 @@
 //! Output conventions shared by every command: JSON on stdout with `--json`, human text
 //! otherwise; the one table of exit codes (below, and in docs/cli.md: 0 success, 1 failure,
 //! 2 usage error, 3 partial: some items failed, all named, 4 a source out of its SLA, 5 locked by
-//! another process); the `Usage` error that maps to exit code 2.
+//! another process, 6 a source drifted from its snapshot); the `Usage` error that maps to exit
+//! code 2.
 
 use super::Global;
 
@@ -18,6 +19,8 @@ pub const PARTIAL: u8 = 3;
 pub const OUT_OF_SLA: u8 = 4;
 /// Exit code: another process held the repository lock (past `--wait-lock`); nothing was done.
 pub const LOCKED: u8 = 5;
+/// Exit code of `drift`: the live source differs from the snapshot (the report names how).
+pub const DRIFTED: u8 = 6;
 
 /// Whether `e` is (or was caused by) a repository held locked by another process.
 pub fn is_locked(e: &anyhow::Error) -> bool {

@@ -64,7 +64,9 @@ fn version_view(v: &Version, e: Option<&Entry>) -> VersionView {
     }
 }
 
-fn secret_view(s: &Secret, contents: &[Option<Entry>]) -> SecretView {
+/// The listing of one secret; `contents` are its versions' entries where the snapshot holds a
+/// value (`None` each for a live secret).
+pub fn secret_view(s: &Secret, contents: &[Option<Entry>]) -> SecretView {
     SecretView {
         secret: s.full_name(),
         id: s.id.clone(),

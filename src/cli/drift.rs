@@ -1,0 +1,76 @@
+//! `secretsnap drift SOURCE|@NAME [--snapshot S]`: what changed at a live source since a snapshot
+//! (default: the source's latest), from metadata calls only — no value is read. Exit code 0 when
+//! equal, 6 (`DRIFTED`) when the source differs or a secret could not be read.
+
+use clap::Args;
+use secretsnap::engine::{self, select, BackupOptions, SnapshotFilter};
+use secretsnap::locations::{Connections, Endpoint};
+use serde_json::json;
+
+use super::browse::show_diff;
+use super::context;
+use super::output::{print, usage, DRIFTED, OK};
+use super::Global;
+
+#[derive(Args, Debug)]
+pub struct DriftCmd {
+    /// The live source: a location URL (scaleway://REGION/PROJECT, aws://REGION) or @NAME from
+    /// the configuration (its credentials and repository).
+    pub source: String,
+    /// Snapshot to compare with: `latest` (of this source) or an id.
+    #[arg(long, default_value = "latest")]
+    pub snapshot: String,
+    /// Secrets read at once (metadata calls only).
+    #[arg(long, default_value_t = BackupOptions::DEFAULT_CONCURRENCY)]
+    pub concurrency: usize,
+}
+
+pub async fn run(g: &Global, cmd: &DriftCmd) -> anyhow::Result<u8> {
+    let mut conns = Connections::default();
+    let (rg, url, job) = match cmd.source.strip_prefix('@') {
+        Some(name) => {
+            let cfg = context::load(g)?;
+            let src = cfg.source(name).map_err(usage)?;
+            conns.keys = context::keys(src)?;
+            let rg = context::with_repository(g, &cfg, &src.repository)?;
+            (rg, src.url.clone(), Some(src.job.clone()))
+        }
+        None => (g.clone(), cmd.source.clone(), None),
+    };
+    let endpoint = Endpoint::parse(&url).map_err(usage)?;
+    let source = conns.source(&endpoint).await?;
+    let repo = context::open(&rg).await?;
+    let filter = SnapshotFilter {
+        source: Some(source.location().url()),
+        job,
+        ..Default::default()
+    };
+    let snapshot = select::resolve(&repo, &cmd.snapshot, &filter).await?;
+    let wanted = endpoint.filter.apply(Default::default());
+    let r = engine::drift(
+        &repo,
+        &snapshot.id,
+        source.as_ref(),
+        &wanted,
+        cmd.concurrency,
+    )
+    .await?;
+    print(g, json!({"drift": &r, "drifted": r.drifted()}), || {
+        println!(
+            "{} now ↔ snapshot {} ({})",
+            r.source,
+            r.snapshot.short(),
+            snapshot.header.time.format("%Y-%m-%d %H:%M")
+        );
+        show_diff(&r.diff);
+        for f in &r.failed {
+            println!("  unreadable: {}: {}", f.item, f.reason);
+        }
+        println!(
+            "{} ({} API calls, no value read)",
+            if r.drifted() { "drifted" } else { "no drift" },
+            r.api_calls
+        );
+    });
+    Ok(if r.drifted() { DRIFTED } else { OK })
+}
