@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite, on a fresh machine: installs moto[server] into a Python venv, starts it on
-# 127.0.0.1 (S3 and Secrets Manager), runs `cargo test --workspace` against it, stops it.
+# The whole test suite, on a fresh machine: installs moto[server] into a Python venv and Debian's
+# prometheus (for promtool) and prometheus-node-exporter when missing, starts moto on 127.0.0.1
+# (S3 and Secrets Manager), runs `cargo test --workspace` against it, stops it.
 # Usage: bash tests/run.sh [extra cargo test args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,13 @@ if [ ! -x "$venv/bin/moto_server" ]; then
   echo "== installing moto[server] into $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
+fi
+
+if ! command -v promtool >/dev/null || ! command -v prometheus-node-exporter >/dev/null; then
+  echo "== installing Debian's prometheus (promtool) and prometheus-node-exporter"
+  export DEBIAN_FRONTEND=noninteractive
+  apt_install() { apt-get install -y -qq --no-install-recommends prometheus prometheus-node-exporter; }
+  apt_install >/dev/null 2>&1 || { apt-get update -qq && apt_install >/dev/null; }
 fi
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

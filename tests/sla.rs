@@ -340,8 +340,10 @@ credentials = {{ secret_key = {{ env = "E2E_SCW_SECRET" }} }}
     let env = Env { _rt: rt, emu, dir };
     env.ok(&["init", "-r", "@main"], None, 0);
     let log = env.dir.path().join("run.log");
+    let metrics = env.dir.path().join("secretsnap.prom");
+    let metrics_arg = metrics.display().to_string();
     let mut child = env
-        .std_cmd(&["schedule", "run"], None)
+        .std_cmd(&["schedule", "run", "--metrics-file", &metrics_arg], None)
         .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -372,6 +374,19 @@ credentials = {{ secret_key = {{ env = "E2E_SCW_SECRET" }} }}
     };
     wait(&|| ran("backup:first"), "the first backup");
     assert!(!ran("backup:second"));
+    // The metrics file is refreshed after the job.
+    wait(
+        &|| {
+            std::fs::read_to_string(&metrics).is_ok_and(|t| {
+                t.lines().any(|l| {
+                    l.starts_with("secretsnap_backup_runs_total{source=\"first\"")
+                        && l.contains("outcome=\"ok\"")
+                        && l.ends_with(" 1")
+                })
+            })
+        },
+        "metrics refreshed after the first backup",
+    );
 
     std::fs::write(&config, format!("{base}{second}")).unwrap();
     hup("-HUP");

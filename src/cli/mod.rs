@@ -116,7 +116,8 @@ pub enum Command {
     #[command(subcommand)]
     Schedule(sla::ScheduleCmd),
     /// Where each configured source stands against its SLA; exit code 4 when any is out of it.
-    Status,
+    /// --prometheus prints (or --out writes) the same as Prometheus metrics.
+    Status(sla::StatusCmd),
     /// Plakar integration: the importer and exporter a Plakar host starts, and its manifest.
     #[command(subcommand)]
     Plakar(plakar::PlakarCmd),
@@ -144,7 +145,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Emulator(e) => emulator::run(g, e).await,
         Command::Plakar(p) => plakar::run(g, p).await,
         Command::Schedule(c) => sla::schedule(g, c).await,
-        Command::Status => sla::status(g).await,
+        Command::Status(c) => sla::status(g, c).await,
         Command::Completions { shell } => {
             clap_complete::generate(
                 *shell,

@@ -6,7 +6,7 @@
 //! the scheduler with it, and SIGTERM reaches the scheduler alone (children get their own process
 //! group): it starts nothing new and waits for running jobs.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use anyhow::anyhow;
@@ -18,7 +18,7 @@ use secretsnap::sla::scheduler::{
     changes, jobs, Clock, Job, JobKind, Reload, Runner, Scheduler, SystemClock,
 };
 use secretsnap::sla::state::{Run, State};
-use secretsnap::sla::{export, retention, status as sla_status};
+use secretsnap::sla::{export, metrics, retention, status as sla_status};
 use secretsnap_store::{PruneOptions, Subset};
 use serde_json::json;
 use tokio::sync::watch;
@@ -31,9 +31,18 @@ use super::{backup, repo_cmds, Global};
 #[derive(Subcommand)]
 pub enum ScheduleCmd {
     /// Run every job that is due now, then exit (for cron).
-    Once,
+    Once {
+        /// Write Prometheus metrics (as `status --prometheus`) to this file when done.
+        #[arg(long)]
+        metrics_file: Option<PathBuf>,
+    },
     /// Run due jobs forever (jitter, bounded parallelism); SIGTERM finishes running jobs and exits.
-    Run,
+    Run {
+        /// Write Prometheus metrics (as `status --prometheus`) to this file at start and after
+        /// every job (atomically, for node_exporter's textfile collector).
+        #[arg(long)]
+        metrics_file: Option<PathBuf>,
+    },
     /// Run one job now: backup:SOURCE (backup, then retention), prune:REPO or check:REPO.
     Job { name: String },
     /// Write systemd units, a crontab or Kubernetes CronJobs for the configured jobs.
@@ -194,8 +203,8 @@ pub async fn schedule(g: &Global, cmd: &ScheduleCmd) -> anyhow::Result<u8> {
             }
             Ok(OK)
         }
-        ScheduleCmd::Once | ScheduleCmd::Run => {
-            let running = matches!(cmd, ScheduleCmd::Run);
+        ScheduleCmd::Once { metrics_file } | ScheduleCmd::Run { metrics_file } => {
+            let running = matches!(cmd, ScheduleCmd::Run { .. });
             // `schedule run` hands its jobs a private copy of the configuration in force, so a
             // broken edit of the file (refused on SIGHUP) never reaches a job; the scheduler
             // itself runs on exactly the copy it wrote.
@@ -222,9 +231,29 @@ pub async fn schedule(g: &Global, cmd: &ScheduleCmd) -> anyhow::Result<u8> {
             };
             let mut state = State::load(&cfg.state_file).map_err(|e| anyhow!(e))?;
             let state_file = cfg.state_file.clone();
+            // After each run: save the state, then (off the scheduler's path) refresh the metrics.
+            let refresh = metrics_file.clone().filter(|_| running).map(|file| {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+                let (g, cfg) = (g.clone(), cfg.clone());
+                tokio::spawn(async move {
+                    while rx.recv().await.is_some() {
+                        while rx.try_recv().is_ok() {}
+                        if let Err(e) = write_metrics(&g, &cfg, &file).await {
+                            tracing::error!("metrics not written: {e:#}");
+                        }
+                    }
+                });
+                tx
+            });
+            if let (Some(file), true) = (metrics_file, running) {
+                write_metrics(g, &cfg, file).await?;
+            }
             let save = move |s: &State| {
                 if let Err(e) = s.save(&state_file) {
                     tracing::error!("{e}");
+                }
+                if let Some(tx) = &refresh {
+                    let _ = tx.send(());
                 }
             };
             let mut scheduler = Scheduler {
@@ -254,6 +283,9 @@ pub async fn schedule(g: &Global, cmd: &ScheduleCmd) -> anyhow::Result<u8> {
                 return Ok(OK);
             }
             let runs = scheduler.once(&mut state, &stop).await;
+            if let Some(file) = metrics_file {
+                write_metrics(g, &cfg, file).await?;
+            }
             report_runs(g, &runs);
             let failed = runs.iter().filter(|r| r.outcome != Outcome::Ok).count();
             Ok(if failed == 0 {
@@ -351,11 +383,28 @@ async fn run_job(g: &Global, cfg: &Config, name: &str) -> anyhow::Result<u8> {
     result
 }
 
-pub async fn status(g: &Global) -> anyhow::Result<u8> {
-    let cfg = load(g)?;
-    let now = now(g)?;
-    let state = State::load(&cfg.state_file).map_err(|e| anyhow!(e))?;
+/// `status` options.
+#[derive(clap::Args, Debug, Default)]
+pub struct StatusCmd {
+    /// Print Prometheus metrics (text exposition) instead of the table; exit code 0 whatever
+    /// the SLA state, which the metrics carry.
+    #[arg(long)]
+    pub prometheus: bool,
+    /// With --prometheus: write them to this file atomically (for node_exporter's textfile
+    /// collector: a `.prom` file in its folder) instead of stdout.
+    #[arg(long, requires = "prometheus")]
+    pub out: Option<PathBuf>,
+}
+
+/// Every configured source's SLA status, and whether each repository could be read.
+async fn gather(
+    g: &Global,
+    cfg: &Config,
+    state: &State,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(Vec<sla_status::SourceStatus>, BTreeMap<String, bool>)> {
     let mut rows = Vec::new();
+    let mut up = BTreeMap::new();
     for name in cfg.repositories.keys() {
         let sources: Vec<&Source> = cfg
             .sources
@@ -365,21 +414,68 @@ pub async fn status(g: &Global) -> anyhow::Result<u8> {
         if sources.is_empty() {
             continue;
         }
-        let rg = with_repository(g, &cfg, name)?;
-        let snapshots = match open(&rg).await {
+        let rg = with_repository(g, cfg, name)?;
+        let listed = match open(&rg).await {
             Ok(repo) => repo
                 .snapshots()
                 .await
                 .map(|l| l.snapshots)
-                .unwrap_or_default(),
+                .map_err(|e| e.into()),
+            Err(e) => Err(e),
+        };
+        let snapshots = match listed {
+            Ok(list) => {
+                up.insert(name.clone(), true);
+                list
+            }
             Err(e) => {
                 tracing::warn!("repository {name}: {e:#}");
+                up.insert(name.clone(), false);
                 Vec::new()
             }
         };
         for s in sources {
-            rows.push(sla_status::source_status(&cfg, s, &snapshots, &state, now));
+            rows.push(sla_status::source_status(cfg, s, &snapshots, state, now));
         }
+    }
+    Ok((rows, up))
+}
+
+/// Computes the metrics now and writes them to `file`.
+pub async fn write_metrics(g: &Global, cfg: &Config, file: &std::path::Path) -> anyhow::Result<()> {
+    let state = State::load(&cfg.state_file).map_err(|e| anyhow!(e))?;
+    let now = now(g)?;
+    let (rows, up) = gather(g, cfg, &state, now).await?;
+    let text = metrics::render(&metrics::Inputs {
+        cfg,
+        sources: &rows,
+        repositories: &up,
+        state: &state,
+        now,
+    });
+    metrics::write_textfile(file, &text).map_err(|e| anyhow!("{}: {e}", file.display()))
+}
+
+pub async fn status(g: &Global, cmd: &StatusCmd) -> anyhow::Result<u8> {
+    let cfg = load(g)?;
+    let now = now(g)?;
+    let state = State::load(&cfg.state_file).map_err(|e| anyhow!(e))?;
+    let (rows, up) = gather(g, &cfg, &state, now).await?;
+    if cmd.prometheus {
+        let text = metrics::render(&metrics::Inputs {
+            cfg: &cfg,
+            sources: &rows,
+            repositories: &up,
+            state: &state,
+            now,
+        });
+        match &cmd.out {
+            Some(f) => {
+                metrics::write_textfile(f, &text).map_err(|e| anyhow!("{}: {e}", f.display()))?
+            }
+            None => print!("{text}"),
+        }
+        return Ok(OK);
     }
     let out_of_sla: Vec<&str> = rows
         .iter()

@@ -1,12 +1,13 @@
 //! SLA policies and scheduling: the configuration file (named repositories, sources, policies),
 //! cadences, the scheduler core with an injectable clock, job outcomes, its state file, retention
-//! by policy, SLA status, and export to systemd, cron and Kubernetes. No module here opens a
-//! repository or a connector: they decide from the configuration and the snapshot lists the
-//! command layer hands them.
+//! by policy, SLA status, Prometheus metrics, and export to systemd, cron and Kubernetes. No
+//! module here opens a repository or a connector: they decide from the configuration and the
+//! snapshot lists the command layer hands them.
 
 pub mod cadence;
 pub mod config;
 pub mod export;
+pub mod metrics;
 pub mod outcome;
 pub mod retention;
 pub mod scheduler;

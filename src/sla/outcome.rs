@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The end of one job run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// Everything succeeded.
@@ -19,6 +19,14 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, in the order metrics list them.
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Ok,
+        Outcome::Partial,
+        Outcome::Locked,
+        Outcome::Failed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",

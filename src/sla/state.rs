@@ -25,9 +25,16 @@ pub struct Run {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct JobState {
     pub last_started: Option<DateTime<Utc>>,
+    /// When the last run ended (its duration is `last_finished - last_started`).
+    #[serde(default)]
+    pub last_finished: Option<DateTime<Utc>>,
     pub last_success: Option<DateTime<Utc>>,
     pub last_outcome: Option<Outcome>,
     pub last_message: Option<String>,
+    /// Runs by outcome since the state file was created (Prometheus counters; never reset by
+    /// the bounded history).
+    #[serde(default)]
+    pub runs: BTreeMap<Outcome, u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -58,6 +65,8 @@ impl State {
     pub fn record(&mut self, run: Run) {
         let j = self.jobs.entry(run.job.clone()).or_default();
         j.last_started = Some(run.started);
+        j.last_finished = Some(run.finished);
+        *j.runs.entry(run.outcome).or_default() += 1;
         if run.outcome == Outcome::Ok {
             j.last_success = Some(run.finished);
         }

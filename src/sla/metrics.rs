@@ -1,0 +1,278 @@
+//! Prometheus text exposition of where each source and repository stands, for node_exporter's
+//! textfile collector (`status --prometheus --out FILE`, `schedule run --metrics-file FILE`).
+//! Names follow the Prometheus conventions and what backup exporters use (restic-exporter,
+//! Velero): `_timestamp_seconds` gauges for "last", `_total` counters by outcome, 0/1 gauges for
+//! states. Labels are source, repository, environment, data_class and policy — never a secret
+//! name, a snapshot id or anything from a secret's contents.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use crate::sla::config::Config;
+use crate::sla::outcome::Outcome;
+use crate::sla::state::{JobState, State};
+use crate::sla::status::SourceStatus;
+
+/// One metric family being written: its samples follow its HELP and TYPE lines.
+struct Family<'a> {
+    out: &'a mut String,
+}
+
+fn family<'a>(out: &'a mut String, name: &str, kind: &str, help: &str) -> Family<'a> {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    Family { out }
+}
+
+/// A label value escaped as the exposition format wants (backslash, double quote, newline).
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+impl Family<'_> {
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        let labels: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+            .collect();
+        let _ = writeln!(self.out, "{name}{{{}}} {value}", labels.join(","));
+    }
+}
+
+fn seconds(t: DateTime<Utc>) -> f64 {
+    t.timestamp_millis() as f64 / 1000.0
+}
+
+/// What the metrics are made of: each source's status, whether each repository could be read,
+/// the scheduler's state, and when.
+pub struct Inputs<'a> {
+    pub cfg: &'a Config,
+    pub sources: &'a [SourceStatus],
+    /// Repository name → whether its snapshots could be listed.
+    pub repositories: &'a BTreeMap<String, bool>,
+    pub state: &'a State,
+    pub now: DateTime<Utc>,
+}
+
+/// The text exposition of every metric.
+pub fn render(i: &Inputs<'_>) -> String {
+    let mut out = String::new();
+    let none = JobState::default();
+    let labels: Vec<(String, [String; 5])> = i
+        .sources
+        .iter()
+        .map(|r| {
+            let src = i.cfg.sources.get(&r.source);
+            let mut classes = src.map(|s| s.data_classes.clone()).unwrap_or_default();
+            classes.sort();
+            (
+                r.source.clone(),
+                [
+                    r.source.clone(),
+                    r.repository.clone(),
+                    src.and_then(|s| s.environment.clone()).unwrap_or_default(),
+                    classes.join(","),
+                    r.policy.clone().unwrap_or_default(),
+                ],
+            )
+        })
+        .collect();
+    let names = [
+        "source",
+        "repository",
+        "environment",
+        "data_class",
+        "policy",
+    ];
+    let source_labels = |l: &[String; 5]| -> Vec<(&str, String)> {
+        names.iter().copied().zip(l.iter().cloned()).collect()
+    };
+    let per_source =
+        |out: &mut String,
+         name: &str,
+         kind: &str,
+         help: &str,
+         value: &dyn Fn(&SourceStatus, &JobState) -> Option<f64>| {
+            let mut f = family(out, name, kind, help);
+            for (r, (_, l)) in i.sources.iter().zip(&labels) {
+                let job = i
+                    .state
+                    .jobs
+                    .get(&format!("backup:{}", r.source))
+                    .unwrap_or(&none);
+                if let Some(v) = value(r, job) {
+                    let owned = source_labels(l);
+                    let ls: Vec<(&str, &str)> =
+                        owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    f.sample(name, &ls, v);
+                }
+            }
+        };
+    per_source(
+        &mut out,
+        "secretsnap_backup_last_success_timestamp_seconds",
+        "gauge",
+        "Time of the newest complete (not partial) snapshot of the source.",
+        &|r, _| r.last_success.map(seconds),
+    );
+    per_source(
+        &mut out,
+        "secretsnap_backup_last_run_timestamp_seconds",
+        "gauge",
+        "Time the last scheduled backup of the source started.",
+        &|_, j| j.last_started.map(seconds),
+    );
+    per_source(
+        &mut out,
+        "secretsnap_backup_last_duration_seconds",
+        "gauge",
+        "Wall time of the last scheduled backup of the source (with its retention step).",
+        &|_, j| Some((j.last_finished? - j.last_started?).num_milliseconds() as f64 / 1000.0),
+    );
+    per_source(
+        &mut out,
+        "secretsnap_sla_compliant",
+        "gauge",
+        "1 when the source is within its SLA (or has no policy), 0 when out of it.",
+        &|r, _| Some(if r.in_sla { 1.0 } else { 0.0 }),
+    );
+    per_source(
+        &mut out,
+        "secretsnap_sla_deadline_timestamp_seconds",
+        "gauge",
+        "Time after which the source is out of its SLA unless a new backup completes.",
+        &|r, _| r.deadline.map(seconds),
+    );
+    per_source(
+        &mut out,
+        "secretsnap_snapshots",
+        "gauge",
+        "Snapshots of the source in its repository.",
+        &|r, _| Some(r.snapshots as f64),
+    );
+    per_source(
+        &mut out,
+        "secretsnap_snapshots_beyond_retention",
+        "gauge",
+        "Snapshots of the source its policy's retention would remove now.",
+        &|r, _| Some(r.beyond_retention as f64),
+    );
+    {
+        let name = "secretsnap_backup_runs_total";
+        let mut f = family(
+            &mut out,
+            name,
+            "counter",
+            "Scheduled backups of the source, by outcome.",
+        );
+        for (r, (_, l)) in i.sources.iter().zip(&labels) {
+            let job = i.state.jobs.get(&format!("backup:{}", r.source));
+            for o in Outcome::ALL {
+                let n = job.and_then(|j| j.runs.get(&o)).copied().unwrap_or(0);
+                let mut owned = source_labels(l);
+                owned.push(("outcome", o.as_str().to_string()));
+                let ls: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                f.sample(name, &ls, n as f64);
+            }
+        }
+    }
+    let repo_job = |kind: &str, repo: &str| i.state.jobs.get(&format!("{kind}:{repo}"));
+    {
+        let name = "secretsnap_repository_up";
+        let mut f = family(
+            &mut out,
+            name,
+            "gauge",
+            "1 when the repository opened and its snapshots could be listed.",
+        );
+        for (repo, up) in i.repositories {
+            f.sample(name, &[("repository", repo)], if *up { 1.0 } else { 0.0 });
+        }
+    }
+    for (kind, what) in [("check", "check"), ("prune", "prune")] {
+        let last = format!("secretsnap_{kind}_last_timestamp_seconds");
+        let mut f = family(
+            &mut out,
+            &last,
+            "gauge",
+            &format!("Time the last scheduled {what} of the repository started."),
+        );
+        for repo in i.repositories.keys() {
+            if let Some(t) = repo_job(kind, repo).and_then(|j| j.last_started) {
+                f.sample(&last, &[("repository", repo)], seconds(t));
+            }
+        }
+        let ok = format!("secretsnap_{kind}_last_success");
+        let mut f = family(
+            &mut out,
+            &ok,
+            "gauge",
+            &format!("1 when the last scheduled {what} of the repository succeeded, else 0."),
+        );
+        for repo in i.repositories.keys() {
+            if let Some(o) = repo_job(kind, repo).and_then(|j| j.last_outcome) {
+                let v = if o == Outcome::Ok { 1.0 } else { 0.0 };
+                f.sample(&ok, &[("repository", repo)], v);
+            }
+        }
+        let total = format!("secretsnap_{kind}_runs_total");
+        let mut f = family(
+            &mut out,
+            &total,
+            "counter",
+            &format!("Scheduled {what}s of the repository, by outcome."),
+        );
+        for repo in i.repositories.keys() {
+            for o in Outcome::ALL {
+                let n = repo_job(kind, repo)
+                    .and_then(|j| j.runs.get(&o))
+                    .copied()
+                    .unwrap_or(0);
+                f.sample(
+                    &total,
+                    &[("repository", repo), ("outcome", o.as_str())],
+                    n as f64,
+                );
+            }
+        }
+    }
+    let name = "secretsnap_metrics_generated_timestamp_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Time these metrics were computed (alert when it stops moving).\n\
+         # TYPE {name} gauge\n{name} {}",
+        seconds(i.now)
+    );
+    out
+}
+
+/// Writes `text` to `path` atomically and readable by others (node_exporter usually runs as
+/// another user; metrics hold no secret): a temporary file in the same folder, fsynced, renamed.
+pub fn write_textfile(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let dir = dir.unwrap_or_else(|| Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("the metrics file needs a file name"))?;
+    // node_exporter reads only `*.prom`; the temporary name does not end so.
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
