@@ -137,6 +137,7 @@ impl RestoreArgs {
             accounts,
             replicate: self.replicate,
             face: Face::Cli,
+            under: None,
         })
     }
 }

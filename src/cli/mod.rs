@@ -7,6 +7,7 @@ mod browse;
 mod context;
 mod demo;
 mod drift;
+mod drill;
 mod emulator;
 pub mod output;
 mod password;
@@ -83,6 +84,8 @@ pub enum Command {
     Drift(drift::DriftCmd),
     /// Restore a snapshot into a target (e.g. scaleway://nl-ams/PROJECT_ID).
     Restore(Box<restore::RestoreCmd>),
+    /// Restore drill: restore a snapshot into a scratch target, verify it, time it, clean up.
+    Drill(Box<drill::DrillCmd>),
     /// Copy secrets from a source straight into a target, with restore's plan and conflict rules.
     Clone(Box<restore::CloneCmd>),
     /// Print one secret value from a snapshot to stdout (the only command that shows values).
@@ -136,6 +139,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Drift(c) => drift::run(g, c).await,
         Command::Restore(c) => restore::restore(g, c).await,
         Command::Clone(c) => restore::clone(g, c).await,
+        Command::Drill(c) => drill::run(g, c).await,
         Command::Cat(c) => browse::cat(g, c).await,
         Command::Check { read_data } => repo_cmds::check(g, read_data.as_deref()).await,
         Command::Forget(f) => repo_cmds::forget(g, f).await,

@@ -37,10 +37,26 @@ pub struct JobState {
     pub runs: BTreeMap<Outcome, u64>,
 }
 
+/// The last restore drill of a source: when, how it ended, how long the verified restore took
+/// (RTO) and how old the snapshot was (RPO).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DrillRecord {
+    pub at: DateTime<Utc>,
+    pub ok: bool,
+    pub rto_seconds: f64,
+    pub rpo_seconds: i64,
+    pub target: String,
+    /// What failed (mismatches, restore failures, cleanup), counted; never a value.
+    pub problems: usize,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
     pub jobs: BTreeMap<String, JobState>,
     pub history: Vec<Run>,
+    /// The last drill per source name.
+    #[serde(default)]
+    pub drills: BTreeMap<String, DrillRecord>,
 }
 
 impl State {

@@ -316,7 +316,7 @@ impl Destination for AwsDestination {
     async fn plan(&self, s: &Secret, opts: &RestoreOptions) -> Result<PlanItem, ItemFailure> {
         let (adapted, mut notes) = adapt(s, &CAPABILITIES);
         let s: &Secret = &adapted;
-        let name = aws_name(s);
+        let name = opts.placed_name(&aws_name(s));
         let fail = |e: Error| ItemFailure {
             item: s.full_name(),
             reason: e.to_string(),
@@ -448,7 +448,7 @@ impl Destination for AwsDestination {
             item: s.full_name(),
             reason: e.to_string(),
         };
-        let name = aws_name(s);
+        let name = opts.placed_name(&aws_name(s));
         let (arn, steps, created) = match &item.action {
             Action::Create { steps, .. } => {
                 let mut req = self
@@ -528,6 +528,18 @@ impl Destination for AwsDestination {
             }
         }
         Ok(applied)
+    }
+
+    async fn remove(&self, target_id: &str) -> Result<(), Error> {
+        self.client
+            .sdk()
+            .delete_secret()
+            .secret_id(target_id)
+            .force_delete_without_recovery(true)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| error(&format!("DeleteSecret {target_id}"), e))
     }
 
     fn calls(&self) -> u64 {

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ItemFailure, Result};
+use crate::error::{Error, ItemFailure, Result};
 use crate::model::{Location, Secret, Version};
 use crate::plan::{Applied, PlanItem, RestoreOptions};
 
@@ -111,5 +111,14 @@ pub trait Destination: Send + Sync {
         secret: &Secret,
         opts: &RestoreOptions,
     ) -> Result<Applied, ItemFailure>;
+    /// Deletes the secret `target_id` this destination created, at once and for good where the
+    /// provider allows (unprotecting it first): what a restore drill calls on its own scratch
+    /// secrets and never on anything else. Connectors that cannot delete say so.
+    async fn remove(&self, target_id: &str) -> Result<(), Error> {
+        Err(Error::Config(format!(
+            "{} cannot delete {target_id}: deleting is not supported here",
+            self.location().url()
+        )))
+    }
     fn calls(&self) -> u64;
 }

@@ -51,6 +51,29 @@ pub struct RestoreOptions {
     /// Who runs the restore, so hints name options that exist there.
     #[serde(skip)]
     pub face: crate::Face,
+    /// Restore every secret under this folder (`/restored`: `/app/db` becomes
+    /// `/restored/app/db`); restore drills put each drill under a folder of its own.
+    pub under: Option<String>,
+}
+
+impl RestoreOptions {
+    /// The folder a secret of folder `path` is restored into.
+    pub fn placed_path(&self, path: &str) -> String {
+        match self.under.as_deref().map(|u| u.trim_end_matches('/')) {
+            None | Some("") => path.to_string(),
+            Some(u) if path == "/" || path.is_empty() => u.to_string(),
+            Some(u) => format!("{u}{path}"),
+        }
+    }
+
+    /// A flat name (AWS: folders are part of the name, without a leading slash) restored under
+    /// `under`.
+    pub fn placed_name(&self, name: &str) -> String {
+        match self.under.as_deref().map(|u| u.trim_matches('/')) {
+            None | Some("") => name.to_string(),
+            Some(u) => format!("{u}/{}", name.trim_start_matches('/')),
+        }
+    }
 }
 
 /// Parses mappings `SRC=DST` (key ids, accounts) into a map; `what` names the option in errors.

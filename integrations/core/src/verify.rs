@@ -1,16 +1,29 @@
 //! Whether a target holds what a snapshot says it should: field by field and value by value,
-//! without ever printing a value. The demo and the conformance suite use it, and restore drills
-//! will.
+//! without ever printing a value. The demo, the conformance suite and restore drills use it.
+
+use std::collections::BTreeSet;
+
+use zeroize::Zeroizing;
 
 use crate::model::{Payload, Secret};
 
-fn restorable(s: &Secret) -> Vec<(&str, &str, Vec<u8>)> {
+/// A restorable version: id, status, description, value (zeroized on drop).
+type Restorable<'a> = (&'a str, &'a str, &'a str, Zeroizing<Vec<u8>>);
+
+fn ids<'a>(l: &[Restorable<'a>]) -> BTreeSet<&'a str> {
+    l.iter().map(|v| v.0).collect()
+}
+
+fn restorable(s: &Secret) -> Vec<Restorable<'_>> {
     s.versions
         .iter()
         .filter_map(|v| match &v.payload {
-            Payload::Bytes(b) if v.status.restorable() => {
-                Some((v.status.as_str(), v.description.as_str(), b.to_vec()))
-            }
+            Payload::Bytes(b) if v.status.restorable() => Some((
+                v.id.as_str(),
+                v.status.as_str(),
+                v.description.as_str(),
+                Zeroizing::new(b.to_vec()),
+            )),
             _ => None,
         })
         .collect()
@@ -56,9 +69,14 @@ pub fn compare_within(a: &[Secret], b: &[Secret], max_versions: Option<usize>) -
         for (name, x, y) in fields.into_iter().filter(|(_, x, y)| x != y) {
             diffs.push(format!("{}: {name} {x:?} != {y:?}", s.full_name()));
         }
-        let (va, vb) = (restorable(s), restorable(t));
+        let (va, mut vb) = (restorable(s), restorable(t));
         let keep = max_versions.map_or(0, |m| va.len().saturating_sub(m));
         let va = &va[keep..]; // a version quota keeps the newest
+                              // Where the target kept the version ids (AWS VersionIds), pair versions by id: the
+                              // order a destination creates them in (AWS: current first) need not be the source's.
+        if ids(va) == ids(&vb) {
+            vb.sort_by_key(|v| va.iter().position(|w| w.0 == v.0));
+        }
         if va.len() != vb.len() {
             diffs.push(format!(
                 "{}: {} versions restorable, {} restored",
@@ -68,17 +86,17 @@ pub fn compare_within(a: &[Secret], b: &[Secret], max_versions: Option<usize>) -
             ));
         }
         for (i, (x, y)) in va.iter().zip(vb.iter()).enumerate() {
-            if x.0 != y.0 || x.1 != y.1 {
+            if x.1 != y.1 || x.2 != y.2 {
                 diffs.push(format!(
                     "{} version #{i}: status/description {:?}/{:?} != {:?}/{:?}",
                     s.full_name(),
-                    x.0,
                     x.1,
-                    y.0,
-                    y.1
+                    x.2,
+                    y.1,
+                    y.2
                 ));
             }
-            if x.2 != y.2 {
+            if x.3 != y.3 {
                 diffs.push(format!("{} version #{i}: values differ", s.full_name()));
             }
         }

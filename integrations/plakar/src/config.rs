@@ -219,6 +219,7 @@ impl PluginConfig {
                 accounts: mappings("map_account", true)?,
                 replicate: boolean(map, "replicate")?,
                 face: Face::Plugin,
+                under: None,
             },
             dry_run: boolean(map, "dry_run")?,
         })

@@ -416,6 +416,24 @@ impl Client {
         .await
     }
 
+    /// Removes delete protection.
+    pub async fn unprotect(&self, id: &str) -> Result<Value, Error> {
+        self.json(
+            Method::POST,
+            &format!("/secrets/{id}/unprotect"),
+            &[],
+            Some(&json!({})),
+        )
+        .await
+    }
+
+    /// Deletes a secret (Scaleway keeps it pending deletion for days; its name stays taken).
+    pub async fn delete_secret(&self, id: &str) -> Result<(), Error> {
+        self.call(Method::DELETE, &format!("/secrets/{id}"), &[], None)
+            .await
+            .map(|_| ())
+    }
+
     pub async fn protect(&self, id: &str) -> Result<Value, Error> {
         self.json(
             Method::POST,

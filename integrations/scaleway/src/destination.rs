@@ -52,19 +52,20 @@ impl ScalewayDestination {
         ScalewayDestination { client, location }
     }
 
-    async fn existing(&self, s: &Secret) -> Result<Option<Value>, Error> {
+    /// The secret already at `path`/`s.name` in the target project, if any.
+    async fn existing(&self, s: &Secret, path: &str) -> Result<Option<Value>, Error> {
         let found = self
             .client
             .list_secrets(
                 &self.location.scope,
                 false,
-                &[("name", s.name.clone()), ("path", s.path.clone())],
+                &[("name", s.name.clone()), ("path", path.to_string())],
             )
             .await?;
         // The name filter is re-checked client-side (its exactness is not documented).
         Ok(found
             .into_iter()
-            .find(|v| v["name"] == s.name.as_str() && v["path"] == s.path.as_str()))
+            .find(|v| v["name"] == s.name.as_str() && v["path"] == path))
     }
 }
 
@@ -169,7 +170,8 @@ impl Destination for ScalewayDestination {
                 ));
             }
         }
-        let Some(existing) = self.existing(s).await.map_err(fail)? else {
+        let placed = opts.placed_path(&s.path);
+        let Some(existing) = self.existing(s, &placed).await.map_err(fail)? else {
             return Ok(item(
                 Action::Create {
                     steps,
@@ -262,7 +264,7 @@ impl Destination for ScalewayDestination {
                 let mut body = json!({
                     "project_id": self.location.scope, "name": s.name, "tags": s.tags,
                         "description": s.description,
-                    "type": s.kind, "path": s.path, "protected": false,
+                    "type": s.kind, "path": opts.placed_path(&s.path), "protected": false,
                 });
                 if let Some(p) = &s.ephemeral_policy {
                     body["ephemeral_policy"] = p.clone();
@@ -313,6 +315,12 @@ impl Destination for ScalewayDestination {
             self.client.protect(&target_id).await.map_err(fail)?;
         }
         Ok(applied)
+    }
+
+    async fn remove(&self, target_id: &str) -> Result<(), Error> {
+        // Protection is the last thing a restore sets; a drill's scratch secret loses it first.
+        self.client.unprotect(target_id).await?;
+        self.client.delete_secret(target_id).await
     }
 
     fn calls(&self) -> u64 {

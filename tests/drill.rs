@@ -1,0 +1,203 @@
+//! Restore drills through the built binary: a seeded project drilled into a scratch project is
+//! verified, timed and cleaned up, twice in a row (the first drill's secrets are still pending
+//! deletion when the second runs); a scratch project holding someone else's secret is refused
+//! unless allowed, and that secret survives; what an interrupted drill left is cleaned first; a
+//! value altered in the scratch project behind the drill's back fails it, named without the
+//! value; and the same drill on AWS (moto).
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use common::{World, A, B};
+use secretsnap_scaleway::emulator::Config;
+use serde_json::json;
+
+fn live_in(w: &World, project: &str) -> Vec<String> {
+    w.emu.with_state(|st| {
+        st.secrets
+            .values()
+            .filter(|s| s.project_id == project && s.deletion_requested_at.is_none())
+            .map(|s| format!("{}/{}", s.path.trim_end_matches('/'), s.name))
+            .collect()
+    })
+}
+
+fn create_in(w: &World, project: &str, path: &str, name: &str) {
+    w.emu.with_state(|st| {
+        let req =
+            serde_json::from_value(json!({"project_id": project, "name": name, "path": path}))
+                .unwrap();
+        st.create_secret("fr-par", req).unwrap();
+    });
+}
+
+#[test]
+fn drills_verify_time_and_clean_up_twice_in_a_row() {
+    let w = World::new(Config::default());
+    let scratch = format!("scaleway://fr-par/{B}");
+    w.json(&["init"], 0);
+    w.json(&["backup", &format!("scaleway://fr-par/{A}")], 0);
+
+    let first = w.json(&["drill", "--into", &scratch], 0);
+    let d = &first["drill"];
+    assert_eq!(first["ok"], true, "{first}");
+    assert!(d["restored_secrets"].as_u64().unwrap() > 0, "{d}");
+    assert!(d["rto_seconds"].as_f64().unwrap() > 0.0);
+    assert_eq!(d["mismatches"], json!([]));
+    assert_eq!(d["removed"], d["restored_secrets"], "{d}");
+    assert!(live_in(&w, B).is_empty(), "scratch left as it was");
+    assert!(d["prefix"]
+        .as_str()
+        .unwrap()
+        .starts_with("/secretsnap-drill-"));
+
+    // Again at once: the first drill's names are still pending deletion, this one's are new.
+    let second = w.json(&["drill", "latest", "--into", &scratch], 0);
+    assert_eq!(second["ok"], true, "{second}");
+    assert_ne!(second["drill"]["prefix"], d["prefix"]);
+    assert!(live_in(&w, B).is_empty());
+    assert_eq!(
+        live_in(&w, A).len(),
+        common::SECRETS,
+        "the source is untouched"
+    );
+}
+
+#[test]
+fn a_scratch_target_with_foreign_secrets_is_refused_and_leftovers_are_cleaned() {
+    let w = World::new(Config::default());
+    let scratch = format!("scaleway://fr-par/{B}");
+    w.json(&["init"], 0);
+    w.json(&["backup", &format!("scaleway://fr-par/{A}")], 0);
+    create_in(&w, B, "/team", "not-ours");
+    let (rc, out, err) = w.run(&["drill", "--into", &scratch]);
+    assert_eq!(rc, 1, "{out}{err}");
+    assert!(
+        err.contains("no drill created") && err.contains("/team/not-ours"),
+        "{err}"
+    );
+
+    create_in(
+        &w,
+        B,
+        "/secretsnap-drill-20260101t000000-abcd",
+        "left-behind",
+    );
+    let r = w.json(&["drill", "--into", &scratch, "--allow-foreign"], 0);
+    assert_eq!(r["drill"]["leftovers_removed"], 1, "{r}");
+    assert_eq!(
+        live_in(&w, B),
+        ["/team/not-ours"],
+        "only the foreign secret remains"
+    );
+}
+
+#[test]
+fn a_value_altered_behind_the_drills_back_fails_it() {
+    let w = World::new(Config {
+        latency: std::time::Duration::from_millis(15),
+        ..Config::default()
+    });
+    let scratch = format!("scaleway://fr-par/{B}");
+    w.json(&["init"], 0);
+    w.json(&["backup", &format!("scaleway://fr-par/{A}")], 0);
+
+    // Alter the first value the drill writes into the scratch project, as soon as it lands.
+    let done = Arc::new(AtomicBool::new(false));
+    let altered = std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| loop {
+            let hit = w.emu.with_state(|st| {
+                for s in st.secrets.values_mut() {
+                    if s.project_id == B && s.path.starts_with("/secretsnap-drill-") {
+                        if let Some(v) = s.versions.values_mut().find(|v| !v.data.is_empty()) {
+                            v.data[0] ^= 0x20;
+                            return Some(format!("{}/{}", s.path, s.name));
+                        }
+                    }
+                }
+                None
+            });
+            if hit.is_some() || done.load(Ordering::SeqCst) {
+                return hit;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        });
+        let (rc, out, err) = w.run(&["drill", "--into", &scratch, "--json"]);
+        done.store(true, Ordering::SeqCst);
+        let altered = watcher
+            .join()
+            .unwrap()
+            .expect("the watcher altered a value");
+        assert_eq!(rc, 1, "{out}{err}");
+        let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(r["ok"], false);
+        let mismatches = r["drill"]["mismatches"].to_string();
+        assert!(mismatches.contains("values differ"), "{mismatches}");
+        assert_eq!(
+            r["drill"]["removed"], r["drill"]["restored_secrets"],
+            "still cleaned up"
+        );
+        altered
+    });
+    assert!(altered.starts_with("/secretsnap-drill-"));
+    assert!(live_in(&w, B).is_empty());
+}
+
+/// The same drill on moto: realistic fixtures (labels, deprecated versions, AWSPENDING, binary,
+/// KMS key, a resource policy) restored into another region, verified, then force-deleted.
+#[tokio::test]
+async fn a_drill_on_aws_verifies_and_force_deletes() {
+    use secretsnap::engine::{backup, drill, BackupOptions, DrillOptions, Silent};
+    use secretsnap_aws::{fixtures, AwsDestination, AwsSource};
+    use secretsnap_core::{Filter, Source};
+
+    let Some(url) = fixtures::moto_endpoint() else {
+        return;
+    };
+    let src = fixtures::client("ap-south-1", &url).await;
+    fixtures::seed(&src, "drilled").await.unwrap();
+    let repo = common::memory_repo().await;
+    let opts = BackupOptions {
+        filter: Filter {
+            path_prefix: Some("/drilled".into()),
+            ..Default::default()
+        },
+        concurrency: 4,
+        ..Default::default()
+    };
+    let snap = backup(&repo, &AwsSource::new(src.clone()), &opts, &Silent)
+        .await
+        .unwrap()
+        .snapshot
+        .unwrap();
+    let scratch = fixtures::client("ap-southeast-2", &url).await;
+    let now = chrono::Utc::now();
+    let r = drill(
+        &repo,
+        &snap,
+        &AwsSource::new(scratch.clone()),
+        &AwsDestination::new(scratch.clone()),
+        &DrillOptions {
+            prefix: DrillOptions::prefix_for(now),
+            allow_foreign: false,
+            concurrency: 4,
+            now,
+        },
+        &Silent,
+    )
+    .await
+    .unwrap();
+    assert!(r.ok(), "{r:?}");
+    assert!(r.restored_secrets >= 4, "{r:?}");
+    assert_eq!(r.removed, r.restored_secrets);
+    let left = AwsSource::new(scratch)
+        .list(&Filter::default())
+        .await
+        .unwrap();
+    assert!(
+        left.is_empty(),
+        "deleted without a recovery window: {left:?}"
+    );
+}
