@@ -201,3 +201,144 @@ async fn a_drill_on_aws_verifies_and_force_deletes() {
         "deleted without a recovery window: {left:?}"
     );
 }
+
+/// A policy with a drill: `schedule once` backs the source up, then drills it (after the
+/// backup, in the same pass); `status` shows the drill and stays in SLA; the next drill, with a
+/// value altered behind its back, fails and puts the source out of SLA (exit 4) naming why; the
+/// exports carry the drill job.
+#[test]
+fn a_policy_drill_is_scheduled_shown_and_breaches_the_sla_when_it_fails() {
+    let w = World::new(Config {
+        latency: std::time::Duration::from_millis(15),
+        ..Config::default()
+    });
+    let d = w.dir.path().display().to_string();
+    let repo = w.repo_location();
+    std::fs::write(
+        w.dir.path().join("config.toml"),
+        format!(
+            r#"
+[schedule]
+state_file = "{d}/state.json"
+parallel = 3
+
+[repositories.main]
+url = "{repo}"
+password = {{ env = "SECRETSNAP_PASSWORD" }}
+cache_dir = "{d}/cache"
+
+[sources.prod]
+url = "scaleway://fr-par/{A}"
+repository = "main"
+environment = "production"
+
+[policies.prod]
+scope = {{ environment = "production" }}
+every = "1h"
+drill = {{ every = "1d", into = "scaleway://fr-par/{B}" }}
+"#
+        ),
+    )
+    .unwrap();
+    let config = w.dir.path().join("config.toml").display().to_string();
+    let with = |args: &[&str]| -> Vec<String> {
+        let mut a = vec!["--config".to_string(), config.clone()];
+        a.extend(args.iter().map(|s| s.to_string()));
+        a
+    };
+    let run = |args: &[&str], code: i32| -> serde_json::Value {
+        let a = with(args);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        w.json(&a, code)
+    };
+    run(&["init"], 0);
+    let once = run(&["schedule", "once"], 0);
+    let jobs: Vec<(&str, &str)> = once["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["job"].as_str().unwrap(), r["outcome"].as_str().unwrap()))
+        .collect();
+    let at = |name: &str| jobs.iter().position(|(j, _)| *j == name).unwrap();
+    assert!(at("backup:prod") < at("drill:prod"), "{jobs:?}");
+    assert!(jobs.iter().all(|(_, o)| *o == "ok"), "{once}");
+    let status = run(&["status"], 0);
+    let prod = &status["sources"][0];
+    assert_eq!(prod["last_drill"]["ok"], true, "{prod}");
+    assert!(prod["last_drill"]["rto_seconds"].as_f64().unwrap() > 0.0);
+    assert!(prod["drill_deadline"].is_string(), "{prod}");
+    assert!(live_in(&w, B).is_empty());
+    let cron = w.run(
+        &with(&["schedule", "export", "cron"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(cron.1.contains("schedule job drill:prod"), "{}", cron.1);
+
+    // The next drill, with one value altered in the scratch project as it lands.
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| loop {
+            let hit = w.emu.with_state(|st| {
+                st.secrets
+                    .values_mut()
+                    .filter(|s| s.project_id == B && s.deletion_requested_at.is_none())
+                    .find_map(|s| s.versions.values_mut().find(|v| !v.data.is_empty()))
+                    .map(|v| v.data[0] ^= 0x20)
+            });
+            if hit.is_some() || done.load(Ordering::SeqCst) {
+                return hit.is_some();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        });
+        let (rc, out, err) = w.run(
+            &with(&[
+                "drill",
+                "@prod",
+                "--into",
+                &format!("scaleway://fr-par/{B}"),
+            ])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        );
+        done.store(true, Ordering::SeqCst);
+        assert!(watcher.join().unwrap(), "the watcher altered a value");
+        assert_eq!(rc, 1, "{out}{err}");
+        assert!(
+            out.contains("MISMATCH") && out.contains("values differ"),
+            "{out}"
+        );
+    });
+    let (rc, out, _) = w.run(
+        &with(&["status"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(rc, 4, "{out}");
+    assert!(
+        out.contains("out of SLA: prod: the last restore drill failed"),
+        "{out}"
+    );
+    let status = run(&["status"], 4);
+    assert_eq!(status["sources"][0]["last_drill"]["ok"], false);
+    let (rc, metrics, _) = w.run(
+        &with(&["status", "--prometheus"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(rc, 0);
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("secretsnap_drill_last_success{source=\"prod\"") && l.ends_with(" 0")
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("secretsnap_drill_last_rto_seconds{"),
+        "{metrics}"
+    );
+}

@@ -9,8 +9,9 @@ use chrono::Utc;
 use clap::Args;
 use secretsnap::engine::{self, select, BackupOptions, DrillOptions, SnapshotFilter};
 use secretsnap::locations::{Connections, Endpoint};
+use secretsnap::sla::config::Config;
 use secretsnap::sla::outcome::Outcome;
-use secretsnap::sla::state::{DrillRecord, Run, State};
+use secretsnap::sla::state::{save_drill, DrillRecord, Run, State};
 use serde_json::json;
 
 use super::context;
@@ -35,25 +36,79 @@ pub struct DrillCmd {
 }
 
 pub async fn run(g: &Global, cmd: &DrillCmd) -> anyhow::Result<u8> {
-    let mut conns = Connections::default();
-    let mut filter = SnapshotFilter::default();
-    let mut spec = cmd.snapshot.clone();
-    let named = cmd.snapshot.strip_prefix('@').map(String::from);
-    let (rg, cfg) = match &named {
+    match cmd.snapshot.strip_prefix('@') {
         Some(name) => {
             let cfg = context::load(g)?;
-            let src = cfg.source(name).map_err(usage)?;
-            conns.keys = context::keys(src)?;
-            filter.job = Some(src.job.clone());
-            spec = "latest".into();
-            (
-                context::with_repository(g, &cfg, &src.repository)?,
-                Some(cfg),
-            )
+            let how = (cmd.allow_foreign, cmd.concurrency);
+            configured(g, &cfg, name, &cmd.into, how, false).await
         }
-        None => (g.clone(), None),
+        None => {
+            let at = Drilled {
+                repository: g.clone(),
+                conns: Connections::default(),
+                spec: cmd.snapshot.clone(),
+                filter: SnapshotFilter::default(),
+                record: None,
+            };
+            drill_with(g, at, &cmd.into, cmd.allow_foreign, cmd.concurrency).await
+        }
+    }
+}
+
+/// A drill of a configured source's latest snapshot (`drill @NAME` and the `drill:NAME` job),
+/// with its credentials, its outcome, RTO and RPO recorded in the scheduler's state (and, unless
+/// it runs as a job, which records its own, the run too). `how`: allow foreign secrets in the
+/// scratch target, secrets read back at once.
+pub async fn configured(
+    g: &Global,
+    cfg: &Config,
+    name: &str,
+    into: &str,
+    (allow_foreign, concurrency): (bool, usize),
+    as_job: bool,
+) -> anyhow::Result<u8> {
+    let src = cfg.source(name).map_err(usage)?;
+    let mut conns = Connections::default();
+    conns.keys = context::keys(src)?;
+    let at = Drilled {
+        repository: context::with_repository(g, cfg, &src.repository)?,
+        conns,
+        spec: "latest".into(),
+        filter: SnapshotFilter {
+            job: Some(src.job.clone()),
+            ..Default::default()
+        },
+        record: Some((cfg, name, !as_job)),
     };
-    let endpoint = Endpoint::parse(&cmd.into).map_err(usage)?;
+    drill_with(g, at, into, allow_foreign, concurrency).await
+}
+
+/// What a drill reads from and where it records.
+struct Drilled<'a> {
+    repository: Global,
+    conns: Connections,
+    spec: String,
+    filter: SnapshotFilter,
+    /// The configuration and source name to record the outcome under, and whether to record
+    /// the run as well.
+    record: Option<(&'a Config, &'a str, bool)>,
+}
+
+async fn drill_with(
+    g: &Global,
+    at: Drilled<'_>,
+    into: &str,
+    allow_foreign: bool,
+    concurrency: usize,
+) -> anyhow::Result<u8> {
+    let Drilled {
+        repository: rg,
+        conns,
+        spec,
+        filter,
+        record,
+    } = at;
+    let endpoint = Endpoint::parse(into).map_err(usage)?;
     if endpoint.filter != Default::default() {
         return Err(usage(
             "a drill target takes no filters: the drill picks its own prefix",
@@ -66,8 +121,8 @@ pub async fn run(g: &Global, cmd: &DrillCmd) -> anyhow::Result<u8> {
     let now = context::now(g)?;
     let opts = DrillOptions {
         prefix: DrillOptions::prefix_for(now),
-        allow_foreign: cmd.allow_foreign,
-        concurrency: cmd.concurrency,
+        allow_foreign,
+        concurrency,
         now,
     };
     let bar = progress::for_run(g);
@@ -81,21 +136,20 @@ pub async fn run(g: &Global, cmd: &DrillCmd) -> anyhow::Result<u8> {
         bar.as_ref(),
     )
     .await?;
-    if let (Some(name), Some(cfg)) = (&named, &cfg) {
-        let mut state = State::load(&cfg.state_file).map_err(|e| anyhow::anyhow!(e))?;
+    if let Some((cfg, name, record_run)) = record {
         let problems = r.mismatches.len() + r.failed.len() + r.cleanup_failed.len();
-        state.drills.insert(
-            name.clone(),
-            DrillRecord {
-                at: started,
-                ok: r.ok(),
-                rto_seconds: r.rto_seconds,
-                rpo_seconds: r.rpo_seconds,
-                target: r.target.clone(),
-                problems,
-            },
-        );
-        if std::env::var_os("SECRETSNAP_SCHEDULED").is_none() {
+        let drill = DrillRecord {
+            source: name.to_string(),
+            at: started,
+            ok: r.ok(),
+            rto_seconds: r.rto_seconds,
+            rpo_seconds: r.rpo_seconds,
+            target: r.target.clone(),
+            problems,
+        };
+        save_drill(&cfg.state_file, &drill).map_err(|e| anyhow::anyhow!(e))?;
+        if record_run {
+            let mut state = State::load(&cfg.state_file).map_err(|e| anyhow::anyhow!(e))?;
             state.record(Run {
                 job: format!("drill:{name}"),
                 started,
@@ -107,10 +161,10 @@ pub async fn run(g: &Global, cmd: &DrillCmd) -> anyhow::Result<u8> {
                     format!("{problems} problems (see the drill report)")
                 },
             });
+            state
+                .save(&cfg.state_file)
+                .map_err(|e| anyhow::anyhow!(e))?;
         }
-        state
-            .save(&cfg.state_file)
-            .map_err(|e| anyhow::anyhow!(e))?;
     }
     print(g, json!({"drill": &r, "ok": r.ok()}), || {
         println!(

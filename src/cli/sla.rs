@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use anyhow::anyhow;
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
+use secretsnap::engine::BackupOptions;
 use secretsnap::sla::config::{Config, Source};
 use secretsnap::sla::outcome::{Finished, Outcome};
 use secretsnap::sla::scheduler::{
@@ -26,7 +27,7 @@ use tokio::sync::watch;
 use super::context::{load, now, open, with_repository};
 use super::output::{print, usage, FAILED, LOCKED, OK, OUT_OF_SLA, PARTIAL};
 use super::retention::forget_by_policy;
-use super::{backup, repo_cmds, Global};
+use super::{backup, drill, repo_cmds, Global};
 
 #[derive(Subcommand)]
 pub enum ScheduleCmd {
@@ -361,6 +362,10 @@ async fn run_job(g: &Global, cfg: &Config, name: &str) -> anyhow::Result<u8> {
             let report = open(&rg).await?.check(subset).await?;
             repo_cmds::show_check(&rg, &report)
         }
+        JobKind::Drill { source, into } => {
+            let how = (false, BackupOptions::DEFAULT_CONCURRENCY);
+            drill::configured(g, cfg, source, into, how, true).await
+        }
     };
     if std::env::var_os("SECRETSNAP_SCHEDULED").is_none() {
         let mut state = State::load(&cfg.state_file).map_err(|e| anyhow!(e))?;
@@ -487,8 +492,16 @@ pub async fn status(g: &Global, cmd: &StatusCmd) -> anyhow::Result<u8> {
         json!({"now": now, "sources": rows, "out_of_sla": out_of_sla}),
         || {
             println!(
-                "{:<16} {:<12} {:<14} {:<20} {:>8} {:<20} {:>6} {:<8} LAST CHECK",
-                "SOURCE", "POLICY", "FREQUENCY", "LAST SUCCESS", "AGE", "NEXT DUE", "SNAPS", "SLA",
+                "{:<16} {:<12} {:<14} {:<20} {:>8} {:<20} {:>6} {:<8} {:<24} LAST DRILL",
+                "SOURCE",
+                "POLICY",
+                "FREQUENCY",
+                "LAST SUCCESS",
+                "AGE",
+                "NEXT DUE",
+                "SNAPS",
+                "SLA",
+                "LAST CHECK",
             );
             for r in &rows {
                 let t = |t: &Option<DateTime<Utc>>| {
@@ -496,7 +509,7 @@ pub async fn status(g: &Global, cmd: &StatusCmd) -> anyhow::Result<u8> {
                         .unwrap_or_else(|| "never".into())
                 };
                 println!(
-                    "{:<16} {:<12} {:<14} {:<20} {:>8} {:<20} {:>6} {:<8} {}",
+                    "{:<16} {:<12} {:<14} {:<20} {:>8} {:<20} {:>6} {:<8} {:<24} {}",
                     r.source,
                     r.policy.as_deref().unwrap_or("-"),
                     r.frequency.as_deref().unwrap_or("on demand"),
@@ -523,11 +536,20 @@ pub async fn status(g: &Global, cmd: &StatusCmd) -> anyhow::Result<u8> {
                     match (&r.last_check, &r.last_check_outcome) {
                         (Some(t), Some(o)) => format!("{} {o}", t.format("%Y-%m-%d %H:%M")),
                         _ => "never".into(),
+                    },
+                    match &r.last_drill {
+                        Some(d) => format!(
+                            "{} {} RTO {:.1}s",
+                            d.at.format("%Y-%m-%d %H:%M"),
+                            if d.ok { "ok" } else { "FAILED" },
+                            d.rto_seconds
+                        ),
+                        None => "never".into(),
                     }
                 );
             }
-            for s in &out_of_sla {
-                println!("out of SLA: {s}");
+            for r in rows.iter().filter(|r| !r.in_sla) {
+                println!("out of SLA: {}: {}", r.source, r.reasons.join("; "));
             }
         },
     );

@@ -138,6 +138,13 @@ struct RawCheck {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawDrill {
+    every: Spanned<String>,
+    into: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawPolicy {
     #[serde(default)]
     scope: RawScope,
@@ -149,6 +156,7 @@ struct RawPolicy {
     #[serde(default)]
     keep: RawKeep,
     check: Option<RawCheck>,
+    drill: Option<RawDrill>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -247,6 +255,14 @@ pub struct Check {
     pub read_data: Option<String>,
 }
 
+/// A restore drill in a policy: how often, into which scratch target.
+#[derive(Debug, Clone)]
+pub struct Drill {
+    pub every: Cadence,
+    /// The scratch target's location URL (checked when the file is read).
+    pub into: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub name: String,
@@ -255,6 +271,7 @@ pub struct Policy {
     pub grace: Duration,
     pub keep: KeepPolicy,
     pub check: Option<Check>,
+    pub drill: Option<Drill>,
 }
 
 #[derive(Debug, Clone)]
@@ -489,6 +506,21 @@ impl Config {
                 }),
                 None => None,
             };
+            let drill = match p.drill {
+                Some(d) => {
+                    let every = Cadence::parse(d.every.get_ref())
+                        .or_else(|e| ctx.err(d.every.span(), &format!("{key}.drill.every"), e))?
+                        .in_zone(zone);
+                    if let Err(e) = crate::locations::Endpoint::parse(d.into.get_ref()) {
+                        return ctx.err(d.into.span(), &format!("{key}.drill.into"), e.to_string());
+                    }
+                    Some(Drill {
+                        every,
+                        into: d.into.into_inner(),
+                    })
+                }
+                None => None,
+            };
             policies.insert(
                 name.clone(),
                 Policy {
@@ -510,6 +542,7 @@ impl Config {
                         within,
                     },
                     check,
+                    drill,
                 },
             );
         }

@@ -23,6 +23,9 @@ fn command(cfg: &Config, job: &Job) -> Vec<String> {
             "job".into(),
             format!("check:{repository}"),
         ]),
+        JobKind::Drill { source, .. } => {
+            c.extend(["schedule".into(), "job".into(), format!("drill:{source}")])
+        }
     }
     c
 }

@@ -162,6 +162,41 @@ pub fn render(i: &Inputs<'_>) -> String {
         "Snapshots of the source its policy's retention would remove now.",
         &|r, _| Some(r.beyond_retention as f64),
     );
+    per_source(
+        &mut out,
+        "secretsnap_drill_last_timestamp_seconds",
+        "gauge",
+        "Time the last restore drill of the source started.",
+        &|r, _| r.last_drill.as_ref().map(|d| seconds(d.at)),
+    );
+    per_source(
+        &mut out,
+        "secretsnap_drill_last_success",
+        "gauge",
+        "1 when the last restore drill restored, verified and cleaned up everything, else 0.",
+        &|r, _| r.last_drill.as_ref().map(|d| if d.ok { 1.0 } else { 0.0 }),
+    );
+    per_source(
+        &mut out,
+        "secretsnap_drill_last_rto_seconds",
+        "gauge",
+        "Wall time of the last drill from reading the snapshot to a verified restore.",
+        &|r, _| r.last_drill.as_ref().map(|d| d.rto_seconds),
+    );
+    per_source(
+        &mut out,
+        "secretsnap_drill_last_rpo_seconds",
+        "gauge",
+        "Age of the snapshot the last drill restored, when it ran.",
+        &|r, _| r.last_drill.as_ref().map(|d| d.rpo_seconds as f64),
+    );
+    per_source(
+        &mut out,
+        "secretsnap_drill_deadline_timestamp_seconds",
+        "gauge",
+        "Time after which the policy's restore drill is overdue.",
+        &|r, _| r.drill_deadline.map(seconds),
+    );
     {
         let name = "secretsnap_backup_runs_total";
         let mut f = family(

@@ -37,11 +37,16 @@ pub enum JobKind {
         repository: String,
         read_data: Option<String>,
     },
+    /// A restore drill of the source's latest snapshot into a scratch target.
+    Drill {
+        source: String,
+        into: String,
+    },
 }
 
 #[derive(Debug, Clone)]
 pub struct Job {
-    /// `backup:NAME`, `prune:REPO`, `check:REPO`.
+    /// `backup:NAME`, `prune:REPO`, `check:REPO`, `drill:NAME`.
     pub name: String,
     pub kind: JobKind,
     pub cadence: Cadence,
@@ -53,6 +58,14 @@ impl Job {
     /// Whether the job needs the repository's exclusive lock.
     pub fn exclusive(&self) -> bool {
         matches!(self.kind, JobKind::Prune { .. })
+    }
+
+    /// The job that must finish first when both are due (a drill waits for its source's backup).
+    pub fn after(&self) -> Option<String> {
+        match &self.kind {
+            JobKind::Drill { source, .. } => Some(format!("backup:{source}")),
+            _ => None,
+        }
     }
 }
 
@@ -72,6 +85,17 @@ pub fn jobs(cfg: &Config) -> Vec<Job> {
             cadence: p.backup.clone(),
             repository: s.repository.clone(),
         });
+        if let Some(d) = &p.drill {
+            out.push(Job {
+                name: format!("drill:{}", s.name),
+                kind: JobKind::Drill {
+                    source: s.name.clone(),
+                    into: d.into.clone(),
+                },
+                cadence: d.every.clone(),
+                repository: s.repository.clone(),
+            });
+        }
         let entry = repos.entry(s.repository.as_str()).or_default();
         if let Some(c) = &p.check {
             // The most frequent check among the repository's policies wins.
@@ -201,6 +225,7 @@ impl Scheduler<'_> {
         // Shared jobs first: a prune then runs after the backups of its repository.
         pending.sort_by_key(Job::exclusive);
         let mut busy: HashMap<String, (bool, usize)> = HashMap::new();
+        let mut started: Vec<String> = Vec::new();
         let mut running = futures::stream::FuturesUnordered::new();
         let mut runs = Vec::new();
         loop {
@@ -216,11 +241,16 @@ impl Scheduler<'_> {
                     let queued_exclusive = pending[..i]
                         .iter()
                         .any(|p| p.exclusive() && p.repository == job.repository);
-                    if !free || queued_exclusive {
+                    // A drill restores the snapshot its source's backup is about to make.
+                    let backup_first = job.after().is_some_and(|b| {
+                        pending.iter().any(|p| p.name == b) || started.contains(&b)
+                    });
+                    if !free || queued_exclusive || backup_first {
                         i += 1;
                         continue;
                     }
                     let job = pending.remove(i);
+                    started.push(job.name.clone());
                     let slot = busy
                         .entry(job.repository.clone())
                         .or_insert((job.exclusive(), 0));
@@ -242,6 +272,7 @@ impl Scheduler<'_> {
             let Some((repository, run)) = running.next().await else {
                 break;
             };
+            started.retain(|n| n != &run.job);
             if let Some(slot) = busy.get_mut(&repository) {
                 slot.1 -= 1;
                 if slot.1 == 0 {

@@ -41,6 +41,7 @@ pub struct JobState {
 /// (RTO) and how old the snapshot was (RPO).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DrillRecord {
+    pub source: String,
     pub at: DateTime<Utc>,
     pub ok: bool,
     pub rto_seconds: f64,
@@ -54,19 +55,61 @@ pub struct DrillRecord {
 pub struct State {
     pub jobs: BTreeMap<String, JobState>,
     pub history: Vec<Run>,
-    /// The last drill per source name.
-    #[serde(default)]
+    /// The last drill per source name. Each lives in a file of its own beside the state file
+    /// (`drill-<source>.json`), written by the drill itself: a drill run as the scheduler's
+    /// child never races the scheduler writing the state file.
+    #[serde(skip)]
     pub drills: BTreeMap<String, DrillRecord>,
+}
+
+/// The file holding `source`'s last drill, beside `state_file`.
+fn drill_file(state_file: &Path, source: &str) -> std::path::PathBuf {
+    let safe: String = source
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c.to_string()
+            } else {
+                format!("%{:02X}", c as u32)
+            }
+        })
+        .collect();
+    state_file.with_file_name(format!("drill-{safe}.json"))
+}
+
+/// Records a source's last drill (atomically and privately, like the state file).
+pub fn save_drill(state_file: &Path, record: &DrillRecord) -> Result<(), String> {
+    let path = drill_file(state_file, &record.source);
+    let text = serde_json::to_vec_pretty(record).expect("a drill record serializes");
+    secretsnap_store::private::write_atomic(&path, &text)
+        .map_err(|e| format!("drill record {}: {e}", path.display()))
 }
 
 impl State {
     pub fn load(path: &Path) -> Result<State, String> {
-        match std::fs::read(path) {
+        let mut state: State = match std::fs::read(path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| format!("state file {}: {e}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
-            Err(e) => Err(format!("state file {}: {e}", path.display())),
+                .map_err(|e| format!("state file {}: {e}", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
+            Err(e) => return Err(format!("state file {}: {e}", path.display())),
+        };
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        if let Ok(entries) = std::fs::read_dir(dir.unwrap_or_else(|| Path::new("."))) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !(name.starts_with("drill-") && name.ends_with(".json")) {
+                    continue;
+                }
+                // A damaged record is skipped: the next drill rewrites it.
+                if let Some(r) = std::fs::read(e.path())
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<DrillRecord>(&b).ok())
+                {
+                    state.drills.insert(r.source.clone(), r);
+                }
+            }
         }
+        Ok(state)
     }
 
     /// Writes the file atomically and privately (0600 in a 0700 folder, unique temp file
