@@ -94,6 +94,13 @@ struct Drilled<'a> {
     record: Option<(&'a Config, &'a str, bool)>,
 }
 
+/// A location's URL as the drill reports it.
+fn endpoint_url(e: &Endpoint) -> String {
+    format!("{}://{}/{}", e.provider, e.region, e.scope)
+        .trim_end_matches('/')
+        .to_string()
+}
+
 async fn drill_with(
     g: &Global,
     at: Drilled<'_>,
@@ -127,7 +134,7 @@ async fn drill_with(
     };
     let bar = progress::for_run(g);
     let started = Utc::now();
-    let r = engine::drill(
+    let result = engine::drill(
         &repo,
         &snapshot.id,
         scratch.as_ref(),
@@ -135,7 +142,27 @@ async fn drill_with(
         &opts,
         bar.as_ref(),
     )
-    .await?;
+    .await;
+    let r = match result {
+        Ok(r) => r,
+        Err(e) => {
+            // A drill that could not run (a refused scratch target, an unreadable snapshot) is
+            // a failed drill for `status`, not a silence.
+            if let Some((cfg, name, _)) = record {
+                let failed = DrillRecord {
+                    source: name.to_string(),
+                    at: started,
+                    ok: false,
+                    rto_seconds: 0.0,
+                    rpo_seconds: (now - snapshot.header.time).num_seconds(),
+                    target: endpoint_url(&endpoint),
+                    problems: 1,
+                };
+                save_drill(&cfg.state_file, &failed).map_err(|e| anyhow::anyhow!(e))?;
+            }
+            return Err(e.into());
+        }
+    };
     if let Some((cfg, name, record_run)) = record {
         let problems = r.mismatches.len() + r.failed.len() + r.cleanup_failed.len();
         let drill = DrillRecord {

@@ -45,6 +45,25 @@ impl DrillOptions {
     }
 }
 
+/// Whether `full_name` lies in a drill's folder: `DRILL_ROOT` + `YYYYMMDDtHHMMSS-hhhh`, exactly
+/// what `prefix_for` makes, so a secret of someone else's that merely starts alike is foreign.
+pub fn in_drill_folder(full_name: &str) -> bool {
+    let Some(rest) = full_name.strip_prefix(DRILL_ROOT) else {
+        return false;
+    };
+    let folder = rest.split('/').next().unwrap_or("");
+    let b = folder.as_bytes();
+    folder.len() == 20
+        && b[..8].iter().all(u8::is_ascii_digit)
+        && b[8] == b't'
+        && b[9..15].iter().all(u8::is_ascii_digit)
+        && b[15] == b'-'
+        && b[16..]
+            .iter()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+        && rest.len() > folder.len()
+}
+
 fn rand_suffix() -> u16 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -136,7 +155,7 @@ pub async fn drill(
     let (leftovers, foreign): (Vec<Secret>, Vec<Secret>) = present
         .into_iter()
         .filter(|s| s.deletion_requested_at.is_none())
-        .partition(|s| s.full_name().starts_with(DRILL_ROOT));
+        .partition(|s| in_drill_folder(&s.full_name()));
     if !foreign.is_empty() && !opts.allow_foreign {
         return Err(Error::Selection(format!(
             "the scratch target {} holds {} secrets no drill created (first: {}); drill into an \
@@ -217,4 +236,23 @@ pub async fn drill(
         notes: report.notes,
         api_calls: scratch.calls() + dest.calls(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_folders_drills_make_are_drill_folders() {
+        let now = "2026-12-01T03:14:00Z".parse().unwrap();
+        let prefix = DrillOptions::prefix_for(now);
+        assert!(in_drill_folder(&format!("{prefix}/app/db")));
+        assert!(in_drill_folder(&format!("{prefix}/x")));
+        assert!(!in_drill_folder(&prefix), "the folder itself is no secret");
+        assert!(!in_drill_folder("/secretsnap-drill-mine/x"));
+        assert!(!in_drill_folder("/secretsnap-drill-20261201t031400-zzzz/x"));
+        assert!(!in_drill_folder(
+            "/app/secretsnap-drill-20261201t031400-abcd/x"
+        ));
+    }
 }
