@@ -1,6 +1,8 @@
 //! `secretsnap drift` through the built binary on the emulator: after a backup, a new version, a
 //! disabled version, a deleted secret and a changed tag are each reported and the exit code is 6;
-//! no value is read (the emulator counts `access` calls), and an unchanged source exits 0.
+//! no value is read (the emulator counts `access` calls), and an unchanged source exits 0. On
+//! moto: the engine's drift of realistic fixtures, and `drift @NAME` through the binary, whose
+//! result reaches `status` and the metrics.
 
 mod common;
 
@@ -183,4 +185,74 @@ async fn drift_on_aws_reports_new_versions_tags_and_descriptions() {
         .changes
         .iter()
         .any(|f| f.field == "description" && f.after == "changed behind our back"));
+}
+
+/// Through the built binary on moto, for a configured source: `drift @NAME` exits 0 right
+/// after a backup and 6 after a new value, and the result reaches `status` and the metrics.
+#[test]
+fn drift_of_a_configured_aws_source_reaches_status_and_metrics() {
+    use secretsnap_aws::fixtures;
+
+    let Some(url) = fixtures::moto_endpoint() else {
+        return;
+    };
+    let region = "eu-central-2";
+    let w = World::new(Config::default());
+    let c = w.rt.block_on(fixtures::client(region, &url));
+    let names = w.rt.block_on(fixtures::seed(&c, "bindrift")).unwrap();
+    let d = w.dir.path().display().to_string();
+    let config = w.dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[schedule]
+state_file = "{d}/state.json"
+
+[repositories.main]
+url = "{}"
+password = {{ env = "SECRETSNAP_PASSWORD" }}
+
+[sources.aws-prod]
+url = "aws://{region}?path=/bindrift"
+repository = "main"
+"#,
+            w.repo_location()
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let run = |args: &[&str], code: i32| {
+        let mut a = vec!["--config", config.as_str()];
+        a.extend_from_slice(args);
+        w.json(&a, code)
+    };
+    run(&["init"], 0);
+    run(&["backup", "@aws-prod"], 0);
+    assert_eq!(run(&["drift", "@aws-prod"], 0)["drifted"], false);
+
+    w.rt.block_on(
+        c.sdk()
+            .put_secret_value()
+            .secret_id(&names[0])
+            .secret_string("a new value")
+            .send(),
+    )
+    .unwrap();
+    let out = run(&["drift", "@aws-prod"], 6);
+    let changed = out["drift"]["diff"]["changed"].to_string();
+    assert!(changed.contains(&names[0]), "{out}");
+    let status = run(&["status"], 0);
+    assert_eq!(
+        status["sources"][0]["last_drift"]["drifted"], true,
+        "{status}"
+    );
+    let (rc, metrics, _) = w.run(&["--config", &config, "status", "--prometheus"]);
+    assert_eq!(rc, 0);
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("secretsnap_drift_detected{source=\"aws-prod\"") && l.ends_with(" 1")
+        ),
+        "{metrics}"
+    );
 }

@@ -1,10 +1,12 @@
 //! `secretsnap drift SOURCE|@NAME [--snapshot S]`: what changed at a live source since a snapshot
 //! (default: the source's latest), from metadata calls only — no value is read. Exit code 0 when
-//! equal, 6 (`DRIFTED`) when the source differs or a secret could not be read.
+//! equal, 6 (`DRIFTED`) when the source differs or a secret could not be read. For `@NAME`, the
+//! result is recorded beside the scheduler's state (`status --json`, the metrics).
 
 use clap::Args;
 use secretsnap::engine::{self, select, BackupOptions, SnapshotFilter};
 use secretsnap::locations::{Connections, Endpoint};
+use secretsnap::sla::state::{save_drift, DriftRecord};
 use serde_json::json;
 
 use super::browse::show_diff;
@@ -27,13 +29,16 @@ pub struct DriftCmd {
 
 pub async fn run(g: &Global, cmd: &DriftCmd) -> anyhow::Result<u8> {
     let mut conns = Connections::default();
+    let mut record = None;
     let (rg, url, job) = match cmd.source.strip_prefix('@') {
         Some(name) => {
             let cfg = context::load(g)?;
             let src = cfg.source(name).map_err(usage)?;
             conns.keys = context::keys(src)?;
             let rg = context::with_repository(g, &cfg, &src.repository)?;
-            (rg, src.url.clone(), Some(src.job.clone()))
+            let at = (rg, src.url.clone(), Some(src.job.clone()));
+            record = Some((cfg.state_file.clone(), name.to_string()));
+            at
         }
         None => (g.clone(), cmd.source.clone(), None),
     };
@@ -55,6 +60,16 @@ pub async fn run(g: &Global, cmd: &DriftCmd) -> anyhow::Result<u8> {
         cmd.concurrency,
     )
     .await?;
+    if let Some((state_file, name)) = record {
+        let d = &r.diff;
+        let drift = DriftRecord {
+            source: name,
+            at: context::now(g)?,
+            drifted: r.drifted(),
+            changes: d.added.len() + d.removed.len() + d.changed.len() + r.failed.len(),
+        };
+        save_drift(&state_file, &drift).map_err(|e| anyhow::anyhow!(e))?;
+    }
     print(g, json!({"drift": &r, "drifted": r.drifted()}), || {
         println!(
             "{} now ↔ snapshot {} ({})",

@@ -192,6 +192,24 @@ pub fn render(i: &Inputs<'_>) -> String {
     );
     per_source(
         &mut out,
+        "secretsnap_drift_detected",
+        "gauge",
+        "1 when the last drift check found the source changed since its snapshot, else 0.",
+        &|r, _| {
+            r.last_drift
+                .as_ref()
+                .map(|d| if d.drifted { 1.0 } else { 0.0 })
+        },
+    );
+    per_source(
+        &mut out,
+        "secretsnap_drift_last_timestamp_seconds",
+        "gauge",
+        "Time of the last drift check of the source.",
+        &|r, _| r.last_drift.as_ref().map(|d| seconds(d.at)),
+    );
+    per_source(
+        &mut out,
         "secretsnap_drill_deadline_timestamp_seconds",
         "gauge",
         "Time after which the policy's restore drill is overdue.",

@@ -60,10 +60,23 @@ pub struct State {
     /// child never races the scheduler writing the state file.
     #[serde(skip)]
     pub drills: BTreeMap<String, DrillRecord>,
+    /// The last `drift @NAME` per source name (`drift-<source>.json`, the same way).
+    #[serde(skip)]
+    pub drifts: BTreeMap<String, DriftRecord>,
 }
 
-/// The file holding `source`'s last drill, beside `state_file`.
-fn drill_file(state_file: &Path, source: &str) -> std::path::PathBuf {
+/// The last drift check of a source: when, and how much had changed since its snapshot.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DriftRecord {
+    pub source: String,
+    pub at: DateTime<Utc>,
+    pub drifted: bool,
+    /// Secrets added, removed, changed or unreadable.
+    pub changes: usize,
+}
+
+/// The file holding `source`'s last `kind` record (`drill`, `drift`), beside `state_file`.
+fn record_file(state_file: &Path, kind: &str, source: &str) -> std::path::PathBuf {
     let safe: String = source
         .chars()
         .map(|c| {
@@ -74,15 +87,29 @@ fn drill_file(state_file: &Path, source: &str) -> std::path::PathBuf {
             }
         })
         .collect();
-    state_file.with_file_name(format!("drill-{safe}.json"))
+    state_file.with_file_name(format!("{kind}-{safe}.json"))
 }
 
 /// Records a source's last drill (atomically and privately, like the state file).
 pub fn save_drill(state_file: &Path, record: &DrillRecord) -> Result<(), String> {
-    let path = drill_file(state_file, &record.source);
-    let text = serde_json::to_vec_pretty(record).expect("a drill record serializes");
+    save_record(state_file, "drill", &record.source, record)
+}
+
+/// Records a source's last drift check.
+pub fn save_drift(state_file: &Path, record: &DriftRecord) -> Result<(), String> {
+    save_record(state_file, "drift", &record.source, record)
+}
+
+fn save_record<T: Serialize>(
+    state_file: &Path,
+    kind: &str,
+    source: &str,
+    record: &T,
+) -> Result<(), String> {
+    let path = record_file(state_file, kind, source);
+    let text = serde_json::to_vec_pretty(record).expect("a record serializes");
     secretsnap_store::private::write_atomic(&path, &text)
-        .map_err(|e| format!("drill record {}: {e}", path.display()))
+        .map_err(|e| format!("{kind} record {}: {e}", path.display()))
 }
 
 impl State {
@@ -97,15 +124,23 @@ impl State {
         if let Ok(entries) = std::fs::read_dir(dir.unwrap_or_else(|| Path::new("."))) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
-                if !(name.starts_with("drill-") && name.ends_with(".json")) {
+                if !name.ends_with(".json") {
                     continue;
                 }
-                // A damaged record is skipped: the next drill rewrites it.
-                if let Some(r) = std::fs::read(e.path())
-                    .ok()
-                    .and_then(|b| serde_json::from_slice::<DrillRecord>(&b).ok())
-                {
-                    state.drills.insert(r.source.clone(), r);
+                // A damaged record is skipped: the next drill or drift rewrites it.
+                let bytes = || std::fs::read(e.path()).ok();
+                if name.starts_with("drill-") {
+                    if let Some(r) =
+                        bytes().and_then(|b| serde_json::from_slice::<DrillRecord>(&b).ok())
+                    {
+                        state.drills.insert(r.source.clone(), r);
+                    }
+                } else if name.starts_with("drift-") {
+                    if let Some(r) =
+                        bytes().and_then(|b| serde_json::from_slice::<DriftRecord>(&b).ok())
+                    {
+                        state.drifts.insert(r.source.clone(), r);
+                    }
                 }
             }
         }

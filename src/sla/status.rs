@@ -14,7 +14,7 @@ use crate::sla::config::{Config, Source};
 use crate::sla::outcome::Outcome;
 use crate::sla::retention::of_source;
 use crate::sla::scheduler::{jitter_for, next_due, Job, JobKind};
-use crate::sla::state::{DrillRecord, State};
+use crate::sla::state::{DriftRecord, DrillRecord, State};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceStatus {
@@ -38,6 +38,8 @@ pub struct SourceStatus {
     pub last_drill: Option<DrillRecord>,
     /// After this, a policy's drill is overdue.
     pub drill_deadline: Option<DateTime<Utc>>,
+    /// The last `drift @NAME` (drift does not change the SLA state).
+    pub last_drift: Option<DriftRecord>,
     /// Why the source is out of SLA (empty when in SLA).
     pub reasons: Vec<String>,
 }
@@ -147,6 +149,7 @@ pub fn source_status(
         last_check_outcome: check.and_then(|c| c.last_outcome),
         last_drill,
         drill_deadline,
+        last_drift: state.drifts.get(&src.name).cloned(),
         reasons,
     }
 }
