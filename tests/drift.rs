@@ -125,7 +125,7 @@ async fn drift_on_aws_reports_new_versions_tags_and_descriptions() {
     let Some(url) = fixtures::moto_endpoint() else {
         return;
     };
-    let c = fixtures::client("eu-west-3", &url).await;
+    let c = fixtures::client("eu-south-2", &url).await;
     let names = fixtures::seed(&c, "drift").await.unwrap();
     let filter = Filter {
         path_prefix: Some("/drift".into()),

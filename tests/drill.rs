@@ -145,57 +145,32 @@ fn a_value_altered_behind_the_drills_back_fails_it() {
     assert!(live_in(&w, B).is_empty());
 }
 
-/// The same drill on moto: realistic fixtures (labels, deprecated versions, AWSPENDING, binary,
-/// KMS key, a resource policy) restored into another region, verified, then force-deleted.
-#[tokio::test]
-async fn a_drill_on_aws_verifies_and_force_deletes() {
-    use secretsnap::engine::{backup, drill, BackupOptions, DrillOptions, Silent};
-    use secretsnap_aws::{fixtures, AwsDestination, AwsSource};
+/// The same drill on moto, through the built binary: realistic fixtures (labels, deprecated
+/// versions, AWSPENDING, binary, KMS key, a resource policy) restored into another region,
+/// verified, then force-deleted, leaving the scratch region empty.
+#[test]
+fn a_drill_on_aws_verifies_and_force_deletes() {
+    use secretsnap_aws::{fixtures, AwsSource};
     use secretsnap_core::{Filter, Source};
 
     let Some(url) = fixtures::moto_endpoint() else {
         return;
     };
-    let src = fixtures::client("ap-south-1", &url).await;
-    fixtures::seed(&src, "drilled").await.unwrap();
-    let repo = common::memory_repo().await;
-    let opts = BackupOptions {
-        filter: Filter {
-            path_prefix: Some("/drilled".into()),
-            ..Default::default()
-        },
-        concurrency: 4,
-        ..Default::default()
-    };
-    let snap = backup(&repo, &AwsSource::new(src.clone()), &opts, &Silent)
-        .await
-        .unwrap()
-        .snapshot
-        .unwrap();
-    let scratch = fixtures::client("ap-southeast-2", &url).await;
-    let now = chrono::Utc::now();
-    let r = drill(
-        &repo,
-        &snap,
-        &AwsSource::new(scratch.clone()),
-        &AwsDestination::new(scratch.clone()),
-        &DrillOptions {
-            prefix: DrillOptions::prefix_for(now),
-            allow_foreign: false,
-            concurrency: 4,
-            now,
-        },
-        &Silent,
-    )
-    .await
-    .unwrap();
-    assert!(r.ok(), "{r:?}");
-    assert!(r.restored_secrets >= 4, "{r:?}");
-    assert_eq!(r.removed, r.restored_secrets);
-    let left = AwsSource::new(scratch)
-        .list(&Filter::default())
-        .await
-        .unwrap();
+    let w = World::new(Config::default());
+    let src = w.rt.block_on(fixtures::client("sa-east-1", &url));
+    w.rt.block_on(fixtures::seed(&src, "drilled")).unwrap();
+    w.json(&["init"], 0);
+    w.json(&["backup", "aws://sa-east-1?path=/drilled"], 0);
+    let r = w.json(&["drill", "--into", "aws://me-central-1"], 0);
+    let d = &r["drill"];
+    assert_eq!(r["ok"], true, "{r}");
+    assert!(d["restored_secrets"].as_u64().unwrap() >= 4, "{d}");
+    assert_eq!(d["removed"], d["restored_secrets"], "{d}");
+    assert_eq!(d["mismatches"], json!([]));
+    let scratch = w.rt.block_on(fixtures::client("me-central-1", &url));
+    let left =
+        w.rt.block_on(AwsSource::new(scratch).list(&Filter::default()))
+            .unwrap();
     assert!(
         left.is_empty(),
         "deleted without a recovery window: {left:?}"
