@@ -22,13 +22,18 @@ pub const LOCKED: u8 = 5;
 /// Exit code of `drift`: the live source differs from the snapshot (the report names how).
 pub const DRIFTED: u8 = 6;
 
-/// Whether `e` is (or was caused by) a repository held locked by another process.
+/// Whether `e` is (or was caused by) a repository held locked by another process. The engine
+/// wraps store errors transparently, and a transparent wrapper hides the wrapped error from the
+/// cause chain, so the engine's wrapper is looked into as well.
 pub fn is_locked(e: &anyhow::Error) -> bool {
+    use secretsnap::engine::Error as Engine;
+    use secretsnap_store::Error as Store;
     e.chain().any(|c| {
-        matches!(
-            c.downcast_ref::<secretsnap_store::Error>(),
-            Some(secretsnap_store::Error::Locked(_))
-        )
+        matches!(c.downcast_ref::<Store>(), Some(Store::Locked(_)))
+            || matches!(
+                c.downcast_ref::<Engine>(),
+                Some(Engine::Store(Store::Locked(_)))
+            )
     })
 }
 
@@ -94,5 +99,22 @@ pub fn bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lock_refusal_exits_5_however_it_is_wrapped() {
+        let locked = || secretsnap_store::Error::Locked("exclusive lock by vm (prune)".into());
+        let direct = anyhow::Error::from(locked());
+        let through_engine = anyhow::Error::from(secretsnap::engine::Error::Store(locked()));
+        let with_context = through_engine.context("backup");
+        assert_eq!(exit_code(&direct), LOCKED);
+        assert_eq!(exit_code(&with_context), LOCKED);
+        let other = anyhow::Error::from(secretsnap::engine::Error::Selection("none".into()));
+        assert_eq!(exit_code(&other), FAILED);
     }
 }
