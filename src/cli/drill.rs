@@ -94,13 +94,6 @@ struct Drilled<'a> {
     record: Option<(&'a Config, &'a str, bool)>,
 }
 
-/// A location's URL as the drill reports it.
-fn endpoint_url(e: &Endpoint) -> String {
-    format!("{}://{}/{}", e.provider, e.region, e.scope)
-        .trim_end_matches('/')
-        .to_string()
-}
-
 async fn drill_with(
     g: &Global,
     at: Drilled<'_>,
@@ -155,7 +148,7 @@ async fn drill_with(
                     ok: false,
                     rto_seconds: 0.0,
                     rpo_seconds: (now - snapshot.header.time).num_seconds(),
-                    target: endpoint_url(&endpoint),
+                    target: dest.location().url(),
                     problems: 1,
                 };
                 save_drill(&cfg.state_file, &failed).map_err(|e| anyhow::anyhow!(e))?;

@@ -80,8 +80,10 @@ pub async fn drift(
     // read the value, which drift never does; a completed rotation shows as moved labels.
     let pending = VersionStatus::Pending.to_string();
     let enabled = VersionStatus::Enabled.to_string();
+    let by_name: HashMap<&str, &SecretView> =
+        before.iter().map(|b| (b.secret.as_str(), b)).collect();
     for live in &mut after {
-        if let Some(old) = before.iter().find(|b| b.secret == live.secret) {
+        if let Some(old) = by_name.get(live.secret.as_str()) {
             for v in &mut live.versions {
                 if let Some(w) = old.versions.iter().find(|w| w.id == v.id) {
                     v.not_read = w.not_read.clone();

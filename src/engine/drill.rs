@@ -159,7 +159,7 @@ pub async fn drill(
     if !foreign.is_empty() && !opts.allow_foreign {
         return Err(Error::Selection(format!(
             "the scratch target {} holds {} secrets no drill created (first: {}); drill into an \
-             empty project or region, or allow it explicitly",
+             empty project or region, or pass --allow-foreign (those secrets are left alone)",
             dest.location().url(),
             foreign.len(),
             foreign[0].full_name()

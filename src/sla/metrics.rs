@@ -247,13 +247,13 @@ pub fn render(i: &Inputs<'_>) -> String {
             f.sample(name, &[("repository", repo)], if *up { 1.0 } else { 0.0 });
         }
     }
-    for (kind, what) in [("check", "check"), ("prune", "prune")] {
+    for kind in ["check", "prune"] {
         let last = format!("secretsnap_{kind}_last_timestamp_seconds");
         let mut f = family(
             &mut out,
             &last,
             "gauge",
-            &format!("Time the last scheduled {what} of the repository started."),
+            &format!("Time the last scheduled {kind} of the repository started."),
         );
         for repo in i.repositories.keys() {
             if let Some(t) = repo_job(kind, repo).and_then(|j| j.last_started) {
@@ -265,7 +265,7 @@ pub fn render(i: &Inputs<'_>) -> String {
             &mut out,
             &ok,
             "gauge",
-            &format!("1 when the last scheduled {what} of the repository succeeded, else 0."),
+            &format!("1 when the last scheduled {kind} of the repository succeeded, else 0."),
         );
         for repo in i.repositories.keys() {
             if let Some(o) = repo_job(kind, repo).and_then(|j| j.last_outcome) {
@@ -278,7 +278,7 @@ pub fn render(i: &Inputs<'_>) -> String {
             &mut out,
             &total,
             "counter",
-            &format!("Scheduled {what}s of the repository, by outcome."),
+            &format!("Scheduled {kind}s of the repository, by outcome."),
         );
         for repo in i.repositories.keys() {
             for o in Outcome::ALL {
