@@ -113,6 +113,9 @@ pub struct Connections {
     /// API endpoint for every connector opened here (the emulator, moto, a proxy); `None`: the
     /// provider's own (`SCW_API_URL`, `AWS_ENDPOINT_URL` still apply).
     pub api_url: Option<String>,
+    /// At most this many requests per second to any provider (`--max-rate`, a source's
+    /// `max_rate`); `None`: as fast as each provider's quota allows.
+    pub max_rate: Option<f64>,
 }
 
 impl Default for Connections {
@@ -121,6 +124,7 @@ impl Default for Connections {
             providers: providers(),
             keys: Keys::default(),
             api_url: None,
+            max_rate: None,
         }
     }
 }
@@ -135,6 +139,7 @@ impl Connections {
             scope: &e.scope,
             keys: &self.keys,
             api_url: self.api_url.as_deref(),
+            max_rate: self.max_rate,
         };
         Ok((p, at))
     }

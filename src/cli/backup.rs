@@ -70,8 +70,7 @@ pub async fn configured(
     let endpoint = Endpoint::parse(&src.url).map_err(usage)?;
     let opts = src.backup_options(endpoint.filter.apply(Default::default()));
     let rg = context::with_repository(g, cfg, &src.repository)?;
-    let mut conns = Connections::default();
-    conns.keys = context::keys(src)?;
+    let conns = context::source_connections(g, src)?;
     backup_with(&rg, &endpoint, &opts, conns, dry_run).await
 }
 
@@ -82,7 +81,7 @@ pub async fn run(g: &Global, cmd: &BackupCmd) -> anyhow::Result<u8> {
     }
     let endpoint = Endpoint::parse(&cmd.source).map_err(usage)?;
     let opts = cmd.options(&endpoint);
-    backup_with(g, &endpoint, &opts, Connections::default(), cmd.dry_run).await
+    backup_with(g, &endpoint, &opts, context::connections(g), cmd.dry_run).await
 }
 
 /// The engine's backup of `endpoint` with `opts`, printed; with `dry_run`, only the list of

@@ -5,7 +5,7 @@
 
 use anyhow::{anyhow, Context as _};
 use chrono::{DateTime, Utc};
-use secretsnap::locations::Keys;
+use secretsnap::locations::{Connections, Keys};
 use secretsnap::sla::config::{Config, Source};
 use secretsnap_store::{backend, OpenOptions, Repository};
 
@@ -115,4 +115,19 @@ pub async fn open(g: &Global) -> anyhow::Result<Repository> {
     let g = &*resolved(g)?;
     let b = backend::open_url(location(g)?, &Default::default())?;
     Ok(Repository::open(b, &passphrase(g)?, open_options(g)).await?)
+}
+
+/// Connections for a command line location: `--max-rate` applies.
+pub fn connections(g: &Global) -> Connections {
+    let mut c = Connections::default();
+    c.max_rate = g.max_rate;
+    c
+}
+
+/// Connections for a configured source: its credentials, and `--max-rate` else its `max_rate`.
+pub fn source_connections(g: &Global, src: &Source) -> anyhow::Result<Connections> {
+    let mut c = Connections::default();
+    c.keys = keys(src)?;
+    c.max_rate = g.max_rate.or(src.max_rate);
+    Ok(c)
 }

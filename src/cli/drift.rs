@@ -5,7 +5,7 @@
 
 use clap::Args;
 use secretsnap::engine::{self, select, BackupOptions, SnapshotFilter};
-use secretsnap::locations::{Connections, Endpoint};
+use secretsnap::locations::Endpoint;
 use secretsnap::sla::state::{save_drift, DriftRecord};
 use serde_json::json;
 
@@ -28,13 +28,13 @@ pub struct DriftCmd {
 }
 
 pub async fn run(g: &Global, cmd: &DriftCmd) -> anyhow::Result<u8> {
-    let mut conns = Connections::default();
+    let mut conns = context::connections(g);
     let mut record = None;
     let (rg, url, job) = match cmd.source.strip_prefix('@') {
         Some(name) => {
             let cfg = context::load(g)?;
             let src = cfg.source(name).map_err(usage)?;
-            conns.keys = context::keys(src)?;
+            conns = context::source_connections(g, src)?;
             let rg = context::with_repository(g, &cfg, &src.repository)?;
             let at = (rg, src.url.clone(), Some(src.job.clone()));
             record = Some((cfg.state_file.clone(), name.to_string()));

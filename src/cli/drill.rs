@@ -45,7 +45,7 @@ pub async fn run(g: &Global, cmd: &DrillCmd) -> anyhow::Result<u8> {
         None => {
             let at = Drilled {
                 repository: g.clone(),
-                conns: Connections::default(),
+                conns: context::connections(g),
                 spec: cmd.snapshot.clone(),
                 filter: SnapshotFilter::default(),
                 record: None,
@@ -68,8 +68,7 @@ pub async fn configured(
     as_job: bool,
 ) -> anyhow::Result<u8> {
     let src = cfg.source(name).map_err(usage)?;
-    let mut conns = Connections::default();
-    conns.keys = context::keys(src)?;
+    let conns = context::source_connections(g, src)?;
     let at = Drilled {
         repository: context::with_repository(g, cfg, &src.repository)?,
         conns,

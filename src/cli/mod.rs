@@ -59,6 +59,15 @@ pub struct Global {
     /// Configuration file (default: $XDG_CONFIG_HOME/secretsnap/config.toml).
     #[arg(long, env = "SECRETSNAP_CONFIG", global = true)]
     pub config: Option<std::path::PathBuf>,
+    /// At most this many API requests per second to Scaleway or AWS, for a key or account whose
+    /// quota production traffic shares (default: as fast as the provider's quota allows).
+    #[arg(
+        long,
+        env = "SECRETSNAP_MAX_RATE",
+        global = true,
+        value_name = "REQ_PER_S"
+    )]
+    pub max_rate: Option<f64>,
     /// Pretend it is this time (RFC 3339) for scheduling and SLA status (tests, what-ifs).
     #[arg(long, env = "SECRETSNAP_NOW", global = true, hide = true)]
     pub now: Option<String>,

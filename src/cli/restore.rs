@@ -4,7 +4,7 @@
 
 use clap::Args;
 use secretsnap::engine::{self, select};
-use secretsnap::locations::{Connections, Endpoint};
+use secretsnap::locations::Endpoint;
 use secretsnap_core::{Action, Plan, Report};
 use serde_json::json;
 
@@ -62,7 +62,7 @@ pub async fn restore(g: &Global, cmd: &RestoreCmd) -> anyhow::Result<u8> {
     let filter = cmd.secrets.filter(&cmd.tag);
     let repo = context::open(g).await?;
     let snap = select::resolve(&repo, &cmd.snapshot, &cmd.select.filter()?).await?;
-    let conns = Connections::default();
+    let conns = context::connections(g);
     let dest = conns.destination(&target).await?;
     let bar = progress::for_run(g);
     let (plan, report) = engine::restore_snapshot(
@@ -100,7 +100,7 @@ pub async fn clone(g: &Global, cmd: &CloneCmd) -> anyhow::Result<u8> {
     let mut filter = from.filter.apply(cmd.secrets.filter(&cmd.tag));
     filter.read_disabled = cmd.read.read_disabled;
     filter.read_once = cmd.read.read_once;
-    let conns = Connections::default();
+    let conns = context::connections(g);
     let source = conns.source(&from).await?;
     let dest = conns.destination(&to).await?;
     if source.location() == dest.location() {
@@ -179,12 +179,14 @@ fn human(plan: &Plan, report: &Report, dry_run: bool) {
         );
     } else {
         println!(
-            "created {} secrets and {} versions; {} skipped, {} failed ({} API calls)",
+            "created {} secrets and {} versions; {} skipped, {} failed ({} API calls, restored in \
+             {:.1} s)",
             report.created_secrets,
             report.created_versions,
             report.skipped.len(),
             report.failed.len(),
-            report.api_calls
+            report.api_calls,
+            report.seconds
         );
     }
 }

@@ -98,6 +98,8 @@ struct RawSource {
     job: Option<String>,
     #[serde(default)]
     read_disabled: bool,
+    /// At most this many API requests per second (a quota shared with production traffic).
+    max_rate: Option<f64>,
     #[serde(default)]
     credentials: BTreeMap<String, Spanned<RawReference>>,
 }
@@ -206,6 +208,8 @@ pub struct Source {
     /// Job name recorded in snapshots (default: the source's name).
     pub job: String,
     pub read_disabled: bool,
+    /// At most this many API requests per second to the provider (`--max-rate` wins).
+    pub max_rate: Option<f64>,
     pub credentials: BTreeMap<String, Reference>,
 }
 
@@ -454,6 +458,7 @@ impl Config {
                     tags: s.tags,
                     job: s.job.unwrap_or_else(|| name.clone()),
                     read_disabled: s.read_disabled,
+                    max_rate: s.max_rate,
                     credentials,
                     name,
                 },

@@ -28,6 +28,8 @@ pub struct AwsOptions {
     pub max_attempts: u32,
     /// Keys given explicitly (the Plakar plugin's config); `None`: the standard credential chain.
     pub keys: Option<StaticKeys>,
+    /// At most this many requests per second in all (`--max-rate`), on top of the per-API rates.
+    pub max_rate: Option<f64>,
 }
 
 /// Explicit AWS keys. The secret parts are zeroized here and never printed (the SDK keeps its
@@ -54,6 +56,7 @@ impl Default for AwsOptions {
             write_rate: 40.0,
             max_attempts: 5,
             keys: None,
+            max_rate: None,
         }
     }
 }

@@ -38,6 +38,7 @@ impl AwsProvider {
     async fn client(&self, at: Access<'_>) -> Result<AwsClient, Error> {
         let opts = AwsOptions {
             keys: static_keys(at.keys)?,
+            max_rate: at.max_rate.or(self.options.max_rate),
             ..self.options.clone()
         };
         AwsClient::connect(at.region, at.api_url, opts).await

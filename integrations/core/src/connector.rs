@@ -102,6 +102,13 @@ pub trait Destination: Send + Sync {
     fn location(&self) -> Location;
     /// What this destination can hold (limits and features), as data.
     fn capabilities(&self) -> crate::Capabilities;
+    /// Called once before planning `count` secrets: a destination may list what it holds in one
+    /// pass (when that costs fewer calls than a lookup per secret) and plan from that listing.
+    /// Creating a secret that appeared since is still refused by the provider, never
+    /// overwritten. An error only means each plan looks its secret up on its own.
+    async fn survey(&self, _count: usize, _opts: &RestoreOptions) -> Result<()> {
+        Ok(())
+    }
     /// What restoring `secret` would do, from the destination's current state. Reads only.
     async fn plan(&self, secret: &Secret, opts: &RestoreOptions) -> Result<PlanItem, ItemFailure>;
     /// Carries out one planned item; `secret` supplies the values.

@@ -4,7 +4,8 @@
 //! opening connectors), what a destination can hold (`capability`), the loops that drive connectors
 //! (`fetch`: list then fetch with bounded concurrency; `restore`: plan then apply), checking a
 //! target against a snapshot (`verify`), the politeness layers every HTTP client wraps its calls in
-//! (`polite`: rate limiter, retry with jitter, call counter), and, with the `testing` feature, the
+//! (`polite`: rate limiter, retry with jitter, call counter; `pace`: pacing by the server's
+//! rate-limit headers), and, with the `testing` feature, the
 //! conformance suite every connector's tests run (`conformance`). Connectors depend on this crate
 //! only; never on each other.
 
@@ -16,6 +17,7 @@ mod error;
 pub mod face;
 pub mod fetch;
 pub mod model;
+pub mod pace;
 pub mod plan;
 pub mod polite;
 pub mod portable;

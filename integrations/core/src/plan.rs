@@ -183,6 +183,10 @@ pub struct Report {
     pub applied: BTreeMap<String, Applied>,
     pub notes: Vec<String>,
     pub api_calls: u64,
+    /// Wall time from the first look at the target to the last write: the recovery time this
+    /// restore achieved.
+    #[serde(default)]
+    pub seconds: f64,
 }
 
 /// The reason a secret cannot be restored where each version holds at most `max` bytes, naming

@@ -36,6 +36,9 @@ pub struct Access<'a> {
     pub keys: &'a Keys,
     /// API endpoint (the emulator, moto, a proxy); `None`: the provider's own.
     pub api_url: Option<&'a str>,
+    /// At most this many requests per second to the provider, whatever its quota allows (a key
+    /// or account whose quota production traffic shares).
+    pub max_rate: Option<f64>,
 }
 
 /// One secret manager: its name in location URLs and how to open its connectors. One value per

@@ -1,10 +1,22 @@
-//! The restore loop: per secret, `Destination::plan` from the target's current state, then (unless
-//! a dry run) `Destination::apply`, gathered into one plan and one report. `restore`, `clone`,
-//! the Plakar exporter and the conformance suite all run this loop.
+//! The restore loop: the destination surveys what it holds once, then per secret
+//! `Destination::plan` from that state, then (unless a dry run) `Destination::apply`, gathered
+//! into one plan and one report in the input's order. Secrets proceed in parallel (a secret's own
+//! writes stay in order inside `apply`), so a restore runs at the destination's rate limit, not at
+//! its latency. `restore`, `clone`, drills, the Plakar exporter and the conformance suite all run
+//! this loop.
+
+use std::time::Instant;
+
+use futures::stream::{self, StreamExt};
 
 use crate::connector::Destination;
 use crate::model::Secret;
-use crate::plan::{Action, Plan, Report, RestoreOptions};
+use crate::plan::{Action, Applied, Plan, PlanItem, Report, RestoreOptions};
+use crate::ItemFailure;
+
+/// Secrets planned and applied at once. The client's rate limit and concurrency bound the
+/// requests; this only keeps enough secrets in flight to use them.
+pub const SECRETS_IN_FLIGHT: usize = 16;
 
 /// Plans and applies every secret; `dry_run` only plans.
 pub async fn restore_all(
@@ -16,6 +28,35 @@ pub async fn restore_all(
     restore_each(dest, secrets, opts, dry_run, &|_| {}).await
 }
 
+/// What happened to one secret.
+enum Outcome {
+    Unplanned(ItemFailure),
+    Planned(PlanItem, Option<Result<Applied, ItemFailure>>),
+}
+
+async fn one(
+    dest: &dyn Destination,
+    s: &Secret,
+    opts: &RestoreOptions,
+    dry_run: bool,
+    done: &(dyn Fn(&str) + Send + Sync),
+) -> Outcome {
+    let item = match dest.plan(s, opts).await {
+        Ok(i) => i,
+        Err(f) => {
+            done(&s.full_name());
+            return Outcome::Unplanned(f);
+        }
+    };
+    let applied = match &item.action {
+        Action::Skip { .. } | Action::Fail { .. } => None,
+        _ if dry_run => None,
+        _ => Some(dest.apply(&item, s, opts).await),
+    };
+    done(&item.secret);
+    Outcome::Planned(item, applied)
+}
+
 /// `restore_all`, calling `done` with each secret's `path/name` once it is handled.
 pub async fn restore_each(
     dest: &dyn Destination,
@@ -24,6 +65,7 @@ pub async fn restore_each(
     dry_run: bool,
     done: &(dyn Fn(&str) + Send + Sync),
 ) -> (Plan, Report) {
+    let started = Instant::now();
     let mut plan = Plan {
         target: dest.location().url(),
         items: Vec::new(),
@@ -32,40 +74,51 @@ pub async fn restore_each(
         target: plan.target.clone(),
         ..Default::default()
     };
-    for s in secrets {
-        let item = match dest.plan(s, opts).await {
-            Ok(i) => i,
-            Err(f) => {
+    if let Err(e) = dest.survey(secrets.len(), opts).await {
+        // Not fatal: each plan then looks its secret up on its own.
+        tracing::warn!(
+            "listing {} once failed, looking up each secret: {e}",
+            plan.target
+        );
+    }
+    // By index: a closure over `&Secret` would make the future's `Send` higher-ranked, which
+    // callers that spawn it cannot prove.
+    let mut outcomes = stream::iter(0..secrets.len())
+        .map(|i| one(dest, &secrets[i], opts, dry_run, done))
+        .buffered(SECRETS_IN_FLIGHT);
+    while let Some(outcome) = outcomes.next().await {
+        let (item, applied) = match outcome {
+            Outcome::Unplanned(f) => {
                 report.failed.push(f);
-                done(&s.full_name());
                 continue;
             }
+            Outcome::Planned(item, applied) => (item, applied),
         };
         match &item.action {
-            Action::Skip { reason } => report.skipped.push(crate::ItemFailure {
+            Action::Skip { reason } => report.skipped.push(ItemFailure {
                 item: item.secret.clone(),
                 reason: reason.clone(),
             }),
-            Action::Fail { reason } => report.failed.push(crate::ItemFailure {
+            Action::Fail { reason } => report.failed.push(ItemFailure {
                 item: item.secret.clone(),
                 reason: reason.clone(),
             }),
-            _ if dry_run => {}
-            _ => match dest.apply(&item, s, opts).await {
-                Ok(applied) => {
+            _ => match applied {
+                None => {}
+                Some(Ok(applied)) => {
                     report.created_secrets += applied.created_secret as usize;
                     report.created_versions += applied.versions.len();
                     report.applied.insert(item.secret.clone(), applied);
                 }
-                Err(f) => report.failed.push(f),
+                Some(Err(f)) => report.failed.push(f),
             },
         }
         report
             .notes
             .extend(item.notes.iter().map(|n| format!("{}: {n}", item.secret)));
-        done(&item.secret);
         plan.items.push(item);
     }
     report.api_calls = dest.calls();
+    report.seconds = started.elapsed().as_secs_f64();
     (plan, report)
 }

@@ -1,6 +1,8 @@
-//! The Secret Manager REST client: every call goes through one shared token bucket (default
-//! 40 req/s, under the API's 50), a semaphore bounding concurrency, and retries with full-jitter
-//! backoff. Reads retry on 429, 5xx, timeouts and broken connections; writes retry only where the
+//! The Secret Manager REST client: every call goes through one shared pacer (evenly spaced at
+//! just under the quota the API states in its `X-Ratelimit-*` headers, 50 per second per key, and
+//! leaving what other processes of the key use; 40 req/s until the API has stated it; never above
+//! `--max-rate`), a semaphore bounding concurrency, and retries with full-jitter backoff. Reads
+//! retry on 429, 5xx, timeouts and broken connections; writes retry only where the
 //! request provably had no effect (429, 503, connection refused), so a retry never duplicates a
 //! version; an ambiguous write failure fails the item and `--on-conflict append` completes it.
 //! Every request is counted. Error messages carry the API's type and message, never a value.
@@ -14,7 +16,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use reqwest::{Method, StatusCode};
-use secretsnap_core::polite::{CallCounter, RateLimiter, RetryPolicy};
+use secretsnap_core::pace::{Pacer, Quota};
+use secretsnap_core::polite::{CallCounter, RetryPolicy};
 use secretsnap_core::Error;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
@@ -24,7 +27,11 @@ use crate::credentials::Credentials;
 /// Client tuning.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
+    /// Requests per second until the API states its quota (and when it never does).
     pub rate: f64,
+    /// Never more requests per second than this, whatever the API allows (`--max-rate`: for a
+    /// key whose quota production traffic shares).
+    pub max_rate: Option<f64>,
     pub concurrency: usize,
     pub retry: RetryPolicy,
     pub timeout: Duration,
@@ -35,6 +42,7 @@ impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
             rate: 40.0,
+            max_rate: None,
             concurrency: 8,
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(30),
@@ -49,7 +57,7 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     creds: Arc<Credentials>,
-    limiter: Arc<RateLimiter>,
+    pacer: Arc<Pacer>,
     sem: Arc<tokio::sync::Semaphore>,
     retry: RetryPolicy,
     calls: Arc<CallCounter>,
@@ -138,7 +146,7 @@ impl Client {
             http,
             base: format!("{}/secret-manager/v1beta1/regions/{region}", creds.api_url),
             creds: Arc::new(creds),
-            limiter: Arc::new(RateLimiter::new(opts.rate)),
+            pacer: Arc::new(Pacer::new(opts.rate, opts.max_rate)),
             sem: Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1))),
             retry: opts.retry,
             calls: Arc::new(CallCounter::default()),
@@ -147,7 +155,7 @@ impl Client {
         })
     }
 
-    /// A client for another region with the same credentials, sharing this one's rate limiter
+    /// A client for another region with the same credentials, sharing this one's pacer
     /// and concurrency limit (Scaleway limits requests per key, not per region), with its own
     /// call counter.
     pub fn for_region(&self, region: &str) -> Client {
@@ -184,7 +192,7 @@ impl Client {
             .acquire()
             .await
             .map_err(|_| Failure::Final(Error::Transport("client closed".into())))?;
-        self.limiter.acquire().await;
+        let sent = self.pacer.acquire().await;
         self.calls.add();
         let mut rb = self
             .http
@@ -205,6 +213,14 @@ impl Client {
             Err(e) => return Err(transport_failure(write, "transport", e)),
         };
         let status = resp.status();
+        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok());
+        self.pacer.observe(
+            Quota::parse(header("x-ratelimit-limit"), header("x-ratelimit-remaining")),
+            sent,
+        );
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            self.pacer.throttled();
+        }
         if status.is_redirection() {
             return Err(Failure::Final(Error::Rejected(format!(
                 "HTTP {}: the API answered with a redirect, which is refused (the token and any \
@@ -297,6 +313,21 @@ impl Client {
         key: &str,
         query: &[(&str, String)],
     ) -> Result<Vec<Value>, Error> {
+        Ok(self
+            .pages_within(path, key, query, usize::MAX)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// `all_pages`, or `None` (after one call) when the first page's `total_count` says more
+    /// than `max_pages` pages would be needed.
+    async fn pages_within(
+        &self,
+        path: &str,
+        key: &str,
+        query: &[(&str, String)],
+        max_pages: usize,
+    ) -> Result<Option<Vec<Value>>, Error> {
         let mut out = Vec::new();
         for page in 1.. {
             let mut q = query.to_vec();
@@ -305,13 +336,32 @@ impl Client {
             let v = self.json(Method::GET, path, &q, None).await?;
             let items = v[key].as_array().cloned().unwrap_or_default();
             let total = v["total_count"].as_u64().unwrap_or(0) as usize;
+            if page == 1 && total.div_ceil(self.page_size.max(1)) > max_pages {
+                return Ok(None);
+            }
             let empty = items.is_empty();
             out.extend(items);
             if empty || out.len() >= total {
                 break;
             }
         }
-        Ok(out)
+        Ok(Some(out))
+    }
+
+    /// Every live secret of a project, or `None` (after one call) when that would take more than
+    /// `max_pages` calls.
+    pub async fn list_secrets_within(
+        &self,
+        project: &str,
+        max_pages: usize,
+    ) -> Result<Option<Vec<Value>>, Error> {
+        let q = [
+            ("project_id", project.to_string()),
+            ("order_by", "name_asc".to_string()),
+            ("scheduled_for_deletion", "false".to_string()),
+        ];
+        self.pages_within("/secrets", "secrets", &q, max_pages)
+            .await
     }
 
     /// Secrets of a project (only `project_id` is sent: sending the organization too returns

@@ -66,7 +66,11 @@ impl ScalewayProvider {
                 .region
                 .clone()
                 .unwrap_or_else(|| DEFAULT_REGION.into());
-            *base = Some(Client::new(creds, &region, self.options.clone())?);
+            let options = ClientOptions {
+                max_rate: at.max_rate.or(self.options.max_rate),
+                ..self.options.clone()
+            };
+            *base = Some(Client::new(creds, &region, options)?);
         }
         let base = base.as_ref().expect("just set");
         let client = if at.region.is_empty() {

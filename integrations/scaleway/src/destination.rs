@@ -13,7 +13,9 @@ use secretsnap_core::{
     Action, Capabilities, ConflictMode, Destination, Error, ItemFailure, Location, Opt, Payload,
     PlanItem, RestoreOptions, Secret, VersionStatus,
 };
-use serde_json::{json, Value};
+use std::collections::HashMap;
+
+use serde_json::json;
 
 use crate::client::Client;
 
@@ -40,6 +42,8 @@ pub const CAPABILITIES: Capabilities = Capabilities {
 pub struct ScalewayDestination {
     client: Client,
     location: Location,
+    /// The project's live secrets by (path, name) → id, when `survey` listed them in one pass.
+    surveyed: std::sync::Mutex<Option<HashMap<(String, String), String>>>,
 }
 
 impl ScalewayDestination {
@@ -49,11 +53,24 @@ impl ScalewayDestination {
             region: client.region.clone(),
             scope: project.to_string(),
         };
-        ScalewayDestination { client, location }
+        ScalewayDestination {
+            client,
+            location,
+            surveyed: std::sync::Mutex::new(None),
+        }
     }
 
-    /// The secret already at `path`/`s.name` in the target project, if any.
-    async fn existing(&self, s: &Secret, path: &str) -> Result<Option<Value>, Error> {
+    /// The id of the secret already at `path`/`s.name` in the target project, if any: from the
+    /// survey when there was one, else one filtered listing.
+    async fn existing(&self, s: &Secret, path: &str) -> Result<Option<String>, Error> {
+        if let Some(map) = self
+            .surveyed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            return Ok(map.get(&(path.to_string(), s.name.clone())).cloned());
+        }
         let found = self
             .client
             .list_secrets(
@@ -65,7 +82,8 @@ impl ScalewayDestination {
         // The name filter is re-checked client-side (its exactness is not documented).
         Ok(found
             .into_iter()
-            .find(|v| v["name"] == s.name.as_str() && v["path"] == path))
+            .find(|v| v["name"] == s.name.as_str() && v["path"] == path)
+            .map(|v| v["id"].as_str().unwrap_or_default().to_string()))
     }
 }
 
@@ -121,6 +139,31 @@ impl Destination for ScalewayDestination {
         CAPABILITIES
     }
 
+    async fn survey(&self, count: usize, _opts: &RestoreOptions) -> Result<(), Error> {
+        // Listing the project pays off when it takes fewer calls than one lookup per secret. A
+        // survey of an earlier run never stands in for this one's.
+        *self.surveyed.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let Some(all) = self
+            .client
+            .list_secrets_within(&self.location.scope, count)
+            .await?
+        else {
+            return Ok(());
+        };
+        let map = all
+            .into_iter()
+            .map(|v| {
+                let key = (
+                    v["path"].as_str().unwrap_or("/").to_string(),
+                    v["name"].as_str().unwrap_or_default().to_string(),
+                );
+                (key, v["id"].as_str().unwrap_or_default().to_string())
+            })
+            .collect();
+        *self.surveyed.lock().unwrap_or_else(|p| p.into_inner()) = Some(map);
+        Ok(())
+    }
+
     async fn plan(&self, s: &Secret, opts: &RestoreOptions) -> Result<PlanItem, ItemFailure> {
         let (adapted, mapping_notes) = adapt(s, &CAPABILITIES);
         let s: &Secret = &adapted;
@@ -171,7 +214,7 @@ impl Destination for ScalewayDestination {
             }
         }
         let placed = opts.placed_path(&s.path);
-        let Some(existing) = self.existing(s, &placed).await.map_err(fail)? else {
+        let Some(target_id) = self.existing(s, &placed).await.map_err(fail)? else {
             return Ok(item(
                 Action::Create {
                     steps,
@@ -180,7 +223,6 @@ impl Destination for ScalewayDestination {
                 notes,
             ));
         };
-        let target_id = existing["id"].as_str().unwrap_or_default().to_string();
         match opts.conflict {
             ConflictMode::Skip => {
                 let reason = format!(

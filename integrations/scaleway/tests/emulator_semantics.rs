@@ -491,8 +491,9 @@ async fn auth_grants_and_rate_limit() {
         .call_as("rw", "GET", &format!("/secrets?project_id={OTHER}"), None)
         .await;
     assert_eq!((s, e["type"].as_str()), (403, Some("permissions_denied")));
-    // Burst of 5 per token; then the bare 429.
+    // 5 per token in each one-second window, told in the live API's headers; then the bare 429.
     let mut limited = None;
+    let mut remaining = Vec::new();
     for _ in 0..20 {
         let r = api
             .http
@@ -505,16 +506,37 @@ async fn auth_grants_and_rate_limit() {
             limited = Some(r);
             break;
         }
+        let h = r.headers();
+        assert_eq!(
+            h["x-ratelimit-limit"], "5, 5;w=1",
+            "as recorded: `50, 50;w=1`"
+        );
+        assert_eq!(h["x-ratelimit-reset"], "1");
+        remaining.push(
+            h["x-ratelimit-remaining"]
+                .to_str()
+                .unwrap()
+                .parse::<u32>()
+                .unwrap(),
+        );
     }
-    let r = limited.expect("the token bucket must run dry");
+    let r = limited.expect("the window's quota must run out");
+    assert!(
+        remaining.windows(2).any(|w| w[1] + 1 == w[0]) && remaining.contains(&0),
+        "remaining counts down to 0 within a window: {remaining:?}"
+    );
     assert!(r.headers().get("content-type").is_none() && r.headers().get("retry-after").is_none());
+    assert!(
+        r.headers().get("x-ratelimit-remaining").is_none(),
+        "a 429 carries no X-Ratelimit-* header"
+    );
     assert_eq!(r.headers()["x-envoy-ratelimited"], "true");
     assert!(r.text().await.unwrap().is_empty(), "429 has an empty body");
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1050)).await;
     let (s, _, _) = api
         .call_as("ro", "GET", &format!("/secrets?project_id={P}"), None)
         .await;
-    assert_eq!(s, 200, "the bucket refills");
+    assert_eq!(s, 200, "the next window has a fresh quota");
 }
 
 #[tokio::test]

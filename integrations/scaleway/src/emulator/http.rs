@@ -35,24 +35,59 @@ fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
         .map_err(|e| ApiError::invalid("body", &format!("- {e}\n"), "format"))
 }
 
-fn take_token(shared: &Shared, token: &str) -> bool {
+/// What the rate limiter told one request: its window's quota, what is left of it and the whole
+/// seconds until the window resets. Sent back as the live API's `X-Ratelimit-*` headers.
+struct Quota {
+    limit: u32,
+    remaining: u32,
+    reset: u64,
+}
+
+/// Envoy's rate limit as the live API applies it: a fixed one-second window aligned to the clock,
+/// `limit` requests per token in each; `Err` when the window is spent, `Ok(None)` when unlimited.
+fn take_token(shared: &Shared, token: &str) -> Result<Option<Quota>, ()> {
     let rate = shared
         .config
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .rate_limit;
-    let Some(rate) = rate else { return true };
+    let Some(rate) = rate else { return Ok(None) };
+    let limit = rate.round().max(1.0) as u32;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let window = now.as_secs();
     let mut buckets = shared.buckets.lock().unwrap_or_else(|p| p.into_inner());
-    let now = std::time::Instant::now();
-    let (tokens, last) = buckets.entry(token.to_string()).or_insert((rate, now));
-    *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(rate.max(1.0));
-    *last = now;
-    if *tokens >= 1.0 {
-        *tokens -= 1.0;
-        true
-    } else {
-        false
+    let (w, used) = buckets.entry(token.to_string()).or_insert((window, 0));
+    if *w != window {
+        (*w, *used) = (window, 0);
     }
+    if *used >= limit {
+        return Err(());
+    }
+    *used += 1;
+    Ok(Some(Quota {
+        limit,
+        remaining: limit - *used,
+        // Whole seconds left in a one-second window: always 1, as recorded.
+        reset: 1,
+    }))
+}
+
+/// Adds the `X-Ratelimit-*` headers exactly as recorded (`50, 50;w=1`, `"49"`, `"1"`).
+fn with_quota(mut r: Response, quota: Option<Quota>) -> Response {
+    if let Some(q) = quota {
+        let h = r.headers_mut();
+        let mut put = |name: &'static str, value: String| {
+            if let Ok(v) = value.parse() {
+                h.insert(name, v);
+            }
+        };
+        put("x-ratelimit-limit", format!("{0}, {0};w=1", q.limit));
+        put("x-ratelimit-remaining", q.remaining.to_string());
+        put("x-ratelimit-reset", q.reset.to_string());
+    }
+    r
 }
 
 fn dropped_connection() -> Response {
@@ -109,10 +144,10 @@ pub(crate) async fn handle(
         Ok(g) => g,
         Err(e) => return e.into_response(),
     };
-    if !take_token(&shared, &token) {
+    let Ok(quota) = take_token(&shared, &token) else {
         shared.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
         return rate_limited();
-    }
+    };
     if fault_rate > 0.0 && rand::random::<f64>() < fault_rate {
         shared.counters.faults.fetch_add(1, Ordering::Relaxed);
         return match rand::random::<u8>() % 4 {
@@ -128,11 +163,12 @@ pub(crate) async fn handle(
             _ => dropped_connection(),
         };
     }
-    match route(&shared, &method, &uri, &body, &grant) {
+    let response = match route(&shared, &method, &uri, &body, &grant) {
         Ok(Outcome::Json(v)) => json_response(StatusCode::OK, &v),
         Ok(Outcome::Empty) => no_content(),
         Err(e) => e.into_response(),
-    }
+    };
+    with_quota(response, quota)
 }
 
 fn route(

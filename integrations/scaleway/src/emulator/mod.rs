@@ -1,8 +1,8 @@
 //! A local Scaleway Secret Manager (v1beta1) server, faithful to recorded live traffic, for our
 //! tests and our users'. All 22 endpoints, several regions and projects in one process, auth by
 //! `X-Auth-Token` with optional per-token project and read/write grants, and knobs for tests and
-//! benchmarks: latency, a token-bucket rate limit (50 req/s per token by default, 429 with an empty
-//! body like the live API), injected faults (500/503/timeouts/dropped connections) and seed data.
+//! benchmarks: latency, the live API's rate limit (50 requests per token in each one-second window
+//! by default, `X-Ratelimit-*` headers as recorded, a bare 429 when spent), injected faults (500/503/timeouts/dropped connections) and seed data.
 //!
 //! Choices where the live behaviour was not recorded are listed in `docs/scaleway-emulator.md`.
 
@@ -38,7 +38,8 @@ pub struct Config {
     pub tokens: HashMap<String, Grant>,
     /// Added to every request.
     pub latency: Duration,
-    /// Requests per second per token (burst = one second's worth); `None` = unlimited.
+    /// Requests per token in each clock-aligned one-second window, as Envoy counts them for the
+    /// live API; `None` = unlimited (and no `X-Ratelimit-*` headers).
     pub rate_limit: Option<f64>,
     /// Probability in [0, 1] that a request fails with an injected fault (before any effect).
     pub fault_rate: f64,
@@ -74,7 +75,8 @@ pub(crate) struct Shared {
     pub state: Mutex<state::State>,
     pub config: Mutex<Config>,
     pub counters: Counters,
-    pub buckets: Mutex<HashMap<String, (f64, std::time::Instant)>>,
+    /// Per token: the clock second counted and the requests counted in it.
+    pub buckets: Mutex<HashMap<String, (u64, u32)>>,
 }
 
 /// A running emulator; stops when dropped.
