@@ -37,6 +37,10 @@ pub struct BackupCmd {
     pub secrets: SecretArgs,
     #[command(flatten)]
     pub read: ReadArgs,
+    /// Read every secret in full even where the listing shows it unchanged (AWS: catches a
+    /// resource policy or replica change, which ListSecrets does not show).
+    #[arg(long)]
+    pub full_scan: bool,
     /// List what would be backed up; read no value, write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -54,6 +58,8 @@ impl BackupCmd {
             tags: self.tag.clone(),
             job: self.job.clone(),
             concurrency: self.read.concurrency,
+            full_scan: self.full_scan,
+            ..BackupOptions::default()
         }
     }
 }
@@ -65,10 +71,12 @@ pub async fn configured(
     cfg: &secretsnap::sla::config::Config,
     name: &str,
     dry_run: bool,
+    full_scan: bool,
 ) -> anyhow::Result<u8> {
     let src = cfg.source(name).map_err(usage)?;
     let endpoint = Endpoint::parse(&src.url).map_err(usage)?;
-    let opts = src.backup_options(endpoint.filter.apply(Default::default()));
+    let mut opts = src.backup_options(endpoint.filter.apply(Default::default()));
+    opts.full_scan |= full_scan;
     let rg = context::with_repository(g, cfg, &src.repository)?;
     let conns = context::source_connections(g, src)?;
     backup_with(&rg, &endpoint, &opts, conns, dry_run).await
@@ -77,7 +85,7 @@ pub async fn configured(
 pub async fn run(g: &Global, cmd: &BackupCmd) -> anyhow::Result<u8> {
     if let Some(name) = cmd.source.strip_prefix('@') {
         let cfg = context::load(g)?;
-        return configured(g, &cfg, name, cmd.dry_run).await;
+        return configured(g, &cfg, name, cmd.dry_run, cmd.full_scan).await;
     }
     let endpoint = Endpoint::parse(&cmd.source).map_err(usage)?;
     let opts = cmd.options(&endpoint);

@@ -89,7 +89,7 @@ pub async fn run(g: &Global, cmd: &DemoCmd) -> anyhow::Result<u8> {
         data_classes: vec!["critical".into()],
         tags: vec!["demo".into()],
         job: Some("demo".into()),
-        concurrency: BackupOptions::DEFAULT_CONCURRENCY,
+        ..BackupOptions::default()
     };
     let first = engine::backup(&repo, &source, &opts, bar.as_ref()).await?;
     let snap = first.snapshot.context("no snapshot")?;

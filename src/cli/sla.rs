@@ -334,7 +334,7 @@ async fn run_job(g: &Global, cfg: &Config, name: &str) -> anyhow::Result<u8> {
     let started = Utc::now();
     let result = match &job.kind {
         JobKind::Backup { source } => {
-            let code = backup::configured(g, cfg, source, false).await?;
+            let code = backup::configured(g, cfg, source, false, false).await?;
             if code == OK || code == PARTIAL {
                 forget_by_policy(g, cfg, Some(source), false).await?;
             }

@@ -3,17 +3,22 @@
 //! one snapshot tagged with its SLA environment, data classes, tags and job. Failed items are
 //! named in the snapshot, which is then marked partial; what was read is still committed.
 
+use std::collections::HashMap;
+
 use futures::StreamExt;
 use secretsnap_core::fetch::fetch_each;
-use secretsnap_core::{Filter, ItemFailure, Payload, Source, Version};
+use secretsnap_core::unchanged;
+use secretsnap_core::{Filter, ItemFailure, Known, Payload, Secret, Source, Version};
 use secretsnap_store::{Failure, Id, Repository, SnapshotMeta, SnapshotWriter};
 use serde::Serialize;
 
-use super::records::{secret_meta, secret_prefix, version_meta, SECRET_RECORD, VERSION_DIR};
+use super::records::{
+    secret_meta, secret_prefix, secrets_from_entries, version_meta, SECRET_RECORD, VERSION_DIR,
+};
 use super::{Error, Progress};
 
 /// Backup options.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct BackupOptions {
     pub filter: Filter,
     pub environment: Option<String>,
@@ -22,11 +27,81 @@ pub struct BackupOptions {
     pub job: Option<String>,
     /// Secrets fetched at once (each still goes through the client's rate limiter).
     pub concurrency: usize,
+    /// Read every secret in full, even where the source's listing shows it unchanged.
+    pub full_scan: bool,
+    /// A secret carried by list-only runs is read in full again once its last full read is
+    /// this old (what a listing cannot show, e.g. an AWS resource policy, is this stale at most).
+    pub full_scan_every: std::time::Duration,
 }
 
 impl BackupOptions {
     /// Concurrency used when none is set.
     pub const DEFAULT_CONCURRENCY: usize = 8;
+    /// Full-read period of list-only incremental runs when none is set.
+    pub const FULL_SCAN_EVERY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+}
+
+impl Default for BackupOptions {
+    fn default() -> Self {
+        BackupOptions {
+            filter: Filter::default(),
+            environment: None,
+            data_classes: Vec::new(),
+            tags: Vec::new(),
+            job: None,
+            concurrency: Self::DEFAULT_CONCURRENCY,
+            full_scan: false,
+            full_scan_every: Self::FULL_SCAN_EVERY,
+        }
+    }
+}
+
+/// What the repository holds, as a source asks it: values by item key (from the index) and, for
+/// a source that `lists_changes`, the parent snapshot's secrets by id.
+struct Held<'a> {
+    repo: &'a Repository,
+    parent: HashMap<String, Secret>,
+}
+
+impl Known for Held<'_> {
+    fn known(&self, k: &str) -> Option<Version> {
+        // The version as recorded when its value was first read (what that read learned travels
+        // on).
+        let item = self.repo.known_item(k).ok().flatten()?;
+        Some(serde_json::from_slice::<Version>(&item.meta).unwrap_or_default())
+    }
+
+    fn secret(&self, id: &str) -> Option<Secret> {
+        self.parent.get(id).cloned()
+    }
+}
+
+/// The parent snapshot's secrets a list-only run may carry: those read in full within
+/// `full_scan_every`, with payload `Known` where the value is held.
+async fn carryable(
+    repo: &Repository,
+    parent: &Id,
+    full_scan_every: std::time::Duration,
+) -> Result<HashMap<String, Secret>, Error> {
+    let header = repo.snapshot(parent).await?.header;
+    let entries = repo.entries(&header).await?;
+    let oldest = chrono::Utc::now()
+        - chrono::Duration::from_std(full_scan_every).unwrap_or(chrono::Duration::MAX);
+    let mut out = HashMap::new();
+    for (mut s, contents) in secrets_from_entries(&entries).map_err(Error::Snapshot)? {
+        if unchanged::scanned_at(&s).is_none_or(|t| t < oldest) {
+            continue;
+        }
+        for (v, held) in s.versions.iter_mut().zip(contents) {
+            v.payload = match (held, &v.not_read) {
+                (Some(_), _) => Payload::Known,
+                (None, Some(why)) => Payload::NotRead(why.clone()),
+                (None, None) => Payload::Absent,
+            };
+        }
+        out.insert(s.id.clone(), s);
+    }
+    Ok(out)
 }
 
 /// What a backup did.
@@ -95,10 +170,15 @@ async fn fill(
     };
     let listed = source.list(&opts.filter).await?;
     progress.start("backup", listed.len());
-    // The version as recorded when its value was first read (what that read learned travels on).
-    let known = |k: &str| {
-        let item = repo.known_item(k).ok().flatten()?;
-        Some(serde_json::from_slice::<Version>(&item.meta).unwrap_or_default())
+    let parent_secrets = match parent {
+        Some(p) if source.lists_changes() && !opts.full_scan => {
+            carryable(repo, &p, opts.full_scan_every).await?
+        }
+        _ => HashMap::new(),
+    };
+    let known = Held {
+        repo,
+        parent: parent_secrets,
     };
     let filter = &opts.filter;
     let mut fetched = fetch_each(source, listed, filter, &known, opts.concurrency, |_| ());

@@ -100,6 +100,8 @@ struct RawSource {
     read_disabled: bool,
     /// At most this many API requests per second (a quota shared with production traffic).
     max_rate: Option<f64>,
+    /// Read every secret in full again after this long (list-only incremental runs between).
+    full_scan_every: Option<Spanned<String>>,
     #[serde(default)]
     credentials: BTreeMap<String, Spanned<RawReference>>,
 }
@@ -210,6 +212,8 @@ pub struct Source {
     pub read_disabled: bool,
     /// At most this many API requests per second to the provider (`--max-rate` wins).
     pub max_rate: Option<f64>,
+    /// How long a list-only incremental run may carry a secret before reading it in full again.
+    pub full_scan_every: Duration,
     pub credentials: BTreeMap<String, Reference>,
 }
 
@@ -227,6 +231,8 @@ impl Source {
             tags: self.tags.clone(),
             job: Some(self.job.clone()),
             concurrency: crate::engine::BackupOptions::DEFAULT_CONCURRENCY,
+            full_scan: false,
+            full_scan_every: self.full_scan_every,
         }
     }
 }
@@ -459,6 +465,10 @@ impl Config {
                     job: s.job.unwrap_or_else(|| name.clone()),
                     read_disabled: s.read_disabled,
                     max_rate: s.max_rate,
+                    full_scan_every: match &s.full_scan_every {
+                        Some(d) => ctx.duration(d, &format!("sources.{name}.full_scan_every"))?,
+                        None => crate::engine::BackupOptions::FULL_SCAN_EVERY,
+                    },
                     credentials,
                     name,
                 },

@@ -6,6 +6,13 @@
 //! of one version are recorded on it and never abort the run: a deprecated version pruned in
 //! between, AWSPENDING without a value, DecryptionFailure. Secrets pending deletion give metadata
 //! only (reading them would need RestoreSecret, a write). Read-only: no call here writes.
+//!
+//! List-only incremental runs: ListSecrets shows `LastChangedDate` (moved by a new value, a
+//! description or key change), the labelled versions (moved by a label move), tags, description,
+//! key and rotation; a secret listed exactly as the parent snapshot recorded it is carried from
+//! there with no further call (`unchanged::carry`). Resource policies and replica regions are
+//! not in the listing (moto moves no listed field when they change; docs/aws.md): the periodic
+//! full scan and `--full-scan` catch them.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +22,8 @@ use secretsnap_core::{
 };
 use serde_json::json;
 use zeroize::Zeroizing;
+
+use secretsnap_core::unchanged;
 
 use crate::client::{error, AwsClient};
 use crate::convert::{self, Meta};
@@ -242,6 +251,9 @@ impl Source for AwsSource {
                     &self.location,
                 );
                 if filter.matches(&s) {
+                    let mut s = s;
+                    s.extras
+                        .insert(unchanged::LISTED.into(), listed_state(e, &s));
                     out.push(s);
                 }
             }
@@ -259,11 +271,21 @@ impl Source for AwsSource {
         _filter: &Filter,
         known: &dyn Known,
     ) -> Result<Secret, ItemFailure> {
+        if let Some(carried) = known
+            .secret(&listed.id)
+            .and_then(|recorded| unchanged::carry(&listed, &recorded))
+        {
+            return Ok(carried);
+        }
         let fail = |e: Error| ItemFailure {
             item: listed.full_name(),
             reason: e.to_string(),
         };
         let (mut secret, stages) = self.describe(&listed.id).await.map_err(fail)?;
+        if let Some(l) = listed.extras.get(unchanged::LISTED) {
+            secret.extras.insert(unchanged::LISTED.into(), l.clone());
+        }
+        unchanged::mark_scanned(&mut secret);
         if let Some(p) = self.policy(&secret.id).await.map_err(fail)? {
             secret.extras.insert("resource_policy".into(), json!(p));
         }
@@ -321,4 +343,48 @@ impl Source for AwsSource {
     fn calls(&self) -> u64 {
         self.client.calls()
     }
+
+    fn lists_changes(&self) -> bool {
+        true
+    }
+}
+
+/// Everything ListSecrets says that a change would move (not `LastAccessedDate`, which reads
+/// move): compared as a whole with the parent snapshot's.
+fn listed_state(
+    e: &aws_sdk_secretsmanager::types::SecretListEntry,
+    s: &Secret,
+) -> serde_json::Value {
+    let stages: BTreeMap<&String, Vec<&String>> = e
+        .secret_versions_to_stages()
+        .map(|m| {
+            m.iter()
+                .map(|(id, labels)| {
+                    let mut labels: Vec<&String> = labels.iter().collect();
+                    labels.sort();
+                    (id, labels)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let rules = e.rotation_rules();
+    json!({
+        "last_changed": convert::time(e.last_changed_date()),
+        "stages": stages,
+        "name": s.name,
+        "description": s.description,
+        "tags": s.extras.get("aws_tags"),
+        "key_id": s.key_id,
+        "deleted": s.deletion_requested_at,
+        "owning_service": e.owning_service(),
+        "primary_region": e.primary_region(),
+        "rotation": {
+            "enabled": e.rotation_enabled(),
+            "lambda_arn": e.rotation_lambda_arn(),
+            "after_days": rules.and_then(|r| r.automatically_after_days()),
+            "schedule": rules.and_then(|r| r.schedule_expression()),
+            "duration": rules.and_then(|r| r.duration()),
+            "last_rotated": convert::time(e.last_rotated_date()),
+        },
+    })
 }

@@ -62,6 +62,12 @@ pub fn glob(pattern: &str, text: &str) -> bool {
 /// value again still carries what reading it once taught (`Version::carry_learned`).
 pub trait Known: Send + Sync {
     fn known(&self, item_key: &str) -> Option<Version>;
+    /// The secret `id` as the parent snapshot recorded it (payload `Known` where the value is
+    /// held, `NotRead` where it is not), offered to a source that `lists_changes` so it can carry
+    /// a secret its listing shows unchanged (`unchanged::carry`); `None` asks for a full read.
+    fn secret(&self, _id: &str) -> Option<Secret> {
+        None
+    }
 }
 
 /// A full read: nothing is known (clone, the Plakar importer, the conformance suite).
@@ -94,6 +100,11 @@ pub trait Source: Send + Sync {
     ) -> Result<Secret, ItemFailure>;
     /// API calls made so far.
     fn calls(&self) -> u64;
+    /// Whether `list` shows every change a full read would (AWS ListSecrets), so an unchanged
+    /// secret can be carried from the parent snapshot (`Known::secret`) without another call.
+    fn lists_changes(&self) -> bool {
+        false
+    }
 }
 
 /// Re-creates secrets at a provider location.

@@ -3,7 +3,7 @@
 //! restore plan (`plan`), the seam a provider crate plugs into (`provider`: explicit keys,
 //! opening connectors), what a destination can hold (`capability`), the loops that drive connectors
 //! (`fetch`: list then fetch with bounded concurrency; `restore`: plan then apply), checking a
-//! target against a snapshot (`verify`), the politeness layers every HTTP client wraps its calls in
+//! target against a snapshot (`verify`), list-only incremental runs (`unchanged`), the politeness layers every HTTP client wraps its calls in
 //! (`polite`: rate limiter, retry with jitter, call counter; `pace`: pacing by the server's
 //! rate-limit headers), and, with the `testing` feature, the
 //! conformance suite every connector's tests run (`conformance`). Connectors depend on this crate
@@ -23,6 +23,7 @@ pub mod polite;
 pub mod portable;
 pub mod provider;
 pub mod restore;
+pub mod unchanged;
 pub mod verify;
 
 pub use capability::Capabilities;

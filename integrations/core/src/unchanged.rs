@@ -1,0 +1,93 @@
+//! List-only incremental backups: a source whose listing says everything a change would move
+//! (AWS ListSecrets: `LastChangedDate`, the labelled versions, tags, description, key, rotation)
+//! stores that listing on each secret (`extras["listed"]`). When the next listing is equal, the
+//! secret as the parent snapshot recorded it is carried without one more call. What the listing
+//! cannot show (a resource policy, replica regions) is caught by the full read every secret gets
+//! again once its last one (`extras["scanned_at"]`) is older than the policy's full-scan period.
+
+use chrono::{DateTime, Utc};
+
+use crate::model::{Payload, Secret};
+
+/// `extras` key: what the source's listing said about the secret.
+pub const LISTED: &str = "listed";
+/// `extras` key: when the secret was last read in full (RFC 3339).
+pub const SCANNED_AT: &str = "scanned_at";
+
+/// Marks `s` as read in full now.
+pub fn mark_scanned(s: &mut Secret) {
+    s.extras.insert(
+        SCANNED_AT.into(),
+        serde_json::json!(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+    );
+}
+
+/// When `s` was last read in full, if it says.
+pub fn scanned_at(s: &Secret) -> Option<DateTime<Utc>> {
+    let t = s.extras.get(SCANNED_AT)?.as_str()?;
+    DateTime::parse_from_rfc3339(t)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// The secret as `recorded` (payloads `Known` for held values, `NotRead` for the others), when
+/// the source lists it exactly as it did then and no recorded version is waiting for a retry of
+/// a failed read; `None` asks for a full read.
+pub fn carry(listed: &Secret, recorded: &Secret) -> Option<Secret> {
+    let now = listed.extras.get(LISTED)?;
+    if recorded.extras.get(LISTED) != Some(now) || recorded.id != listed.id {
+        return None;
+    }
+    let retry = recorded.versions.iter().any(|v| {
+        matches!(v.payload, Payload::Absent | Payload::Failed(_))
+            || v.not_read
+                .as_deref()
+                .is_some_and(|r| r.starts_with("read failed"))
+    });
+    (!retry).then(|| recorded.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Version;
+    use serde_json::json;
+
+    fn secret(listed: serde_json::Value, payload: Payload) -> Secret {
+        let mut s = Secret {
+            id: "arn:1".into(),
+            ..Default::default()
+        };
+        s.extras.insert(LISTED.into(), listed);
+        s.versions.push(Version {
+            id: "v1".into(),
+            payload,
+            ..Default::default()
+        });
+        s
+    }
+
+    #[test]
+    fn carries_only_what_is_listed_the_same_and_fully_held() {
+        let a = json!({"last_changed": "2026-12-01T00:00:00Z", "stages": {"v1": ["AWSCURRENT"]}});
+        let b = json!({"last_changed": "2026-12-01T00:00:01Z", "stages": {"v1": ["AWSCURRENT"]}});
+        let recorded = secret(a.clone(), Payload::Known);
+        assert!(carry(&secret(a.clone(), Payload::Absent), &recorded).is_some());
+        assert!(carry(&secret(b, Payload::Absent), &recorded).is_none());
+        let mut failed = secret(a.clone(), Payload::Absent);
+        failed.versions[0].failed("HTTP 500");
+        assert!(carry(&secret(a.clone(), Payload::Absent), &failed).is_none());
+        let mut unlisted = secret(a.clone(), Payload::Absent);
+        unlisted.extras.clear();
+        assert!(carry(&unlisted, &recorded).is_none());
+    }
+
+    #[test]
+    fn scanned_at_round_trips() {
+        let mut s = Secret::default();
+        assert!(scanned_at(&s).is_none());
+        mark_scanned(&mut s);
+        let t = scanned_at(&s).unwrap();
+        assert!((Utc::now() - t).num_seconds().abs() < 5);
+    }
+}
