@@ -1,8 +1,8 @@
 //! The AWS SDK client, configured the way AWS users expect: the standard credential chain (env,
 //! profiles, SSO, web identity, IMDS, credential_process), `AWS_REGION`/profile region unless the
-//! location names one, `AWS_ENDPOINT_URL` honoured. Around it: two shared token buckets (reads
-//! such as DescribeSecret/GetSecretValue are cheap; ListSecretVersionIds, resource policies and
-//! every write share AWS's 50 requests/s quota), the SDK's standard retry (throttling codes
+//! location names one, `AWS_ENDPOINT_URL` honoured. Around it: one token bucket per AWS quota
+//! group (`quota`: reads at 10 000/s, ListSecrets at 100/s, resource policies, version listings
+//! and writes at 50/s each, all at 95 % of the quota and under `--max-rate`), the SDK's standard retry (throttling codes
 //! retried with backoff, up to 5 attempts), and an interceptor that counts every attempt. STS
 //! answers one question, once: which account the credentials act in.
 
@@ -13,17 +13,17 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_secretsmanager::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_secretsmanager::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_secretsmanager::error::{BoxError, ProvideErrorMetadata, SdkError};
-use secretsnap_core::polite::{CallCounter, RateLimiter};
+use secretsnap_core::polite::CallCounter;
+
+use crate::quota::{Api, Quotas};
 use secretsnap_core::Error;
 
 /// Client options.
 #[derive(Debug, Clone)]
 pub struct AwsOptions {
-    /// Requests per second for cheap reads (DescribeSecret, GetSecretValue, ListSecrets).
-    pub read_rate: f64,
-    /// Requests per second for everything under AWS's 50/s quotas (writes, version listings,
-    /// resource policies).
-    pub write_rate: f64,
+    /// The share of each of AWS's per-API quotas this process uses (the rest is left to the
+    /// account's own traffic).
+    pub quota_share: f64,
     /// Attempts per call, first included (the SDK's standard retry mode).
     pub max_attempts: u32,
     /// Keys given explicitly (the Plakar plugin's config); `None`: the standard credential chain.
@@ -52,8 +52,7 @@ impl std::fmt::Debug for StaticKeys {
 impl Default for AwsOptions {
     fn default() -> Self {
         AwsOptions {
-            read_rate: 200.0,
-            write_rate: 40.0,
+            quota_share: 0.95,
             max_attempts: 5,
             keys: None,
             max_rate: None,
@@ -87,8 +86,7 @@ pub struct AwsClient {
     pub(crate) sts: aws_sdk_sts::Client,
     account: Arc<std::sync::OnceLock<String>>,
     pub region: String,
-    reads: Arc<RateLimiter>,
-    writes: Arc<RateLimiter>,
+    quotas: Arc<Quotas>,
     calls: Arc<CallCounter>,
 }
 
@@ -135,8 +133,7 @@ impl AwsClient {
             sts: aws_sdk_sts::Client::from_conf(sts),
             account: Arc::default(),
             region,
-            reads: Arc::new(RateLimiter::new(opts.read_rate)),
-            writes: Arc::new(RateLimiter::new(opts.write_rate)),
+            quotas: Arc::new(Quotas::new(opts.quota_share, opts.max_rate)),
             calls,
         })
     }
@@ -155,7 +152,7 @@ impl AwsClient {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            self.write_slot().await;
+            self.slot(Api::Versions).await;
             let page = self
                 .sdk
                 .list_secret_version_ids()
@@ -180,7 +177,7 @@ impl AwsClient {
         if let Some(a) = self.account.get() {
             return Ok(a.clone());
         }
-        self.read_slot().await;
+        self.slot(Api::Sts).await;
         let me = self
             .sts
             .get_caller_identity()
@@ -199,12 +196,14 @@ impl AwsClient {
         self.calls.get()
     }
 
-    pub(crate) async fn read_slot(&self) {
-        self.reads.acquire().await
+    /// Waits until a call of `api` fits its quota (and `--max-rate`), and counts it.
+    pub(crate) async fn slot(&self, api: Api) {
+        self.quotas.slot(api).await
     }
 
-    pub(crate) async fn write_slot(&self) {
-        self.writes.acquire().await
+    /// Calls per quota group, and the least time they need at AWS's quotas.
+    pub fn quotas(&self) -> &Quotas {
+        &self.quotas
     }
 }
 

@@ -26,6 +26,7 @@ use serde_json::Value;
 use crate::client::{error, AwsClient};
 use crate::convert::{aws_name, aws_tags};
 use crate::policy::{account_of, rewrite, Target};
+use crate::quota::Api;
 
 /// The label that holds a deprecated version while it is restored.
 pub const TEMP_LABEL: &str = "secretsnap-restoring";
@@ -88,7 +89,7 @@ impl AwsDestination {
     }
 
     async fn existing(&self, name: &str) -> Result<Existing, Error> {
-        self.client.read_slot().await;
+        self.client.slot(Api::Read).await;
         let d = match self
             .client
             .sdk
@@ -146,7 +147,7 @@ impl AwsDestination {
             Ok(text) if !is_binary(v) => req.secret_string(text),
             _ => req.secret_binary(Blob::new(bytes.to_vec())),
         };
-        self.client.write_slot().await;
+        self.client.slot(Api::Write).await;
         req.send()
             .await
             .map_err(|e| error(&format!("PutSecretValue version {}", v.id), e))?;
@@ -469,7 +470,7 @@ impl Destination for AwsDestination {
                         req = req.set_add_replica_regions(Some(regions));
                     }
                 }
-                self.client.write_slot().await;
+                self.client.slot(Api::Create).await;
                 let out = req
                     .send()
                     .await
@@ -503,7 +504,7 @@ impl Destination for AwsDestination {
                 .push((st.source_version.clone(), v.id.clone()));
         }
         if let Some(holder) = temp_holder {
-            self.client.write_slot().await;
+            self.client.slot(Api::Write).await;
             self.client
                 .sdk
                 .update_secret_version_stage()
@@ -516,7 +517,7 @@ impl Destination for AwsDestination {
         }
         if created {
             if let Some(Ok(policy)) = self.policy(s, &arn, opts).await {
-                self.client.write_slot().await;
+                self.client.slot(Api::Policy).await;
                 self.client
                     .sdk
                     .put_resource_policy()
@@ -531,6 +532,7 @@ impl Destination for AwsDestination {
     }
 
     async fn remove(&self, target_id: &str) -> Result<(), Error> {
+        self.client.slot(Api::Delete).await;
         self.client
             .sdk()
             .delete_secret()
