@@ -137,8 +137,11 @@ pub(crate) async fn handle(
             grant.map(|g| (token.to_string(), g)),
         )
     };
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
+    // Half the latency on the way in (before the rate limiter counts the request, as at a
+    // gateway), half on the way out.
+    let inbound = latency / 2;
+    if !inbound.is_zero() {
+        tokio::time::sleep(inbound).await;
     }
     let (token, grant) = match grant {
         Ok(g) => g,
@@ -168,6 +171,10 @@ pub(crate) async fn handle(
         Ok(Outcome::Empty) => no_content(),
         Err(e) => e.into_response(),
     };
+    let outbound = latency - inbound;
+    if !outbound.is_zero() {
+        tokio::time::sleep(outbound).await;
+    }
     with_quota(response, quota)
 }
 
