@@ -187,7 +187,10 @@ impl Pacer {
                     }
                 }
                 if earliest <= now {
-                    st.last_send = Some(now);
+                    // On schedule, not on wake-up: timer lateness must not add up across sends
+                    // (an idle pacer starts afresh, with no burst).
+                    let on_time = now.duration_since(earliest) < spacing;
+                    st.last_send = Some(if on_time { earliest } else { now });
                     let keep = now_wall - 2.0 * st.window;
                     while st.sent.front().is_some_and(|t| *t < keep) {
                         st.sent.pop_front();
@@ -238,7 +241,9 @@ impl Pacer {
                 .iter()
                 .filter(|t| **t > t0 && **t <= ticket.wall)
                 .count() as u32;
-            let others = f64::from((counted - c0).saturating_sub(ours_between));
+            // Signed: requests overtaking each other in flight make single samples err both
+            // ways, and clamping each at zero would bias the estimate upwards.
+            let others = f64::from(counted - c0) - ours_between as f64;
             let sample = others / (ticket.wall - t0);
             st.others += (sample - st.others) * OTHERS_GAIN;
         }
@@ -248,7 +253,7 @@ impl Pacer {
         }
         st.seen.push_back((ticket.wall, w, counted));
         let limit_rate = f64::from(q.limit) / st.window;
-        let mut target = (limit_rate - st.others) * HEADROOM;
+        let mut target = (limit_rate - st.others.max(0.0)) * HEADROOM;
         if let Some(c) = self.cap {
             target = target.min(c);
         }
