@@ -3,7 +3,8 @@
 //! (a) 100 000 records of 64 B–64 KiB (log-uniform sizes, deterministic pseudo-random bytes);
 //! (b) 1 GiB of large blobs (16 × 64 MiB). Both into a local directory repository in a tempdir.
 //! `benches/vs-restic.sh` writes the same records as files and times restic on them.
-//! Run: `cargo bench --bench ingest` (set SECRETSNAP_BENCH_QUICK=1 for a 10× smaller run).
+//! Run: `cargo bench -p secretsnap-store --bench ingest` (a target of the store crate, so it builds
+//! without any connector; SECRETSNAP_BENCH_QUICK=1 for a 10× smaller run).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -122,7 +123,7 @@ fn bench(c: &mut Criterion) {
 criterion_group!(benches, bench);
 
 fn main() {
-    // `cargo bench --bench ingest -- --dump-records DIR N` writes the records as files for restic.
+    // `cargo bench -p secretsnap-store --bench ingest -- --dump-records DIR N` writes the records as files for restic.
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--dump-records") {
         let dir = std::path::PathBuf::from(&args[i + 1]);

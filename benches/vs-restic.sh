@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Times restic (Debian's package) on the same data `cargo bench --bench ingest` ingests:
+# Times restic (Debian's package) on the same data `cargo bench -p secretsnap-store --bench ingest`
+# ingests:
 # (a) the 100 000 records written as files, (b) 1 GiB as 16 × 64 MiB files. Files are written
 # and read once first so both tools start from the page cache. Prints seconds and MB/s.
 # Usage: bash benches/vs-restic.sh   (needs: apt-get install restic)
@@ -7,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-bench_bin=$(cargo bench --bench ingest --no-run --message-format=json 2>/dev/null | python3 -c 'import sys,json
+bench_bin=$(cargo bench -p secretsnap-store --bench ingest --no-run --message-format=json 2>/dev/null | python3 -c 'import sys,json
 for l in sys.stdin:
     m=json.loads(l)
     if m.get("reason")=="compiler-artifact" and m.get("executable") and "ingest" in m["target"]["name"]: print(m["executable"])' | tail -1)

@@ -1,5 +1,7 @@
-//! Writing a snapshot: chunk → keyed id → dedup against the index and this session → seal into a
-//! pack → upload packs in the background → at commit, trees → index → snapshot header.
+//! Writing a snapshot: chunk → keyed id → dedup against the index and this session → gather a
+//! pack's blobs → seal the pack on a blocking thread and upload it in the background (so sealing
+//! one pack overlaps chunking the next, on another core) → at commit, trees → index → snapshot
+//! header. Plaintext waiting to be sealed stays in memory, in buffers zeroized when dropped.
 //! The snapshot header is the only commit point: until it is written, everything uploaded is
 //! unreferenced data that `check` reports and `prune` reclaims.
 //!
@@ -9,33 +11,66 @@
 //! indexes and checks every blob it references is still named by one, writes the header, and
 //! deletes it again if the lock stopped being trusted while the header was being written.
 
-use bytes::Bytes;
 use std::collections::HashSet;
+use std::sync::Arc;
+
+use bytes::Bytes;
 use tokio::task::JoinHandle;
+use zeroize::Zeroizing;
 
 use crate::cache::KnownItem;
-use crate::crypto::Kind;
+use crate::crypto::{Keys, Kind};
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::index::IndexFile;
 use crate::lock::LockGuard;
-use crate::pack::PackBuilder;
+use crate::pack::{BlobEntry, PackBuilder};
 use crate::repo::{pack_name, Repository};
 use crate::snapshot::{encode_tree, Entry, SnapshotHeader, SnapshotMeta, SnapshotStats};
 
-/// Uploads allowed in flight while the next pack fills.
+/// Packs allowed in flight (being sealed or uploaded) while the next pack fills.
 const MAX_INFLIGHT: usize = 3;
+
+/// A pack's blobs gathered before sealing: plaintext, in memory only.
+#[derive(Default)]
+struct Pending {
+    blobs: Vec<(Kind, Id, Zeroizing<Vec<u8>>)>,
+    bytes: usize,
+}
+
+impl Pending {
+    fn add(&mut self, kind: Kind, id: Id, plaintext: &[u8]) -> Result<()> {
+        u32::try_from(plaintext.len())
+            .map_err(|_| Error::Invalid(format!("blob {} is larger than 4 GiB", id.short())))?;
+        self.bytes += plaintext.len();
+        self.blobs
+            .push((kind, id, Zeroizing::new(plaintext.to_vec())));
+        Ok(())
+    }
+
+    /// Seals every blob and the header into one pack (CPU-bound: run on a blocking thread).
+    fn seal(self, keys: &Keys) -> Result<crate::pack::FinishedPack> {
+        let mut pack = PackBuilder::new();
+        for (kind, id, plaintext) in &self.blobs {
+            pack.add(keys, *kind, *id, plaintext)?;
+        }
+        Ok(pack.finish(keys))
+    }
+}
+
+/// What an in-flight pack became: its id, its index entries and its uploaded size.
+type Sealed = (Id, Vec<BlobEntry>, u64);
 /// Upper bound of entries per tree blob.
 const MAX_TREE_ENTRIES: usize = 1024;
 
 /// A snapshot being written. Nothing is visible to readers until `commit`.
 pub struct SnapshotWriter<'r> {
     repo: &'r Repository,
-    data: PackBuilder,
-    trees: PackBuilder,
+    data: Pending,
+    trees: Pending,
     session: HashSet<Id>,
     new_index: IndexFile,
-    inflight: Vec<JoinHandle<Result<u64>>>,
+    inflight: Vec<JoinHandle<Result<Sealed>>>,
     entries: Vec<Entry>,
     stats: SnapshotStats,
     lock: Option<LockGuard>,
@@ -53,8 +88,8 @@ impl Repository {
         }
         Ok(SnapshotWriter {
             repo: self,
-            data: PackBuilder::new(),
-            trees: PackBuilder::new(),
+            data: Pending::default(),
+            trees: Pending::default(),
             session: HashSet::new(),
             new_index: IndexFile::default(),
             inflight: Vec::new(),
@@ -85,10 +120,10 @@ impl SnapshotWriter<'_> {
             if self.repo.has_blob(&id) || !self.session.insert(id) {
                 continue;
             }
-            self.data.add(&keys, Kind::Data, id, piece)?;
+            self.data.add(Kind::Data, id, piece)?;
             self.stats.new_chunks += 1;
             self.stats.new_bytes += piece.len() as u64;
-            if self.data.len() >= self.repo.config.pack_size as usize {
+            if self.data.bytes >= self.repo.config.pack_size as usize {
                 self.flush(Kind::Data).await?;
             }
         }
@@ -143,24 +178,32 @@ impl SnapshotWriter<'_> {
             Kind::Tree => &mut self.trees,
             _ => &mut self.data,
         };
-        if builder.is_empty() {
+        if builder.blobs.is_empty() {
             return Ok(());
         }
-        let pack = std::mem::take(builder).finish(&self.repo.keys);
-        self.new_index.packs.push((pack.id, pack.entries));
+        let pending = std::mem::take(builder);
+        let keys: Arc<Keys> = self.repo.keys.clone();
         let backend = self.repo.backend.clone();
-        let name = pack_name(&pack.id);
-        let bytes = Bytes::from(pack.bytes);
-        let len = bytes.len() as u64;
         self.inflight.push(tokio::spawn(async move {
-            backend.put_if_absent(&name, bytes).await?;
-            Ok(len)
+            let pack = tokio::task::spawn_blocking(move || pending.seal(&keys))
+                .await
+                .map_err(|e| Error::backend("sealing a pack", e))??;
+            let bytes = Bytes::from(pack.bytes);
+            let len = bytes.len() as u64;
+            backend.put_if_absent(&pack_name(&pack.id), bytes).await?;
+            Ok((pack.id, pack.entries, len))
         }));
         while self.inflight.len() > MAX_INFLIGHT {
             let first = self.inflight.remove(0);
-            self.stats.uploaded_bytes += join(first).await?;
+            self.landed(join(first).await?);
         }
         Ok(())
+    }
+
+    /// Records a pack that is sealed and uploaded.
+    fn landed(&mut self, (id, entries, len): Sealed) {
+        self.new_index.packs.push((id, entries));
+        self.stats.uploaded_bytes += len;
     }
 
     fn tree_boundary(&self, path: &str, count: usize) -> bool {
@@ -202,8 +245,8 @@ impl SnapshotWriter<'_> {
                 let plain = encode_tree(&entries[start..=i]);
                 let id = keys.blob_id(Kind::Tree, &plain);
                 if !self.repo.has_blob(&id) && self.session.insert(id) {
-                    self.trees.add(&keys, Kind::Tree, id, &plain)?;
-                    if self.trees.len() >= self.repo.config.pack_size as usize {
+                    self.trees.add(Kind::Tree, id, &plain)?;
+                    if self.trees.bytes >= self.repo.config.pack_size as usize {
                         self.flush(Kind::Tree).await?;
                     }
                 }
@@ -213,7 +256,8 @@ impl SnapshotWriter<'_> {
         }
         self.flush(Kind::Tree).await?;
         for h in std::mem::take(&mut self.inflight) {
-            self.stats.uploaded_bytes += join(h).await?;
+            let sealed = join(h).await?;
+            self.landed(sealed);
         }
         if !self.new_index.packs.is_empty() {
             let plain = self.new_index.encode();
@@ -290,6 +334,6 @@ impl SnapshotWriter<'_> {
     }
 }
 
-async fn join(h: JoinHandle<Result<u64>>) -> Result<u64> {
+async fn join(h: JoinHandle<Result<Sealed>>) -> Result<Sealed> {
     h.await.map_err(|e| Error::backend("pack upload", e))?
 }
