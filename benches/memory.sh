@@ -21,7 +21,7 @@ for n in "${sizes[@]}"; do
   "$bin" --json emulator scaleway --rate-limit 1000000 --seed-project "$project" \
     --seed-secrets "$n" --seed-versions 1 > "$work/emu.json" &
   emu_pid=$!
-  for _ in $(seq 1 600); do [ -s "$work/emu.json" ] && break; sleep 0.5; done
+  for _ in $(seq 1 1800); do [ -s "$work/emu.json" ] && break; sleep 0.5; done
   url=$(python3 -c "import json,sys; print(json.load(open('$work/emu.json'))['url'])")
   rm -rf "$work/repo"
   printf 'bench\n' > "$work/pw"
@@ -31,7 +31,7 @@ for n in "${sizes[@]}"; do
     "$bin" --json -r "$work/repo" --cache-dir "$work/cache" backup "scaleway://fr-par/$project" \
     > "$work/out.json"
   read -r wall rss_kib < "$work/time"
-  calls=$(python3 -c "import json; print(json.load(open('$work/out.json')).get('api_calls', '?'))")
+  calls=$(python3 -c "import json; print(json.load(open('$work/out.json'))['backup']['api_calls'])")
   python3 -c "print(f'$n secrets: {float(\"$wall\"):.1f} s, $calls API calls, peak RSS {int(\"$rss_kib\")/1024:.1f} MiB')"
   kill "$emu_pid"; wait "$emu_pid" 2>/dev/null || true; emu_pid=
 done

@@ -313,10 +313,10 @@ impl Client {
         key: &str,
         query: &[(&str, String)],
     ) -> Result<Vec<Value>, Error> {
-        Ok(self
-            .pages_within(path, key, query, usize::MAX)
-            .await?
-            .unwrap_or_default())
+        let mut out = Vec::new();
+        self.pages(path, key, query, usize::MAX, |items| out.extend(items))
+            .await?;
+        Ok(out)
     }
 
     /// `all_pages`, or `None` (after one call) when the first page's `total_count` says more
@@ -329,23 +329,65 @@ impl Client {
         max_pages: usize,
     ) -> Result<Option<Vec<Value>>, Error> {
         let mut out = Vec::new();
+        let complete = self
+            .pages(path, key, query, max_pages, |items| out.extend(items))
+            .await?;
+        Ok(complete.then_some(out))
+    }
+
+    /// Hands each page's items to `sink` as it arrives (so a caller keeps what it needs of a
+    /// page, not the page); `false` when the first page said more than `max_pages` pages.
+    async fn pages(
+        &self,
+        path: &str,
+        key: &str,
+        query: &[(&str, String)],
+        max_pages: usize,
+        mut sink: impl FnMut(Vec<Value>),
+    ) -> Result<bool, Error> {
+        let mut seen = 0;
         for page in 1.. {
             let mut q = query.to_vec();
             q.push(("page", page.to_string()));
             q.push(("page_size", self.page_size.to_string()));
-            let v = self.json(Method::GET, path, &q, None).await?;
-            let items = v[key].as_array().cloned().unwrap_or_default();
+            let mut v = self.json(Method::GET, path, &q, None).await?;
+            let items = match v[key].take() {
+                Value::Array(items) => items,
+                _ => Vec::new(),
+            };
             let total = v["total_count"].as_u64().unwrap_or(0) as usize;
             if page == 1 && total.div_ceil(self.page_size.max(1)) > max_pages {
-                return Ok(None);
+                return Ok(false);
             }
             let empty = items.is_empty();
-            out.extend(items);
-            if empty || out.len() >= total {
+            seen += items.len();
+            sink(items);
+            if empty || seen >= total {
                 break;
             }
         }
-        Ok(Some(out))
+        Ok(true)
+    }
+
+    /// Secrets of a project, one page at a time into `each` (only `project_id` is sent: sending
+    /// the organization too returns an empty list on the live API). `deleted` selects secrets
+    /// scheduled for deletion.
+    pub async fn each_secret(
+        &self,
+        project: &str,
+        deleted: bool,
+        mut each: impl FnMut(&Value),
+    ) -> Result<(), Error> {
+        let q = [
+            ("project_id", project.to_string()),
+            ("order_by", "name_asc".to_string()),
+            ("scheduled_for_deletion", deleted.to_string()),
+        ];
+        self.pages("/secrets", "secrets", &q, usize::MAX, |items| {
+            items.iter().for_each(&mut each)
+        })
+        .await?;
+        Ok(())
     }
 
     /// Every live secret of a project, or `None` (after one call) when that would take more than

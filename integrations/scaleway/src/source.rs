@@ -60,17 +60,16 @@ impl Source for ScalewaySource {
 
     async fn list(&self, filter: &Filter) -> Result<Vec<Secret>, Error> {
         let mut out = Vec::new();
+        // Page by page: a project of 100 000 secrets is never held as JSON all at once.
         for deleted in [false, true] {
-            for v in self
-                .client
-                .list_secrets(&self.location.scope, deleted, &[])
-                .await?
-            {
-                let s = convert::secret(&v, &self.location);
-                if filter.matches(&s) {
-                    out.push(s);
-                }
-            }
+            self.client
+                .each_secret(&self.location.scope, deleted, |v| {
+                    let s = convert::secret(v, &self.location);
+                    if filter.matches(&s) {
+                        out.push(s);
+                    }
+                })
+                .await?;
         }
         Ok(out)
     }
