@@ -3,7 +3,8 @@
 //! with latency and the live API's limit (50 requests per key per one-second window), counts the
 //! requests the emulator served and its 429 answers, and prints calls, wall time, the floor and
 //! their ratio. With `SECRETSNAP_BENCH_MOTO=http://127.0.0.1:5055` it also backs up an AWS region
-//! on moto twice and prints the calls of the unchanged run against its ListSecrets pages.
+//! on moto twice, prints the calls of the unchanged run against its ListSecrets pages, and
+//! restores it into another region against AWS's write quotas.
 //!
 //! `cargo bench --bench api` (sizes: BENCH_SECRETS=1000 BENCH_VERSIONS=5 BENCH_LATENCY_MS=30
 //! BENCH_RESTORE=200 BENCH_AWS_SECRETS=300 BENCH_AWS_REGION=ap-east-1; BENCH_SKIP_SCALEWAY=1 runs
@@ -191,6 +192,44 @@ async fn aws(url: &str) {
         started.elapsed().as_secs_f64(),
         again.api_calls as f64 / pages as f64
     );
+
+    // Restore into a region of its own: the floor is the busiest write quota group.
+    let target_region =
+        std::env::var("BENCH_AWS_TARGET_REGION").unwrap_or_else(|_| "ap-southeast-3".into());
+    let target = fixtures::client(&target_region, url).await;
+    let dest = secretsnap_aws::AwsDestination::new(target.clone());
+    let started = Instant::now();
+    let (_, report) = restore_snapshot(
+        &repo,
+        &first.snapshot.expect("snapshot"),
+        &dest,
+        &RestoreOptions::default(),
+        false,
+        |_| true,
+        &Silent,
+    )
+    .await
+    .expect("restore");
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let wall = started.elapsed().as_secs_f64();
+    let floor = target.quotas().floor_seconds();
+    println!(
+        "AWS restore of {} secrets: {} calls in {wall:.1} s, floor {floor:.1} s at AWS's quotas \
+         ({:.2}×)",
+        report.created_secrets,
+        report.api_calls,
+        wall / floor
+    );
+    for (api, calls) in target.quotas().counts() {
+        if calls > 0 {
+            println!(
+                "  {:<56} {calls:>6} calls  {:>6.1} s at {}/s",
+                api.name(),
+                calls as f64 / api.quota(),
+                api.quota()
+            );
+        }
+    }
 }
 
 fn main() {
