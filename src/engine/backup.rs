@@ -77,16 +77,22 @@ impl Known for Held<'_> {
 }
 
 /// The parent snapshot's secrets a list-only run may carry: those read in full within
-/// `full_scan_every`, with payload `Known` where the value is held.
+/// `full_scan_every`, with payload `Known` where the value is held; none from a partial parent.
 async fn carryable(
     repo: &Repository,
     parent: &Id,
     full_scan_every: std::time::Duration,
 ) -> Result<HashMap<String, Secret>, Error> {
     let header = repo.snapshot(parent).await?.header;
+    // A partial parent named failures (a value that could not be read or stored): read it all.
+    if header.partial {
+        return Ok(HashMap::new());
+    }
     let entries = repo.entries(&header).await?;
-    let oldest = chrono::Utc::now()
-        - chrono::Duration::from_std(full_scan_every).unwrap_or(chrono::Duration::MAX);
+    let oldest = chrono::Duration::from_std(full_scan_every)
+        .ok()
+        .and_then(|d| chrono::Utc::now().checked_sub_signed(d))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
     let mut out = HashMap::new();
     for (mut s, contents) in secrets_from_entries(&entries).map_err(Error::Snapshot)? {
         if unchanged::scanned_at(&s).is_none_or(|t| t < oldest) {

@@ -95,7 +95,6 @@ struct State {
     /// The latest window the server's count was seen in, and what was left of it then (minus
     /// our requests sent after that one).
     spent_window: Option<(i64, f64, u32)>,
-    limit: u32,
     last_observed: Option<Instant>,
     /// Recent observations: send time, server window, the server's count.
     seen: VecDeque<(f64, i64, u32)>,
@@ -140,7 +139,6 @@ impl Pacer {
                 rtt: 0.0,
                 others: 0.0,
                 spent_window: None,
-                limit: 0,
                 last_observed: None,
                 seen: VecDeque::new(),
             }),
@@ -218,7 +216,6 @@ impl Pacer {
             rtt
         };
         st.window = q.window.as_secs_f64();
-        st.limit = q.limit;
         let w = st.window_of(ticket.wall);
         let counted = q.limit - q.remaining;
         let newer = st
