@@ -140,6 +140,20 @@ async fn scaleway(emu: &Emulator, latency: u64) {
     );
 }
 
+/// Calls per AWS quota group and the time they need at its quota.
+fn print_quotas(quotas: &secretsnap_aws::quota::Quotas) {
+    for (api, calls) in quotas.counts() {
+        if calls > 0 {
+            println!(
+                "  {:<56} {calls:>6} calls  {:>6.1} s at {}/s",
+                api.name(),
+                calls as f64 / api.quota(),
+                api.quota()
+            );
+        }
+    }
+}
+
 async fn aws(url: &str) {
     use secretsnap_aws::{fixtures, AwsSource};
     let n = env("BENCH_AWS_SECRETS", 300);
@@ -171,16 +185,7 @@ async fn aws(url: &str) {
         first.api_calls,
         wall / floor
     );
-    for (api, calls) in client.quotas().counts() {
-        if calls > 0 {
-            println!(
-                "  {:<56} {calls:>6} calls  {:>6.1} s at {}/s",
-                api.name(),
-                calls as f64 / api.quota(),
-                api.quota()
-            );
-        }
-    }
+    print_quotas(client.quotas());
     let started = Instant::now();
     let again = backup(&repo, &source, &opts, &Silent)
         .await
@@ -220,16 +225,7 @@ async fn aws(url: &str) {
         report.api_calls,
         wall / floor
     );
-    for (api, calls) in target.quotas().counts() {
-        if calls > 0 {
-            println!(
-                "  {:<56} {calls:>6} calls  {:>6.1} s at {}/s",
-                api.name(),
-                calls as f64 / api.quota(),
-                api.quota()
-            );
-        }
-    }
+    print_quotas(target.quotas());
 }
 
 fn main() {

@@ -116,7 +116,6 @@ fn wall_now() -> f64 {
 /// Gives out evenly spaced send slots at a rate learned from the server's headers.
 #[derive(Debug)]
 pub struct Pacer {
-    fallback: f64,
     cap: Option<f64>,
     state: Mutex<State>,
 }
@@ -126,7 +125,6 @@ impl Pacer {
     pub fn new(fallback: f64, cap: Option<f64>) -> Pacer {
         let fallback = cap.map_or(fallback, |c| fallback.min(c)).max(MIN_RATE);
         Pacer {
-            fallback,
             cap,
             state: Mutex::new(State {
                 rate: fallback,
@@ -152,11 +150,6 @@ impl Pacer {
     /// The current rate in requests per second.
     pub fn rate(&self) -> f64 {
         self.lock().rate
-    }
-
-    /// The rate used before the server states its quota.
-    pub fn fallback(&self) -> f64 {
-        self.fallback
     }
 
     /// Waits for this request's send slot. Slots are not reserved ahead: each waiter looks
