@@ -6,6 +6,8 @@ mod cli;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    // Before anything else: this may re-execute the process (glibc's malloc settings).
+    cli::malloc::tune();
     let args = cli::Cli::parse();
     let filter = match args.global.verbose {
         0 => "warn",

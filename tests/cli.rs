@@ -424,3 +424,38 @@ fn forget_by_keep_rules_then_prune_and_check() {
     let (rc, _, err) = w.run(&["forget", "--keep-last", "1", "latest"]);
     assert_eq!(rc, 2, "{err}");
 }
+
+/// The binary runs with glibc told to map large blocks on their own (it re-executes itself once
+/// to set that: `src/cli/malloc.rs`, peak RSS in docs/benchmarks.md); a `GLIBC_TUNABLES` the
+/// user set is kept as it is.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn the_binary_runs_with_a_fixed_mmap_threshold_unless_the_user_chose_tunables() {
+    use std::io::BufRead;
+    let w = World::new(Config::default());
+    let cases = [
+        (None, "glibc.malloc.mmap_threshold=1048576"),
+        (Some("glibc.malloc.arena_max=2"), "glibc.malloc.arena_max=2"),
+    ];
+    for (set, expected) in cases {
+        let mut c = w.std_cmd(&["--json", "emulator", "scaleway", "--listen", "127.0.0.1:0"]);
+        if let Some(v) = set {
+            c.env("GLIBC_TUNABLES", v);
+        }
+        let mut child = c.stdout(std::process::Stdio::piped()).spawn().unwrap();
+        // Ready once it prints its address: by then any re-execution has happened.
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let environ = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(line.contains("url"), "{line}");
+        let want = format!("GLIBC_TUNABLES={expected}");
+        assert!(
+            environ.split(|b| *b == 0).any(|kv| kv == want.as_bytes()),
+            "the running process must have {want}"
+        );
+    }
+}

@@ -21,6 +21,12 @@ impl Progress for Bar {
         *self.0.lock().expect("progress lock") = Some(bar);
     }
 
+    fn more(&self, n: usize) {
+        if let Some(b) = self.0.lock().expect("progress lock").as_ref() {
+            b.inc_length(n as u64);
+        }
+    }
+
     fn advance(&self, secret: &str) {
         if let Some(b) = self.0.lock().expect("progress lock").as_ref() {
             b.set_message(secret.to_string());

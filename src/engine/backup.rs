@@ -1,12 +1,14 @@
-//! Backup: list the source, fetch secrets with bounded concurrency (values the repository
-//! already holds are not read again), write one record per secret and per version, and commit
-//! one snapshot tagged with its SLA environment, data classes, tags and job. Failed items are
-//! named in the snapshot, which is then marked partial; what was read is still committed.
+//! Backup: list the source page by page and fetch secrets with bounded concurrency as they are
+//! listed (values the repository already holds are not read again), write one record per secret
+//! and per version, and commit one snapshot tagged with its SLA environment, data classes, tags
+//! and job. Failed items are named in the snapshot, which is then marked partial; what was read
+//! is still committed. Memory holds a page and the fetches in flight; the store spills entries
+//! past its budget, so a project's size does not set the backup's memory.
 
 use std::collections::HashMap;
 
 use futures::StreamExt;
-use secretsnap_core::fetch::fetch_each;
+use secretsnap_core::fetch::fetch_listed;
 use secretsnap_core::unchanged;
 use secretsnap_core::{Filter, ItemFailure, Known, Payload, Secret, Source, Version};
 use secretsnap_store::{Failure, Id, Repository, SnapshotMeta, SnapshotWriter};
@@ -174,8 +176,7 @@ async fn fill(
         parent,
         ..Default::default()
     };
-    let listed = source.list(&opts.filter).await?;
-    progress.start("backup", listed.len());
+    progress.start("backup", 0);
     let parent_secrets = match parent {
         Some(p) if source.lists_changes() && !opts.full_scan => {
             carryable(repo, &p, opts.full_scan_every).await?
@@ -187,9 +188,15 @@ async fn fill(
         parent: parent_secrets,
     };
     let filter = &opts.filter;
-    let mut fetched = fetch_each(source, listed, filter, &known, opts.concurrency, |_| ());
-    while let Some((_, result)) = fetched.next().await {
-        let secret = match result {
+    // Fetched while the listing still arrives: memory holds a page, not the project. A listing
+    // that fails part way fails the backup (a snapshot of part of a project must not pass for
+    // the whole).
+    let pages = source.list_pages(filter);
+    let mut fetched = fetch_listed(source, pages, filter, &known, opts.concurrency, |n| {
+        progress.more(n)
+    });
+    while let Some(result) = fetched.next().await {
+        let secret = match result? {
             Ok(s) => s,
             Err(f) => {
                 progress.advance(&f.item);
@@ -219,7 +226,7 @@ async fn fill(
                 Payload::Known => match repo.known_item(&item)? {
                     Some(k) => {
                         report.values_reused += 1;
-                        w.add_known(&path, &version_meta(v), Some(&item), &k);
+                        w.add_known(&path, &version_meta(v), Some(&item), &k)?;
                     }
                     None => report.failed.push(ItemFailure {
                         item: path.clone(),

@@ -5,6 +5,9 @@
 pub trait Progress: Send + Sync {
     /// The run will handle `n` secrets.
     fn start(&self, _phase: &str, _n: usize) {}
+    /// A listing still arriving found `n` more secrets (a run that fetches while it lists
+    /// starts at 0).
+    fn more(&self, _n: usize) {}
     /// One secret is done.
     fn advance(&self, _secret: &str) {}
     /// The phase is over.

@@ -187,11 +187,9 @@ impl Cache {
     /// Records the sealed item rows of one snapshot. A key already present keeps its row:
     /// snapshots are added oldest first, so the row is the one recorded when the content was first
     /// read (its metadata carries what only that read learned).
-    pub fn add_items(
-        &self,
-        snapshot: &str,
-        items: impl Iterator<Item = (Id, Vec<u8>)>,
-    ) -> Result<()> {
+    /// Item rows of one tree of a snapshot (a snapshot is read a tree at a time, so a large one
+    /// is never held whole); `items_done` marks the snapshot once all its trees are in.
+    pub fn add_items(&self, items: impl Iterator<Item = (Id, Vec<u8>)>) -> Result<()> {
         let mut c = self.conn();
         let tx = c.transaction()?;
         {
@@ -199,12 +197,17 @@ impl Cache {
             for (key, sealed) in items {
                 st.execute(params![&key.0[..], sealed])?;
             }
-            tx.execute(
-                "INSERT OR IGNORE INTO item_snapshots VALUES (?1)",
-                [snapshot],
-            )?;
         }
         tx.commit()?;
+        Ok(())
+    }
+
+    /// Every item row of `snapshot` is in.
+    pub fn items_done(&self, snapshot: &str) -> Result<()> {
+        self.conn().execute(
+            "INSERT OR IGNORE INTO item_snapshots VALUES (?1)",
+            [snapshot],
+        )?;
         Ok(())
     }
 

@@ -26,6 +26,7 @@ pub mod padding;
 pub mod private;
 mod repo;
 pub mod snapshot;
+mod spill;
 mod writer;
 
 pub use cache::KnownItem;

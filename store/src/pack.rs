@@ -114,6 +114,20 @@ impl PackBuilder {
             entries: Vec::new(),
         }
     }
+    /// A builder whose buffer holds `blobs` sealed blobs of these plaintext lengths and the
+    /// header without growing (a doubling buffer would hold up to twice the pack).
+    pub fn for_blobs(lengths: impl Iterator<Item = usize>) -> Self {
+        let (mut bytes, mut count) = (0, 0);
+        for len in lengths {
+            bytes += crate::crypto::sealed_len(len);
+            count += 1;
+        }
+        let header = crate::crypto::sealed_len(count * ENTRY_LEN + 8) + 4;
+        PackBuilder {
+            buf: Vec::with_capacity(bytes + header),
+            entries: Vec::with_capacity(count),
+        }
+    }
     pub fn len(&self) -> usize {
         self.buf.len()
     }

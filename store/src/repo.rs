@@ -534,13 +534,16 @@ impl Repository {
     pub async fn entries(&self, header: &SnapshotHeader) -> Result<Vec<Entry>> {
         let mut out = Vec::with_capacity(header.stats.entries as usize);
         for t in &header.trees {
-            let plain = self.read_blob(Kind::Tree, t).await?;
-            out.extend(
-                crate::snapshot::parse_tree(&plain)
-                    .map_err(|e| Error::damaged(format!("tree {t}"), e.to_string()))?,
-            );
+            out.extend(self.tree(t).await?);
         }
         Ok(out)
+    }
+
+    /// The entries of one tree blob.
+    async fn tree(&self, id: &Id) -> Result<Vec<Entry>> {
+        let plain = self.read_blob(Kind::Tree, id).await?;
+        crate::snapshot::parse_tree(&plain)
+            .map_err(|e| Error::damaged(format!("tree {id}"), e.to_string()))
     }
 
     /// Makes `known_item` answer for every snapshot (reads trees of snapshots not seen before);
@@ -553,16 +556,8 @@ impl Repository {
             if done.contains(&name) {
                 continue;
             }
-            match self.entries(&info.header).await {
-                Ok(entries) => self.cache.add_items(
-                    &name,
-                    entries.iter().filter_map(|e| {
-                        e.item.map(|k| {
-                            let plain = encode_item(e.size, &e.meta, &e.chunks);
-                            (k, self.keys.seal(Kind::CacheItem, &k, &plain))
-                        })
-                    }),
-                )?,
+            match self.cache_items(&info.header).await {
+                Ok(()) => self.cache.items_done(&name)?,
                 Err(e) => {
                     tracing::warn!(snapshot = %info.id.short(), error = %e, "cannot use snapshot \
                      for incremental backup")
@@ -570,6 +565,20 @@ impl Repository {
             }
         }
         Ok(list)
+    }
+
+    /// Caches the item rows of one snapshot, a tree at a time (memory stays one tree's worth).
+    async fn cache_items(&self, header: &SnapshotHeader) -> Result<()> {
+        for t in &header.trees {
+            let entries = self.tree(t).await?;
+            self.cache.add_items(entries.iter().filter_map(|e| {
+                e.item.map(|k| {
+                    let plain = encode_item(e.size, &e.meta, &e.chunks);
+                    (k, self.keys.seal(Kind::CacheItem, &k, &plain))
+                })
+            }))?;
+        }
+        Ok(())
     }
 
     /// The stored content of a source item version, if the repository still holds all of it.

@@ -2,6 +2,8 @@
 //! pack's blobs → seal the pack on a blocking thread and upload it in the background (so sealing
 //! one pack overlaps chunking the next, on another core) → at commit, trees → index → snapshot
 //! header. Plaintext waiting to be sealed stays in memory, in buffers zeroized when dropped.
+//! Entries wait for commit in an `EntrySorter`, in memory up to a budget and beyond it in sealed
+//! runs on an anonymous temporary file (`spill.rs`), so memory does not grow with the project.
 //! The snapshot header is the only commit point: until it is written, everything uploaded is
 //! unreferenced data that `check` reports and `prune` reclaims.
 //!
@@ -27,6 +29,7 @@ use crate::lock::LockGuard;
 use crate::pack::{BlobEntry, PackBuilder};
 use crate::repo::{pack_name, Repository};
 use crate::snapshot::{encode_tree, Entry, SnapshotHeader, SnapshotMeta, SnapshotStats};
+use crate::spill::{EntrySorter, DEFAULT_BUDGET};
 
 /// Packs allowed in flight (being sealed or uploaded) while the next pack fills.
 const MAX_INFLIGHT: usize = 3;
@@ -49,10 +52,12 @@ impl Pending {
     }
 
     /// Seals every blob and the header into one pack (CPU-bound: run on a blocking thread).
+    /// Each blob's plaintext is dropped (zeroized) as soon as it is sealed, and the pack's
+    /// buffer is sized once, so a pack in flight costs about its own size, not three times it.
     fn seal(self, keys: &Keys) -> Result<crate::pack::FinishedPack> {
-        let mut pack = PackBuilder::new();
-        for (kind, id, plaintext) in &self.blobs {
-            pack.add(keys, *kind, *id, plaintext)?;
+        let mut pack = PackBuilder::for_blobs(self.blobs.iter().map(|(_, _, p)| p.len()));
+        for (kind, id, plaintext) in self.blobs {
+            pack.add(keys, kind, id, &plaintext)?;
         }
         Ok(pack.finish(keys))
     }
@@ -71,7 +76,7 @@ pub struct SnapshotWriter<'r> {
     session: HashSet<Id>,
     new_index: IndexFile,
     inflight: Vec<JoinHandle<Result<Sealed>>>,
-    entries: Vec<Entry>,
+    entries: EntrySorter,
     stats: SnapshotStats,
     lock: Option<LockGuard>,
 }
@@ -93,7 +98,7 @@ impl Repository {
             session: HashSet::new(),
             new_index: IndexFile::default(),
             inflight: Vec::new(),
-            entries: Vec::new(),
+            entries: EntrySorter::new(DEFAULT_BUDGET),
             stats: SnapshotStats::default(),
             lock: Some(lock),
         })
@@ -127,8 +132,7 @@ impl SnapshotWriter<'_> {
                 self.flush(Kind::Data).await?;
             }
         }
-        self.push(path, meta, item_key, content.len() as u64, chunks);
-        Ok(())
+        self.push(path, meta, item_key, content.len() as u64, chunks)
     }
 
     /// Adds a record whose content the repository already holds (incremental backup).
@@ -138,9 +142,20 @@ impl SnapshotWriter<'_> {
         meta: &[u8],
         item_key: Option<&str>,
         known: &KnownItem,
-    ) {
+    ) -> Result<()> {
         self.stats.reused_entries += 1;
-        self.push(path, meta, item_key, known.size, known.chunks.clone());
+        self.push(path, meta, item_key, known.size, known.chunks.clone())
+    }
+
+    /// How many bytes of entries wait in memory before a sorted run of them is sealed to a
+    /// temporary file (default 16 MiB). Any budget gives the same snapshot.
+    pub fn set_memory_budget(&mut self, bytes: usize) {
+        self.entries.set_budget(bytes);
+    }
+
+    /// Sorted runs of entries written to the temporary file so far.
+    pub fn spilled_runs(&self) -> usize {
+        self.entries.runs()
     }
 
     fn push(
@@ -150,7 +165,7 @@ impl SnapshotWriter<'_> {
         item_key: Option<&str>,
         size: u64,
         chunks: Vec<Id>,
-    ) {
+    ) -> Result<()> {
         self.stats.entries += 1;
         self.stats.bytes += size;
         let item = item_key.map(|k| self.repo.keys.item_id(k));
@@ -160,7 +175,7 @@ impl SnapshotWriter<'_> {
             item,
             size,
             chunks,
-        });
+        })
     }
 
     /// Fails once the lock can no longer be trusted (no I/O; cheap enough for every record).
@@ -206,6 +221,19 @@ impl SnapshotWriter<'_> {
         self.stats.uploaded_bytes += len;
     }
 
+    /// Seals one tree blob of `entries` into the tree pack (unless stored already); its id.
+    async fn add_tree(&mut self, entries: &[Entry]) -> Result<Id> {
+        let plain = encode_tree(entries);
+        let id = self.repo.keys.blob_id(Kind::Tree, &plain);
+        if !self.repo.has_blob(&id) && self.session.insert(id) {
+            self.trees.add(Kind::Tree, id, &plain)?;
+            if self.trees.bytes >= self.repo.config.pack_size as usize {
+                self.flush(Kind::Tree).await?;
+            }
+        }
+        Ok(id)
+    }
+
     fn tree_boundary(&self, path: &str, count: usize) -> bool {
         count >= MAX_TREE_ENTRIES || self.repo.keys.object_id(Kind::Tree, path.as_bytes()).0[0] < 4
     }
@@ -235,23 +263,20 @@ impl SnapshotWriter<'_> {
             l.check()?;
         }
         self.flush(Kind::Data).await?;
-        self.entries.sort_by(|a, b| a.path.cmp(&b.path));
         let keys = self.repo.keys.clone();
         let mut trees = Vec::new();
-        let mut start = 0;
-        let entries = std::mem::take(&mut self.entries);
-        for i in 0..entries.len() {
-            if i + 1 == entries.len() || self.tree_boundary(&entries[i].path, i + 1 - start) {
-                let plain = encode_tree(&entries[start..=i]);
-                let id = keys.blob_id(Kind::Tree, &plain);
-                if !self.repo.has_blob(&id) && self.session.insert(id) {
-                    self.trees.add(Kind::Tree, id, &plain)?;
-                    if self.trees.bytes >= self.repo.config.pack_size as usize {
-                        self.flush(Kind::Tree).await?;
-                    }
-                }
-                trees.push(id);
-                start = i + 1;
+        // Every chunk the entries reference, checked against the re-listed indexes below.
+        let mut referenced = HashSet::new();
+        let mut tree = Vec::new();
+        let sorted = std::mem::replace(&mut self.entries, EntrySorter::new(1)).into_sorted()?;
+        let mut sorted = sorted.peekable();
+        while let Some(entry) = sorted.next() {
+            let entry = entry?;
+            referenced.extend(entry.chunks.iter().copied());
+            let cut = self.tree_boundary(&entry.path, tree.len() + 1);
+            tree.push(entry);
+            if cut || sorted.peek().is_none() {
+                trees.push(self.add_tree(&std::mem::take(&mut tree)).await?);
             }
         }
         self.flush(Kind::Tree).await?;
@@ -273,7 +298,7 @@ impl SnapshotWriter<'_> {
         if let Some(l) = lock {
             l.refresh().await?;
         }
-        self.verify_referenced(&trees, &entries).await?;
+        self.verify_referenced(&trees, &referenced).await?;
         let header = SnapshotHeader {
             version: 1,
             time: chrono::Utc::now(),
@@ -306,11 +331,11 @@ impl SnapshotWriter<'_> {
 
     /// Re-lists the indexes (under the refreshed lock) and fails with `Error::Vanished` if any
     /// blob the snapshot references is no longer named by one.
-    async fn verify_referenced(&self, trees: &[Id], entries: &[Entry]) -> Result<()> {
+    async fn verify_referenced(&self, trees: &[Id], chunks: &HashSet<Id>) -> Result<()> {
         self.repo.load_index().await?;
         let mut missing = trees
             .iter()
-            .chain(entries.iter().flat_map(|e| e.chunks.iter()))
+            .chain(chunks.iter())
             .filter(|id| !self.repo.has_blob(id));
         match missing.next() {
             None => Ok(()),

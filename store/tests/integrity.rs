@@ -93,7 +93,7 @@ async fn a_backup_suspended_past_its_lock_never_commits_even_after_a_prune() {
     let mut w = a.writer().await.unwrap();
     a.prepare_incremental().await.unwrap();
     let known = a.known_item("item-a").unwrap().expect("S1's item is known");
-    w.add_known("s2/a", b"m", Some("item-a"), &known);
+    w.add_known("s2/a", b"m", Some("item-a"), &known).unwrap();
 
     // Host A sleeps 31 minutes (only its wall clock moves); host B, 31 minutes later, forgets
     // S1 and prunes: A's lock is stale to B, so B deletes the blobs A is about to reference.
@@ -125,7 +125,7 @@ async fn a_backup_whose_lock_object_vanished_never_commits() {
     let mut w = a.writer().await.unwrap();
     a.prepare_incremental().await.unwrap();
     let known = a.known_item("item-a").unwrap().unwrap();
-    w.add_known("s2/a", b"m", Some("item-a"), &known);
+    w.add_known("s2/a", b"m", Some("item-a"), &known).unwrap();
     w.add("s2/b", b"m", None, b"new value").await.unwrap();
 
     // Someone removes the lock object (an operator, a buggy tool): a prune then runs freely.
@@ -156,7 +156,7 @@ async fn a_commit_that_finds_its_blobs_gone_refuses() {
     let mut w = a.writer().await.unwrap();
     a.prepare_incremental().await.unwrap();
     let known = a.known_item("item-a").unwrap().unwrap();
-    w.add_known("s2/a", b"m", Some("item-a"), &known);
+    w.add_known("s2/a", b"m", Some("item-a"), &known).unwrap();
     for o in backend.list("index/").await.unwrap() {
         backend.delete(&o.name).await.unwrap();
     }

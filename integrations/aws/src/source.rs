@@ -17,8 +17,10 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
+use futures::{StreamExt, TryStreamExt};
 use secretsnap_core::{
-    Error, Filter, ItemFailure, Known, Location, Payload, Secret, Source, Version, VersionStatus,
+    Error, Filter, ItemFailure, Known, ListPages, Location, Payload, Secret, Source, Version,
+    VersionStatus,
 };
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -36,6 +38,56 @@ pub struct AwsSource {
 }
 
 impl AwsSource {
+    /// One ListSecrets page from `token` (the first with `None`): the matching secrets and the
+    /// next page's token, if there is one.
+    async fn list_page(
+        &self,
+        filter: &Filter,
+        token: Option<String>,
+    ) -> Result<(Vec<Secret>, Option<String>), Error> {
+        self.client.slot(Api::List).await;
+        let page = self
+            .client
+            .sdk
+            .list_secrets()
+            .include_planned_deletion(true)
+            .max_results(100)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .map_err(|e| error("ListSecrets", e))?;
+        let mut out = Vec::new();
+        for e in page.secret_list() {
+            let s = convert::secret(
+                Meta {
+                    arn: e.arn().unwrap_or_default(),
+                    name: e.name().unwrap_or_default(),
+                    description: e.description(),
+                    kms_key_id: e.kms_key_id(),
+                    tags: e.tags(),
+                    deleted: e.deleted_date(),
+                    created: e.created_date(),
+                    changed: e.last_changed_date(),
+                    owning_service: e.owning_service(),
+                    primary_region: e.primary_region(),
+                    rotation: serde_json::Value::Null,
+                },
+                &self.location,
+            );
+            if filter.matches(&s) {
+                let mut s = s;
+                s.extras
+                    .insert(unchanged::LISTED.into(), listed_state(e, &s));
+                out.push(s);
+            }
+        }
+        let next = match page.next_token() {
+            Some(t) if !t.is_empty() && token.as_deref() != Some(t) => Some(t.to_string()),
+            _ => None,
+        };
+        Ok((out, next))
+    }
+
     pub fn new(client: AwsClient) -> Self {
         let location = Location {
             provider: "aws".into(),
@@ -220,50 +272,23 @@ impl Source for AwsSource {
     }
 
     async fn list(&self, filter: &Filter) -> Result<Vec<Secret>, Error> {
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            self.client.slot(Api::List).await;
-            let page = self
-                .client
-                .sdk
-                .list_secrets()
-                .include_planned_deletion(true)
-                .max_results(100)
-                .set_next_token(token.clone())
-                .send()
-                .await
-                .map_err(|e| error("ListSecrets", e))?;
-            for e in page.secret_list() {
-                let s = convert::secret(
-                    Meta {
-                        arn: e.arn().unwrap_or_default(),
-                        name: e.name().unwrap_or_default(),
-                        description: e.description(),
-                        kms_key_id: e.kms_key_id(),
-                        tags: e.tags(),
-                        deleted: e.deleted_date(),
-                        created: e.created_date(),
-                        changed: e.last_changed_date(),
-                        owning_service: e.owning_service(),
-                        primary_region: e.primary_region(),
-                        rotation: serde_json::Value::Null,
-                    },
-                    &self.location,
-                );
-                if filter.matches(&s) {
-                    let mut s = s;
-                    s.extras
-                        .insert(unchanged::LISTED.into(), listed_state(e, &s));
-                    out.push(s);
-                }
-            }
-            match page.next_token() {
-                Some(t) if !t.is_empty() && token.as_deref() != Some(t) => token = Some(t.into()),
-                _ => break,
-            }
-        }
-        Ok(out)
+        let pages: Vec<Vec<Secret>> = self.list_pages(filter).try_collect().await?;
+        Ok(pages.into_iter().flatten().collect())
+    }
+
+    /// ListSecrets pages as they arrive (NextToken is a cursor: a change elsewhere in the list
+    /// does not shift it).
+    fn list_pages<'a>(&'a self, filter: &'a Filter) -> ListPages<'a> {
+        // `None` once the last page is in; `Some(token)` for the next one (`None` token: first).
+        let start: Option<Option<String>> = Some(None);
+        futures::stream::try_unfold(start, move |next| async move {
+            let Some(token) = next else {
+                return Ok(None);
+            };
+            let (secrets, after) = self.list_page(filter, token).await?;
+            Ok(Some((secrets, after.map(Some))))
+        })
+        .boxed()
     }
 
     async fn fetch(

@@ -85,12 +85,22 @@ impl<F: Fn(&str) -> Option<Version> + Send + Sync> Known for F {
     }
 }
 
+/// A listing arriving page by page (`Source::list_pages`).
+pub type ListPages<'a> = futures::stream::BoxStream<'a, Result<Vec<Secret>>>;
+
 /// Reads secrets from a provider. Never writes unless `Filter::read_disabled` says so.
 #[async_trait::async_trait]
 pub trait Source: Send + Sync {
     fn location(&self) -> Location;
     /// Every matching secret, metadata only (`versions` empty).
     async fn list(&self, filter: &Filter) -> Result<Vec<Secret>>;
+    /// The same listing as it arrives, a page at a time, so a backup fetches while it lists and
+    /// never holds a whole project's metadata. Each secret comes once. A listing that fails part
+    /// way ends with the error: what came before it is not the whole. The default lists in one
+    /// go.
+    fn list_pages<'a>(&'a self, filter: &'a Filter) -> ListPages<'a> {
+        Box::pin(futures::stream::once(self.list(filter)))
+    }
     /// One secret with all its versions; values read unless known, disabled or read-once.
     async fn fetch(
         &self,

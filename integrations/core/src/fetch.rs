@@ -2,9 +2,9 @@
 //! (backup, clone, the Plakar importer, drills and the conformance suite). Memory stays bounded by
 //! the concurrency, not the project size: secrets are yielded as they arrive.
 
-use futures::stream::{self, Stream, StreamExt};
+use futures::stream::{self, Stream, StreamExt, TryStreamExt};
 
-use crate::connector::{Filter, Known, NothingKnown, Source};
+use crate::connector::{Filter, Known, ListPages, NothingKnown, Source};
 use crate::error::{Error, ItemFailure};
 use crate::model::Secret;
 
@@ -23,6 +23,30 @@ pub fn fetch_each<'a, T: 'a>(
         .map(move |s| {
             let t = tag(&s);
             async move { (t, source.fetch(s, filter, known).await) }
+        })
+        .buffer_unordered(concurrency.max(1))
+}
+
+/// Fetches each secret of a listing that is still arriving (`Source::list_pages`), at most
+/// `concurrency` at a time: memory holds a page and the fetches in flight, never the project.
+/// `on_page` sees each page's length as it arrives (progress). A failed listing comes out as
+/// `Err` (after which the caller must stop: the rest of the project is unknown).
+pub fn fetch_listed<'a>(
+    source: &'a dyn Source,
+    pages: ListPages<'a>,
+    filter: &'a Filter,
+    known: &'a dyn Known,
+    concurrency: usize,
+    mut on_page: impl FnMut(usize) + Send + 'a,
+) -> impl Stream<Item = Result<Result<Secret, ItemFailure>, Error>> + 'a {
+    pages
+        .map_ok(move |page| {
+            on_page(page.len());
+            stream::iter(page.into_iter().map(Ok))
+        })
+        .try_flatten()
+        .map(move |listed: Result<Secret, Error>| async move {
+            Ok(source.fetch(listed?, filter, known).await)
         })
         .buffer_unordered(concurrency.max(1))
 }

@@ -27,7 +27,7 @@ pub mod unchanged;
 pub mod verify;
 
 pub use capability::Capabilities;
-pub use connector::{Destination, Filter, Known, NothingKnown, Source};
+pub use connector::{Destination, Filter, Known, ListPages, NothingKnown, Source};
 pub use error::{Error, ItemFailure, Result};
 pub use face::{Face, Opt};
 pub use model::{Location, Payload, Secret, Version, VersionStatus};

@@ -347,15 +347,7 @@ impl Client {
     ) -> Result<bool, Error> {
         let mut seen = 0;
         for page in 1.. {
-            let mut q = query.to_vec();
-            q.push(("page", page.to_string()));
-            q.push(("page_size", self.page_size.to_string()));
-            let mut v = self.json(Method::GET, path, &q, None).await?;
-            let items = match v[key].take() {
-                Value::Array(items) => items,
-                _ => Vec::new(),
-            };
-            let total = v["total_count"].as_u64().unwrap_or(0) as usize;
+            let (items, total) = self.page(path, key, query, page).await?;
             if page == 1 && total.div_ceil(self.page_size.max(1)) > max_pages {
                 return Ok(false);
             }
@@ -369,25 +361,42 @@ impl Client {
         Ok(true)
     }
 
-    /// Secrets of a project, one page at a time into `each` (only `project_id` is sent: sending
-    /// the organization too returns an empty list on the live API). `deleted` selects secrets
-    /// scheduled for deletion.
-    pub async fn each_secret(
+    /// Page `page` (from 1) of a list endpoint: its items and the `total_count` it states.
+    async fn page(
+        &self,
+        path: &str,
+        key: &str,
+        query: &[(&str, String)],
+        page: usize,
+    ) -> Result<(Vec<Value>, usize), Error> {
+        let mut q = query.to_vec();
+        q.push(("page", page.to_string()));
+        q.push(("page_size", self.page_size.to_string()));
+        let mut v = self.json(Method::GET, path, &q, None).await?;
+        let items = match v[key].take() {
+            Value::Array(items) => items,
+            _ => Vec::new(),
+        };
+        Ok((items, v["total_count"].as_u64().unwrap_or(0) as usize))
+    }
+
+    /// Page `page` (from 1) of a project's secrets by name (only `project_id` is sent: sending
+    /// the organization too returns an empty list on the live API), and whether it is the last.
+    /// `deleted` selects secrets scheduled for deletion.
+    pub async fn secrets_page(
         &self,
         project: &str,
         deleted: bool,
-        mut each: impl FnMut(&Value),
-    ) -> Result<(), Error> {
+        page: usize,
+    ) -> Result<(Vec<Value>, bool), Error> {
         let q = [
             ("project_id", project.to_string()),
             ("order_by", "name_asc".to_string()),
             ("scheduled_for_deletion", deleted.to_string()),
         ];
-        self.pages("/secrets", "secrets", &q, usize::MAX, |items| {
-            items.iter().for_each(&mut each)
-        })
-        .await?;
-        Ok(())
+        let (items, total) = self.page("/secrets", "secrets", &q, page).await?;
+        let last = items.is_empty() || page.saturating_mul(self.page_size.max(1)) >= total;
+        Ok((items, last))
     }
 
     /// Every live secret of a project, or `None` (after one call) when that would take more than

@@ -10,6 +10,7 @@ mod convert;
 pub mod credentials;
 pub mod destination;
 pub mod emulator;
+mod listing;
 pub mod source;
 
 pub use client::{Client, ClientOptions};

@@ -1,15 +1,18 @@
-//! Reading a Scaleway project: ListSecrets (live, then scheduled for deletion), and per secret
+//! Reading a Scaleway project: ListSecrets (live, then scheduled for deletion, page by page and
+//! checked against shifts, `listing.rs`), and per secret
 //! ListSecretVersions plus AccessSecretVersion for each enabled version not already in the
 //! repository. Disabled versions are metadata only unless `read_disabled` (enable → read →
 //! disable: a write, said in the plan); expire-once-accessed versions are never read unless
 //! `read_once`; secrets and versions scheduled for deletion are metadata only.
 
+use futures::TryStreamExt;
 use secretsnap_core::{
-    Error, Filter, ItemFailure, Known, Location, Opt, Payload, Secret, Source, VersionStatus,
+    Error, Filter, ItemFailure, Known, ListPages, Location, Opt, Payload, Secret, Source,
+    VersionStatus,
 };
 
 use crate::client::Client;
-use crate::convert;
+use crate::{convert, listing};
 
 /// `scaleway://REGION/PROJECT` as a source.
 pub struct ScalewaySource {
@@ -59,19 +62,12 @@ impl Source for ScalewaySource {
     }
 
     async fn list(&self, filter: &Filter) -> Result<Vec<Secret>, Error> {
-        let mut out = Vec::new();
-        // Page by page: a project of 100 000 secrets is never held as JSON all at once.
-        for deleted in [false, true] {
-            self.client
-                .each_secret(&self.location.scope, deleted, |v| {
-                    let s = convert::secret(v, &self.location);
-                    if filter.matches(&s) {
-                        out.push(s);
-                    }
-                })
-                .await?;
-        }
-        Ok(out)
+        let pages: Vec<Vec<Secret>> = self.list_pages(filter).try_collect().await?;
+        Ok(pages.into_iter().flatten().collect())
+    }
+
+    fn list_pages<'a>(&'a self, filter: &'a Filter) -> ListPages<'a> {
+        listing::pages(&self.client, &self.location, filter)
     }
 
     async fn fetch(
