@@ -114,3 +114,64 @@ async fn backup_restore_and_incremental() {
         "no new packs: unchanged trees are deduplicated; only the snapshot object is new"
     );
 }
+
+/// A source whose listing breaks after its first page (a 5xx the retries did not outlast, a
+/// dropped connection), as a backup that fetches while it lists meets it mid-run.
+struct BreaksAfterFirstPage(ScalewaySource);
+
+#[async_trait::async_trait]
+impl secretsnap_core::Source for BreaksAfterFirstPage {
+    fn location(&self) -> secretsnap_core::Location {
+        self.0.location()
+    }
+    async fn list(&self, filter: &Filter) -> secretsnap_core::Result<Vec<secretsnap_core::Secret>> {
+        self.0.list(filter).await
+    }
+    fn list_pages<'a>(&'a self, filter: &'a Filter) -> secretsnap_core::ListPages<'a> {
+        use futures::StreamExt;
+        let broken = futures::stream::once(async {
+            Err(secretsnap_core::Error::Transport(
+                "ListSecrets page 2: connection reset".into(),
+            ))
+        });
+        self.0.list_pages(filter).take(1).chain(broken).boxed()
+    }
+    async fn fetch(
+        &self,
+        secret: secretsnap_core::Secret,
+        filter: &Filter,
+        known: &dyn secretsnap_core::Known,
+    ) -> Result<secretsnap_core::Secret, secretsnap_core::ItemFailure> {
+        self.0.fetch(secret, filter, known).await
+    }
+    fn calls(&self) -> u64 {
+        self.0.calls()
+    }
+}
+
+/// A listing that fails part way fails the backup: no snapshot of the secrets listed so far may
+/// pass for the whole project, and the lock is given back.
+#[tokio::test]
+async fn a_listing_broken_part_way_commits_no_snapshot() {
+    let config = Config {
+        rate_limit: None,
+        ..Default::default()
+    };
+    let emu = Emulator::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    emu.seed("fr-par", A, 150, 1);
+    let repo = common::memory_repo().await;
+    let source = BreaksAfterFirstPage(ScalewaySource::new(client(&emu, "fr-par"), A));
+    let err = backup(&repo, &source, &BackupOptions::default(), &Silent)
+        .await
+        .expect_err("the backup must fail");
+    assert!(err.to_string().contains("connection reset"), "{err}");
+    assert!(repo.snapshots().await.unwrap().snapshots.is_empty());
+    // The lock was released: the next (whole) backup runs and sees all 150.
+    let whole = ScalewaySource::new(client(&emu, "fr-par"), A);
+    let report = backup(&repo, &whole, &BackupOptions::default(), &Silent)
+        .await
+        .unwrap();
+    assert_eq!(report.secrets, 150);
+}
