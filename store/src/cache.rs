@@ -184,11 +184,11 @@ impl Cache {
         strings(&self.conn(), "SELECT id FROM item_snapshots")
     }
 
-    /// Records the sealed item rows of one snapshot. A key already present keeps its row:
-    /// snapshots are added oldest first, so the row is the one recorded when the content was first
-    /// read (its metadata carries what only that read learned).
-    /// Item rows of one tree of a snapshot (a snapshot is read a tree at a time, so a large one
-    /// is never held whole); `items_done` marks the snapshot once all its trees are in.
+    /// Records the sealed item rows of one tree of a snapshot (a snapshot is read a tree at a
+    /// time, so a large one is never held whole; `items_done` marks it once all its trees are
+    /// in). A key already present keeps its row: snapshots are added oldest first, so the row is
+    /// the one recorded when the content was first read (its metadata carries what only that
+    /// read learned).
     pub fn add_items(&self, items: impl Iterator<Item = (Id, Vec<u8>)>) -> Result<()> {
         let mut c = self.conn();
         let tx = c.transaction()?;

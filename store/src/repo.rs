@@ -556,7 +556,7 @@ impl Repository {
             if done.contains(&name) {
                 continue;
             }
-            match self.cache_items(&info.header).await {
+            match self.cache_items(&info.header).await? {
                 Ok(()) => self.cache.items_done(&name)?,
                 Err(e) => {
                     tracing::warn!(snapshot = %info.id.short(), error = %e, "cannot use snapshot \
@@ -568,9 +568,14 @@ impl Repository {
     }
 
     /// Caches the item rows of one snapshot, a tree at a time (memory stays one tree's worth).
-    async fn cache_items(&self, header: &SnapshotHeader) -> Result<()> {
+    /// The inner error is an unreadable tree (that snapshot is skipped, as before); the outer
+    /// one a cache failure (fatal, as before).
+    async fn cache_items(&self, header: &SnapshotHeader) -> Result<Result<()>> {
         for t in &header.trees {
-            let entries = self.tree(t).await?;
+            let entries = match self.tree(t).await {
+                Ok(entries) => entries,
+                Err(e) => return Ok(Err(e)),
+            };
             self.cache.add_items(entries.iter().filter_map(|e| {
                 e.item.map(|k| {
                     let plain = encode_item(e.size, &e.meta, &e.chunks);
@@ -578,7 +583,7 @@ impl Repository {
                 })
             }))?;
         }
-        Ok(())
+        Ok(Ok(()))
     }
 
     /// The stored content of a source item version, if the repository still holds all of it.
