@@ -66,7 +66,7 @@ fn drills_verify_time_and_clean_up_twice_in_a_row() {
 }
 
 #[test]
-fn a_scratch_target_with_foreign_secrets_is_refused_and_leftovers_are_cleaned() {
+fn a_scratch_target_with_foreign_secrets_is_refused_and_drill_shaped_ones_survive() {
     let w = World::new(Config::default());
     let scratch = format!("scaleway://fr-par/{B}");
     w.json(&["init"], 0);
@@ -75,23 +75,124 @@ fn a_scratch_target_with_foreign_secrets_is_refused_and_leftovers_are_cleaned() 
     let (rc, out, err) = w.run(&["drill", "--into", &scratch]);
     assert_eq!(rc, 1, "{out}{err}");
     assert!(
-        err.contains("no drill created") && err.contains("/team/not-ours"),
+        err.contains("no drill of this repository") && err.contains("/team/not-ours"),
         "{err}"
     );
 
-    create_in(
-        &w,
-        B,
-        "/secretsnap-drill-20260101t000000-abcd",
-        "left-behind",
-    );
+    // Shaped like a drill's folder, made by hand (one protected, one with a forged mark):
+    // a folder's name proves nothing, so no drill may delete or unprotect them.
+    let old = "/secretsnap-drill-20240606t120000-00ff";
+    create_in(&w, B, old, "left-behind");
+    create_in(&w, B, &format!("{old}/billing"), "stripe");
+    w.emu.with_state(|st| {
+        for s in st.secrets.values_mut().filter(|s| s.project_id == B) {
+            if s.name == "stripe" {
+                s.protected = true;
+            }
+            if s.name == "left-behind" {
+                s.tags = vec![format!("secretsnap-drill={}", "0".repeat(32))];
+            }
+        }
+    });
     let r = w.json(&["drill", "--into", &scratch, "--allow-foreign"], 0);
-    assert_eq!(r["drill"]["leftovers_removed"], 1, "{r}");
+    assert_eq!(r["drill"]["leftovers_removed"], 0, "{r}");
+    let mut left = live_in(&w, B);
+    left.sort();
     assert_eq!(
-        live_in(&w, B),
-        ["/team/not-ours"],
-        "only the foreign secret remains"
+        left,
+        [
+            format!("{old}/billing/stripe"),
+            format!("{old}/left-behind"),
+            "/team/not-ours".to_string()
+        ],
+        "every secret the drill did not create remains"
     );
+    let protected = w.emu.with_state(|st| {
+        st.secrets
+            .values()
+            .any(|s| s.project_id == B && s.name == "stripe" && s.protected)
+    });
+    assert!(protected, "never unprotected");
+}
+
+/// Two drills into one scratch project at once (every source of a policy drills into its
+/// `into`): neither touches the other's secrets, both pass, and the project ends empty.
+#[test]
+fn two_drills_at_once_into_one_target_both_pass() {
+    let w = World::new(Config {
+        latency: std::time::Duration::from_millis(10),
+        ..Config::default()
+    });
+    let scratch = format!("scaleway://fr-par/{B}");
+    w.json(&["init"], 0);
+    w.json(&["backup", &format!("scaleway://fr-par/{A}")], 0);
+    let args = ["drill", "--into", scratch.as_str(), "--json"];
+    let results: Vec<(i32, String, String)> = std::thread::scope(|scope| {
+        let first = scope.spawn(|| w.run(&args));
+        // The second starts while the first is restoring.
+        let start = std::time::Instant::now();
+        while live_in(&w, B).is_empty() && start.elapsed() < std::time::Duration::from_secs(30) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let second = scope.spawn(|| w.run(&args));
+        vec![first.join().unwrap(), second.join().unwrap()]
+    });
+    let mut prefixes = Vec::new();
+    for (rc, out, err) in &results {
+        let r: serde_json::Value =
+            serde_json::from_str(out).unwrap_or_else(|_| panic!("{out}{err}"));
+        assert_eq!((*rc, &r["ok"]), (0, &json!(true)), "{r}\n{err}");
+        assert_eq!(r["drill"]["mismatches"], json!([]), "{r}");
+        assert_eq!(r["drill"]["leftovers_removed"], 0, "{r}");
+        assert_eq!(r["drill"]["removed"], r["drill"]["restored_secrets"], "{r}");
+        prefixes.push(r["drill"]["prefix"].as_str().unwrap().to_string());
+    }
+    assert_ne!(prefixes[0], prefixes[1]);
+    assert!(live_in(&w, B).is_empty(), "{:?}", live_in(&w, B));
+}
+
+/// A drill killed halfway leaves marked secrets; a later drill sweeps them only once they are
+/// stale (older than any drill runs), and never a running drill's.
+#[test]
+fn an_interrupted_drills_marked_leftovers_are_swept_once_stale() {
+    let w = World::new(Config {
+        latency: std::time::Duration::from_millis(20),
+        ..Config::default()
+    });
+    let scratch = format!("scaleway://fr-par/{B}");
+    w.json(&["init"], 0);
+    w.json(&["backup", &format!("scaleway://fr-par/{A}")], 0);
+    // Started "two days ago" (its folder says so), killed while restoring.
+    let then = (chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339();
+    let mut child = w
+        .std_cmd(&["drill", "--into", &scratch, "--now", &then])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while live_in(&w, B).len() < 2 && start.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left = live_in(&w, B);
+    assert!(!left.is_empty(), "the killed drill left secrets");
+
+    // Fresh by the provider's clock (created just now): a later drill leaves them alone.
+    let r = w.json(&["drill", "--into", &scratch], 0);
+    assert_eq!(r["drill"]["leftovers_removed"], 0, "{r}");
+    assert_eq!(live_in(&w, B).len(), left.len());
+
+    // Two days old by the provider's clock too: swept.
+    w.emu.with_state(|st| {
+        for s in st.secrets.values_mut().filter(|s| s.project_id == B) {
+            s.created_at -= chrono::Duration::days(2);
+        }
+    });
+    let r = w.json(&["drill", "--into", &scratch], 0);
+    assert_eq!(r["drill"]["leftovers_removed"], left.len(), "{r}");
+    assert!(live_in(&w, B).is_empty());
 }
 
 #[test]
@@ -161,19 +262,40 @@ fn a_drill_on_aws_verifies_and_force_deletes() {
     w.rt.block_on(fixtures::seed(&src, "drilled")).unwrap();
     w.json(&["init"], 0);
     w.json(&["backup", "aws://sa-east-1?path=/drilled"], 0);
-    let r = w.json(&["drill", "--into", "aws://me-central-1"], 0);
+    // Made by hand in a drill-shaped folder: a drill must never force-delete it.
+    let scratch = w.rt.block_on(fixtures::client("me-central-1", &url));
+    let hand_made = "secretsnap-drill-20240606t120000-00ff/billing/stripe";
+    w.rt.block_on(
+        scratch
+            .sdk()
+            .create_secret()
+            .name(hand_made)
+            .secret_string("not a drill's")
+            .send(),
+    )
+    .unwrap();
+    let (rc, out, err) = w.run(&["drill", "--into", "aws://me-central-1"]);
+    assert!(
+        rc == 1 && err.contains("billing/stripe"),
+        "refused: {out}{err}"
+    );
+    let r = w.json(
+        &["drill", "--into", "aws://me-central-1", "--allow-foreign"],
+        0,
+    );
     let d = &r["drill"];
     assert_eq!(r["ok"], true, "{r}");
     assert!(d["restored_secrets"].as_u64().unwrap() >= 4, "{d}");
     assert_eq!(d["removed"], d["restored_secrets"], "{d}");
     assert_eq!(d["mismatches"], json!([]));
-    let scratch = w.rt.block_on(fixtures::client("me-central-1", &url));
+    assert_eq!(d["leftovers_removed"], 0, "{d}");
     let left =
         w.rt.block_on(AwsSource::new(scratch).list(&Filter::default()))
             .unwrap();
+    let names: Vec<String> = left.iter().map(|s| s.full_name()).collect();
     assert!(
-        left.is_empty(),
-        "deleted without a recovery window: {left:?}"
+        names.len() == 1 && names[0].trim_start_matches('/') == hand_made,
+        "the drill's own deleted without a recovery window, the hand-made one kept: {names:?}"
     );
 }
 

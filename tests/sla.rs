@@ -210,7 +210,10 @@ fn two_sources_scheduled_breached_forgotten_pruned_checked_restored() {
 
     // The exports name every job.
     let cron = env.ok(&["schedule", "export", "cron"], None, 0);
-    assert!(cron.contains("0 * * * * secretsnap --config"), "{cron}");
+    assert!(
+        cron.contains("0 * * * * /") && cron.contains("secretsnap --config /"),
+        "{cron}"
+    );
     assert!(cron.contains("schedule job backup:scw-staging"), "{cron}");
     let k8s = env.ok(&["schedule", "export", "kubernetes"], None, 0);
     assert_eq!(k8s.matches("kind: CronJob").count(), 4, "{k8s}");
@@ -272,7 +275,9 @@ credentials = {{ secret_key = {{ env = "E2E_SCW_SECRET" }} }}
     std::fs::write(dir.path().join("config.toml"), text).unwrap();
     let env = Env { _rt: rt, emu, dir };
     env.ok(&["init", "-r", "@vault"], None, 0);
-    let start: chrono::DateTime<chrono::Utc> = "2026-12-01T00:00:00Z".parse().unwrap();
+    // The fake clock starts a day after the real one: the snapshots carry the real time, so every
+    // pass (one fake day apart) finds every job due, whatever day the suite runs.
+    let start = chrono::Utc::now() + chrono::Duration::days(1);
     for pass in 0..20 {
         let now = (start + chrono::Duration::days(pass)).to_rfc3339();
         let once = env.json(&["schedule", "once"], Some(&now), 0);
@@ -295,16 +300,23 @@ credentials = {{ secret_key = {{ env = "E2E_SCW_SECRET" }} }}
         .all(|r| r["outcome"] == "ok"));
 }
 
-/// `schedule run` takes a valid configuration on SIGHUP (and says which jobs changed), refuses a
-/// broken one with its file, line and key while the one in force stays, and stops on SIGTERM.
-#[test]
-fn sighup_reloads_a_valid_configuration_and_refuses_a_broken_one() {
+/// An emulator seeded with two projects, an initialised repository and an hourly policy over
+/// the source `first`; returns the environment, that configuration (written) and the text of a
+/// source `second` to add to it.
+fn hourly_two_sources() -> (Env, String, String) {
     let (rt, emu) = emulator(Config::default());
     emu.seed("fr-par", PROD, 2, 1);
     emu.seed("fr-par", STAGING, 2, 1);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display().to_string();
     std::fs::write(dir.path().join("passphrase"), "e2e passphrase\n").unwrap();
+    let source = |name: &str, project: &str| {
+        format!(
+            "\n[sources.{name}]\nurl = \"scaleway://fr-par/{project}\"\nrepository = \"main\"\n\
+             environment = \"production\"\n\
+             credentials = {{ secret_key = {{ env = \"E2E_SCW_SECRET\" }} }}\n"
+        )
+    };
     let base = format!(
         r#"
 [schedule]
@@ -318,27 +330,21 @@ cache_dir = "{d}/cache"
 [policies.hourly]
 scope = {{ environment = "production" }}
 every = "1h"
-
-[sources.first]
-url = "scaleway://fr-par/{PROD}"
-repository = "main"
-environment = "production"
-credentials = {{ secret_key = {{ env = "E2E_SCW_SECRET" }} }}
-"#
+{}"#,
+        source("first", PROD)
     );
-    let second = format!(
-        r#"
-[sources.second]
-url = "scaleway://fr-par/{STAGING}"
-repository = "main"
-environment = "production"
-credentials = {{ secret_key = {{ env = "E2E_SCW_SECRET" }} }}
-"#
-    );
-    let config = dir.path().join("config.toml");
-    std::fs::write(&config, &base).unwrap();
+    std::fs::write(dir.path().join("config.toml"), &base).unwrap();
     let env = Env { _rt: rt, emu, dir };
     env.ok(&["init", "-r", "@main"], None, 0);
+    (env, base, source("second", STAGING))
+}
+
+/// `schedule run` takes a valid configuration on SIGHUP (and says which jobs changed), refuses a
+/// broken one with its file, line and key while the one in force stays, and stops on SIGTERM.
+#[test]
+fn sighup_reloads_a_valid_configuration_and_refuses_a_broken_one() {
+    let (env, base, second) = hourly_two_sources();
+    let config = env.dir.path().join("config.toml");
     let log = env.dir.path().join("run.log");
     let metrics = env.dir.path().join("secretsnap.prom");
     let metrics_arg = metrics.display().to_string();
@@ -424,5 +430,76 @@ credentials = {{ secret_key = {{ env = "E2E_SCW_SECRET" }} }}
     );
 
     hup("-TERM");
+    assert!(child.wait().unwrap().success());
+}
+
+/// A package upgrade replaces the binary under a running `schedule run`: Linux then names the
+/// running one `…/secretsnap (deleted)`, and jobs started by that name would all fail. Jobs
+/// start the binary at the path the scheduler started from, so they run the new one; the log
+/// says which binary runs.
+#[test]
+fn a_replaced_binary_keeps_schedule_run_working() {
+    let (env, base, second) = hourly_two_sources();
+    let config = env.dir.path().join("config.toml");
+
+    // The "installed" binary: a copy the test can replace as a package manager does.
+    let bin = env.dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let installed = bin.join("secretsnap");
+    let built = assert_cmd::cargo::cargo_bin("secretsnap");
+    std::fs::copy(&built, &installed).unwrap();
+    let log = env.dir.path().join("run.log");
+    let c = env.std_cmd(&["schedule", "run"], None);
+    let mut cmd = std::process::Command::new(&installed);
+    cmd.env_clear()
+        .envs(c.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .args(c.get_args());
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let job = |name: &str| -> Value {
+        std::fs::read(env.dir.path().join("state.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .map(|s| s["jobs"][name].clone())
+            .unwrap_or(Value::Null)
+    };
+    let wait = |name: &str| {
+        let start = std::time::Instant::now();
+        while job(name)["last_outcome"].is_null() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(60),
+                "{name} never ran\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        job(name)
+    };
+    assert_eq!(wait("backup:first")["last_outcome"], "ok");
+
+    // The upgrade: a new file renamed over the old one (the running binary is now "deleted").
+    let staged = bin.join(".secretsnap.new");
+    std::fs::copy(&built, &staged).unwrap();
+    std::fs::rename(&staged, &installed).unwrap();
+    std::fs::write(&config, format!("{base}{second}")).unwrap();
+    let signal = |sig: &str| {
+        let st = std::process::Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    };
+    signal("-HUP");
+    let second = wait("backup:second");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(second["last_outcome"], "ok", "{second}\n{text}");
+    assert!(
+        text.contains(&format!("jobs run {}", installed.display())),
+        "the log names the binary: {text}"
+    );
+    signal("-TERM");
     assert!(child.wait().unwrap().success());
 }

@@ -138,6 +138,7 @@ impl RestoreArgs {
             replicate: self.replicate,
             face: Face::Cli,
             under: None,
+            mark: None,
         })
     }
 }

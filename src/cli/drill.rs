@@ -209,6 +209,9 @@ async fn drill_with(
         for m in &r.mismatches {
             println!("  MISMATCH {m}");
         }
+        for n in &r.notes {
+            println!("  note: {n}");
+        }
         println!("  cleaned up {} secrets", r.removed);
         for f in &r.cleanup_failed {
             println!("  NOT DELETED {}: {} (delete it by hand)", f.item, f.reason);

@@ -9,6 +9,7 @@ mod demo;
 mod drift;
 mod drill;
 mod emulator;
+pub mod harden;
 pub mod malloc;
 pub mod output;
 mod password;

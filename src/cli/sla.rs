@@ -114,12 +114,11 @@ struct ChildRunner {
 #[async_trait::async_trait]
 impl Runner for ChildRunner {
     async fn run(&self, job: &Job) -> Finished {
-        let exe = match std::env::current_exe() {
+        let exe = match secretsnap::sla::exe::ours() {
             Ok(e) => e,
-            Err(e) => {
-                return Finished::new(Outcome::Failed, format!("cannot find our executable: {e}"))
-            }
+            Err(e) => return Finished::new(Outcome::Failed, e),
         };
+        tracing::info!(job = %job.name, binary = %exe.display(), "starting job");
         let status = tokio::process::Command::new(exe)
             .arg("--config")
             .arg(&self.config)
@@ -189,18 +188,18 @@ pub async fn schedule(g: &Global, cmd: &ScheduleCmd) -> anyhow::Result<u8> {
             match (kind.as_str(), out) {
                 ("systemd", Some(dir)) => {
                     std::fs::create_dir_all(dir)?;
-                    for (f, text) in export::systemd(&cfg) {
+                    for (f, text) in export::systemd(&cfg)? {
                         std::fs::write(dir.join(&f), text)?;
                         println!("{}", dir.join(f).display());
                     }
                 }
                 ("systemd", None) => {
-                    for (f, text) in export::systemd(&cfg) {
+                    for (f, text) in export::systemd(&cfg)? {
                         println!("# ---- {f}\n{text}");
                     }
                 }
-                ("cron", _) => print!("{}", export::crontab(&cfg)),
-                _ => print!("{}", export::kubernetes(&cfg)),
+                ("cron", _) => print!("{}", export::crontab(&cfg)?),
+                _ => print!("{}", export::kubernetes(&cfg)?),
             }
             Ok(OK)
         }
@@ -215,6 +214,17 @@ pub async fn schedule(g: &Global, cmd: &ScheduleCmd) -> anyhow::Result<u8> {
             } else {
                 cfg
             };
+            if running {
+                match secretsnap::sla::exe::ours() {
+                    Ok(exe) => tracing::warn!(
+                        "jobs run {} (secretsnap {} started them; an upgrade that replaces that \
+                         file takes effect at the next job)",
+                        exe.display(),
+                        env!("CARGO_PKG_VERSION")
+                    ),
+                    Err(e) => tracing::error!("{e}"),
+                }
+            }
             let runner = ChildRunner {
                 config: if running {
                     in_force.clone()

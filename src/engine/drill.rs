@@ -1,34 +1,56 @@
 //! Restore drills: prove that a snapshot restores, and how long that takes. A drill restores the
-//! snapshot into a scratch target under a path prefix of its own (`/secretsnap-drill-<time>`),
+//! snapshot into a scratch target under a folder of its own (`/secretsnap-drill-<time>-<random>`),
 //! reads everything back and compares it field by field and value by value with the snapshot
 //! (values are compared, never printed), records the RTO (wall time to a verified restore) and
-//! the snapshot's age (the RPO at drill time), then deletes exactly what it created — the
-//! secrets under its own prefix — and nothing else.
+//! the snapshot's age (the RPO at drill time), then deletes exactly what it created and nothing
+//! else.
 //!
-//! Why a prefix per drill: Scaleway keeps a deleted secret pending deletion for days and its
+//! Why a folder per drill: Scaleway keeps a deleted secret pending deletion for days and its
 //! name stays taken, so a drill that reused names would fail the next day. Each drill's names
-//! are new; the comparison strips the prefix. A scratch target holding secrets that no drill
-//! created is refused unless allowed; secrets under an older drill's prefix (an interrupted
-//! drill) are deleted before this one starts.
+//! are new (64 random bits); the comparison strips the folder.
+//!
+//! What a drill may delete: only what it can prove it created. Every secret a drill creates
+//! carries the tag `secretsnap-drill=<mark>`, where the mark is a keyed BLAKE3 of the drill's
+//! folder under the repository's keys: nobody without the repository's key can make one, and it
+//! binds the secret to its folder. A folder's shape proves nothing. So:
+//! - at the end, a drill deletes the secrets it reported created and those under its own folder
+//!   that carry its own mark;
+//! - before it starts, it sweeps the leftovers of an interrupted drill only when they carry a
+//!   mark of this repository *and* are stale: their folder was named, and the provider created
+//!   them, more than `STALE_AFTER` ago (longer than any drill runs; the provider's time guards
+//!   against a host whose clock is late naming a running drill's folder in the past);
+//! - anything else under a drill-shaped folder (made by hand, by another repository's drill, or
+//!   by a drill still running) is left alone; an unmarked one counts as foreign.
+//!
+//! Two drills into one target (every source of a policy drills into its `into`) therefore never
+//! touch each other's secrets.
 
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use secretsnap_core::fetch::read_all;
 use secretsnap_core::verify::compare_within;
 use secretsnap_core::{Destination, Filter, ItemFailure, RestoreOptions, Secret, Source};
+use secretsnap_store::crypto::Keys;
 use secretsnap_store::{Id, Repository};
 use serde::Serialize;
 
 use super::{apply, load_secrets, Error, Progress};
 
-/// The folder every drill's prefix starts with.
+/// The folder every drill's folder starts with.
 pub const DRILL_ROOT: &str = "/secretsnap-drill-";
+
+/// The tag key carrying a drill's mark.
+pub const MARK_TAG: &str = "secretsnap-drill";
+
+/// How old a marked drill folder must be before a later drill may sweep it: longer than any
+/// drill runs (a 100 000-secret drill at Scaleway's 50 requests/s takes about three hours).
+pub const STALE_AFTER: Duration = Duration::hours(24);
 
 /// How to drill.
 #[derive(Debug, Clone)]
 pub struct DrillOptions {
-    /// This drill's prefix (`DRILL_ROOT` + a unique suffix).
+    /// This drill's folder (`DRILL_ROOT` + time + random suffix).
     pub prefix: String,
     /// Go on even if the scratch target holds secrets no drill created (they are left alone).
     pub allow_foreign: bool,
@@ -38,38 +60,81 @@ pub struct DrillOptions {
 }
 
 impl DrillOptions {
-    /// A prefix for a drill started at `now` (to the second, plus a random suffix).
+    /// A folder for a drill started at `now`: the time to the second and 64 random bits, so two
+    /// drills started in the same second never share it.
     pub fn prefix_for(now: DateTime<Utc>) -> String {
-        let n: u16 = rand_suffix();
-        format!("{DRILL_ROOT}{}-{n:04x}", now.format("%Y%m%dt%H%M%S"))
+        let n: u64 = rand::random();
+        format!("{DRILL_ROOT}{}-{n:016x}", now.format("%Y%m%dt%H%M%S"))
     }
 }
 
-/// Whether `full_name` lies in a drill's folder: `DRILL_ROOT` + `YYYYMMDDtHHMMSS-hhhh`, exactly
-/// what `prefix_for` makes, so a secret of someone else's that merely starts alike is foreign.
-pub fn in_drill_folder(full_name: &str) -> bool {
-    let Some(rest) = full_name.strip_prefix(DRILL_ROOT) else {
-        return false;
-    };
+/// The drill folder `full_name` lies in (`/secretsnap-drill-YYYYMMDDtHHMMSS-<hex>`) with the
+/// time in its name, if it lies in one.
+pub fn drill_folder(full_name: &str) -> Option<(&str, DateTime<Utc>)> {
+    let rest = full_name.strip_prefix(DRILL_ROOT)?;
     let folder = rest.split('/').next().unwrap_or("");
-    let b = folder.as_bytes();
-    folder.len() == 20
-        && b[..8].iter().all(u8::is_ascii_digit)
-        && b[8] == b't'
-        && b[9..15].iter().all(u8::is_ascii_digit)
-        && b[15] == b'-'
-        && b[16..]
-            .iter()
-            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
-        && rest.len() > folder.len()
+    if rest.len() <= folder.len() + 1 {
+        return None; // the folder itself is no secret
+    }
+    let (time, suffix) = folder.split_once('-')?;
+    let hex = (4..=32).contains(&suffix.len())
+        && suffix
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c));
+    let time = chrono::NaiveDateTime::parse_from_str(time, "%Y%m%dt%H%M%S").ok()?;
+    hex.then(|| {
+        let len = DRILL_ROOT.len() + folder.len();
+        (&full_name[..len], time.and_utc())
+    })
 }
 
-fn rand_suffix() -> u16 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    (nanos ^ std::process::id()) as u16
+/// Whether `full_name` lies in a drill-shaped folder (which alone proves nothing).
+pub fn in_drill_folder(full_name: &str) -> bool {
+    drill_folder(full_name).is_some()
+}
+
+/// The mark a drill of this repository puts on what it creates in `folder`.
+pub fn mark_for(keys: &Keys, folder: &str) -> String {
+    let id = keys.item_id(&format!("secretsnap drill mark\0{folder}"));
+    id.to_hex()[..32].to_string()
+}
+
+/// The mark a listed secret carries, if any.
+fn mark_of(s: &Secret) -> Option<&str> {
+    s.tags
+        .iter()
+        .find_map(|t| t.strip_prefix(MARK_TAG)?.strip_prefix('='))
+}
+
+/// Whose a secret of the scratch target is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// Carries this repository's mark for its folder; the folder was named at that time.
+    Ours(DateTime<Utc>),
+    /// Marked by a drill, but not one this repository can prove: left alone.
+    OtherDrill,
+    /// No drill's (a folder's shape alone proves nothing).
+    Foreign,
+}
+
+fn owner(keys: &Keys, s: &Secret) -> Owner {
+    let name = s.full_name();
+    let Some((folder, at)) = drill_folder(&name) else {
+        return Owner::Foreign;
+    };
+    match mark_of(s) {
+        None => Owner::Foreign,
+        Some(m) if m == mark_for(keys, folder) => Owner::Ours(at),
+        Some(_) => Owner::OtherDrill,
+    }
+}
+
+/// Whether a secret of ours (its folder named at `named`) is an interrupted drill's leftover:
+/// both the folder's time and the provider's creation time are older than `STALE_AFTER`
+/// (an unreadable creation time is never stale).
+fn stale(s: &Secret, named: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    let created = DateTime::parse_from_rfc3339(&s.created_at).map(|t| t.with_timezone(&Utc));
+    named < now - STALE_AFTER && created.is_ok_and(|c| c < now - STALE_AFTER)
 }
 
 /// What a drill did and found.
@@ -150,27 +215,56 @@ pub async fn drill(
              move secrets across providers"
         )));
     }
-    // The scratch target: refuse what no drill created, clear what an interrupted drill left.
-    let present = scratch.list(&Filter::default()).await?;
-    let (leftovers, foreign): (Vec<Secret>, Vec<Secret>) = present
+    // The scratch target: refuse what no drill created, sweep only what an interrupted drill of
+    // this repository left (marked and stale), leave everything else alone.
+    let keys = repo.keys();
+    let present: Vec<Secret> = scratch
+        .list(&Filter::default())
+        .await?
         .into_iter()
         .filter(|s| s.deletion_requested_at.is_none())
-        .partition(|s| in_drill_folder(&s.full_name()));
+        .collect();
+    let mut leftovers = Vec::new();
+    let (mut foreign, mut others) = (Vec::new(), 0usize);
+    for s in present {
+        match owner(keys, &s) {
+            Owner::Ours(named) if stale(&s, named, opts.now) => leftovers.push(s),
+            Owner::Ours(_) | Owner::OtherDrill => others += 1,
+            Owner::Foreign => foreign.push(s.full_name()),
+        }
+    }
     if !foreign.is_empty() && !opts.allow_foreign {
         return Err(Error::Selection(format!(
-            "the scratch target {} holds {} secrets no drill created (first: {}); drill into an \
-             empty project or region, or pass --allow-foreign (those secrets are left alone)",
+            "the scratch target {} holds {} secrets no drill of this repository can be shown to \
+             have created (first: {}); drill into an empty project or region, or pass \
+             --allow-foreign (those secrets are left alone)",
             dest.location().url(),
             foreign.len(),
-            foreign[0].full_name()
+            foreign[0]
         )));
+    }
+    let mut notes = Vec::new();
+    if others > 0 {
+        notes.push(format!(
+            "left alone {others} secrets of other drills (running, or interrupted less than {}h \
+             ago, or made by another repository)",
+            STALE_AFTER.num_hours()
+        ));
+    }
+    if !foreign.is_empty() {
+        notes.push(format!(
+            "left alone {} secrets no drill of this repository created (--allow-foreign)",
+            foreign.len()
+        ));
     }
     let (leftovers_removed, mut cleanup_failed) = remove_all(dest, &leftovers).await;
 
     let started = Instant::now();
     let secrets = load_secrets(repo, snapshot, |_| true).await?;
+    let mark = mark_for(keys, &opts.prefix);
     let restore = RestoreOptions {
         under: Some(opts.prefix.clone()),
+        mark: Some((MARK_TAG.to_string(), mark.clone())),
         ..Default::default()
     };
     let (_, report) = apply(dest, &secrets, &restore, false, progress).await;
@@ -185,6 +279,8 @@ pub async fn drill(
         .await
         .map_err(Error::Connector)?;
     for s in &mut restored {
+        let own = format!("{MARK_TAG}={mark}");
+        s.tags.retain(|t| *t != own);
         let rest = s.path[opts.prefix.len()..].to_string();
         s.path = if rest.is_empty() { "/".into() } else { rest };
     }
@@ -201,12 +297,28 @@ pub async fn drill(
     );
     let rto_seconds = started.elapsed().as_secs_f64();
 
-    // What this drill created: the secrets the restore reports as created, and anything under
-    // the drill's own prefix (a secret created by an apply that failed halfway). Only that.
-    let mut created: Vec<Secret> = scratch
+    // What this drill created: the secrets the restore reports as created, and those under the
+    // drill's own folder that carry its mark (a secret created by an apply that failed halfway).
+    // Only that: a secret someone slipped into the folder meanwhile is left alone and named.
+    let mut created = Vec::new();
+    for s in scratch
         .list(&under(&opts.prefix))
         .await
-        .map_err(Error::Connector)?;
+        .map_err(Error::Connector)?
+    {
+        if mark_of(&s) == Some(mark.as_str()) {
+            created.push(s);
+        } else if !report
+            .applied
+            .iter()
+            .any(|(_, a)| a.created_secret && a.target_id == s.id)
+        {
+            notes.push(format!(
+                "{}: in this drill's folder without its mark; left alone",
+                s.full_name()
+            ));
+        }
+    }
     for (name, a) in report.applied.iter().filter(|(_, a)| a.created_secret) {
         if !created.iter().any(|s| s.id == a.target_id) {
             created.push(Secret {
@@ -233,7 +345,10 @@ pub async fn drill(
         leftovers_removed,
         removed,
         cleanup_failed,
-        notes: report.notes,
+        notes: {
+            notes.extend(report.notes);
+            notes
+        },
         api_calls: scratch.calls() + dest.calls(),
     })
 }
@@ -241,18 +356,74 @@ pub async fn drill(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secretsnap_store::crypto::MasterKey;
+
+    fn keys() -> Keys {
+        Keys::new(&MasterKey::generate(), [7; 16])
+    }
+
+    fn secret(full: &str, tags: &[String], created_at: &str) -> Secret {
+        let (path, name) = full.rsplit_once('/').unwrap();
+        Secret {
+            path: path.into(),
+            name: name.into(),
+            tags: tags.to_vec(),
+            created_at: created_at.into(),
+            ..Default::default()
+        }
+    }
 
     #[test]
     fn only_folders_drills_make_are_drill_folders() {
         let now = "2026-12-01T03:14:00Z".parse().unwrap();
         let prefix = DrillOptions::prefix_for(now);
+        assert_ne!(prefix, DrillOptions::prefix_for(now), "random per drill");
         assert!(in_drill_folder(&format!("{prefix}/app/db")));
-        assert!(in_drill_folder(&format!("{prefix}/x")));
+        assert_eq!(
+            drill_folder(&format!("{prefix}/x")),
+            Some((prefix.as_str(), now))
+        );
         assert!(!in_drill_folder(&prefix), "the folder itself is no secret");
         assert!(!in_drill_folder("/secretsnap-drill-mine/x"));
         assert!(!in_drill_folder("/secretsnap-drill-20261201t031400-zzzz/x"));
+        assert!(!in_drill_folder("/secretsnap-drill-20261399t031400-abcd/x"));
         assert!(!in_drill_folder(
             "/app/secretsnap-drill-20261201t031400-abcd/x"
+        ));
+    }
+
+    #[test]
+    fn only_our_mark_on_a_stale_folder_makes_a_leftover() {
+        let (k, other) = (keys(), keys());
+        let now: DateTime<Utc> = "2026-12-03T00:00:00Z".parse().unwrap();
+        let old = "/secretsnap-drill-20261201t000000-00ff";
+        let ours = |f: &str, keys: &Keys| vec![format!("{MARK_TAG}={}", mark_for(keys, f))];
+        let long_ago = "2026-12-01T00:00:01.000000Z";
+        let s = secret(&format!("{old}/db"), &ours(old, &k), long_ago);
+        assert_eq!(
+            owner(&k, &s),
+            Owner::Ours("2026-12-01T00:00:00Z".parse().unwrap())
+        );
+        assert!(stale(&s, "2026-12-01T00:00:00Z".parse().unwrap(), now));
+        // Made by hand: the shape alone is foreign.
+        assert_eq!(
+            owner(&k, &secret(&format!("{old}/db"), &[], long_ago)),
+            Owner::Foreign
+        );
+        // Another repository's drill, or a mark copied to another folder: not ours.
+        let theirs = secret(&format!("{old}/db"), &ours(old, &other), long_ago);
+        assert_eq!(owner(&k, &theirs), Owner::OtherDrill);
+        let moved = "/secretsnap-drill-20261201t000000-00fe";
+        let copied = secret(&format!("{moved}/db"), &ours(old, &k), long_ago);
+        assert_eq!(owner(&k, &copied), Owner::OtherDrill);
+        // A folder named long ago by a late clock, created just now: not stale.
+        let fresh = secret(&format!("{old}/db"), &ours(old, &k), "2026-12-02T23:00:00Z");
+        assert!(!stale(&fresh, "2026-12-01T00:00:00Z".parse().unwrap(), now));
+        let unknown = secret(&format!("{old}/db"), &ours(old, &k), "");
+        assert!(!stale(
+            &unknown,
+            "2026-12-01T00:00:00Z".parse().unwrap(),
+            now
         ));
     }
 }

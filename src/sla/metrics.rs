@@ -305,27 +305,41 @@ pub fn render(i: &Inputs<'_>) -> String {
 }
 
 /// Writes `text` to `path` atomically and readable by others (node_exporter usually runs as
-/// another user; metrics hold no secret): a temporary file in the same folder, fsynced, renamed.
+/// another user; metrics hold no secret): an exclusively created temp file with an unpredictable
+/// name in the same folder (so no link planted there is followed), fsynced, renamed. The folder
+/// must exist and keeps its mode. node_exporter reads only `*.prom`; the temp name does not end so.
 pub fn write_textfile(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::PermissionsExt as _;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    let dir = dir.unwrap_or_else(|| Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::other("the metrics file needs a file name"))?;
-    // node_exporter reads only `*.prom`; the temporary name does not end so.
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(text.as_bytes())?;
-    f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    secretsnap_store::private::replace_file(path, text.as_bytes(), 0o644)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    /// Whoever can write the textfile folder plants links at every temp name the old writer
+    /// used (`.NAME.PID.tmp`) and at the file itself: a root-run writer must follow none.
+    #[test]
+    fn links_planted_in_the_textfile_folder_leave_their_victim_untouched() {
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("shadow");
+        std::fs::write(&victim, b"root:secret").unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let folder = d.path().join("textfile");
+        std::fs::create_dir(&folder).unwrap();
+        let pid = std::process::id();
+        for p in [pid, pid + 1, pid.saturating_sub(1)] {
+            std::os::unix::fs::symlink(&victim, folder.join(format!(".s.prom.{p}.tmp"))).unwrap();
+        }
+        std::os::unix::fs::symlink(&victim, folder.join("s.prom")).unwrap();
+        write_textfile(&folder.join("s.prom"), "metric 1\n").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"root:secret");
+        let mode = std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the victim stays private");
+        assert_eq!(
+            std::fs::read_to_string(folder.join("s.prom")).unwrap(),
+            "metric 1\n"
+        );
+    }
 }

@@ -6,6 +6,7 @@
 
 pub mod cadence;
 pub mod config;
+pub mod exe;
 pub mod export;
 pub mod metrics;
 pub mod outcome;

@@ -88,21 +88,49 @@ pub fn create_file(path: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Replaces `path` atomically with `bytes`: a unique 0600 temp file beside it, written and
-/// fsynced, renamed over `path`, and the folder fsynced. A crash leaves the old or the new file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-    if let Some(dir) = dir {
-        create_dir_all(dir)?;
+/// Creates the missing folders of `path` as 0700 folders, each fsynced in its parent; folders
+/// that exist keep their mode (a shared folder such as node_exporter's textfile directory must
+/// not be tightened because we write one file into it).
+pub fn create_missing_dirs(path: &Path) -> std::io::Result<()> {
+    if path.is_dir() {
+        return Ok(());
     }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(parent) = parent {
+        create_missing_dirs(parent)?;
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(path) {
+        Ok(()) => sync_dir(parent.unwrap_or(Path::new("."))),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && path.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Replaces `path` atomically with `bytes`: missing folders are created (0700), a unique 0600
+/// temp file beside it is written and fsynced, renamed over `path`, and the folder fsynced. A
+/// crash leaves the old or the new file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_missing_dirs(dir)?;
+    }
+    replace_file(path, bytes, 0o600)
+}
+
+/// Replaces `path` atomically with `bytes` and gives it `mode`, in a folder that must exist.
+/// The temp file has an unpredictable name and is created exclusively (`O_EXCL` never follows a
+/// link), and its mode is set through the open file: whoever can write the folder cannot make
+/// us write or chmod anything else. A crash leaves the old or the new file.
+pub fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+        .ok_or_else(|| std::io::Error::other(format!("{} needs a file name", path.display())))?;
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", crate::id::Id::random().short()));
     let result = (|| {
         let mut f = new_file_options().open(&tmp)?;
         f.write_all(bytes)?;
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
         f.sync_all()?;
         drop(f);
         std::fs::rename(&tmp, path)?;
@@ -143,5 +171,41 @@ mod tests {
         std::fs::set_permissions(&deep, std::fs::Permissions::from_mode(0o755)).unwrap();
         assert_eq!(tighten_tree(d.path().join("a").as_path()).unwrap(), 2);
         assert_eq!((mode(&f), mode(&deep)), (0o600, 0o700));
+    }
+
+    #[test]
+    fn an_existing_shared_folder_keeps_its_mode() {
+        let d = tempfile::tempdir().unwrap();
+        let shared = d.path().join("textfile");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        write_atomic(&shared.join("state.json"), b"{}").unwrap();
+        assert_eq!(
+            std::fs::metadata(&shared).unwrap().permissions().mode() & 0o7777,
+            0o1777
+        );
+        assert_eq!(mode(&shared.join("state.json")), 0o600);
+        write_atomic(&shared.join("new/deeper/state.json"), b"{}").unwrap();
+        assert_eq!(
+            mode(&shared.join("new")),
+            0o700,
+            "folders we create are private"
+        );
+    }
+
+    #[test]
+    fn a_link_in_the_folder_is_never_followed() {
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, b"root's own").unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let target = d.path().join("out.prom");
+        std::os::unix::fs::symlink(&victim, &target).unwrap();
+        replace_file(&target, b"metrics", 0o644).unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"root's own");
+        assert_eq!(mode(&victim), 0o600);
+        assert_eq!(std::fs::read(&target).unwrap(), b"metrics");
+        assert!(!std::fs::symlink_metadata(&target).unwrap().is_symlink());
+        assert_eq!(mode(&target), 0o644);
     }
 }

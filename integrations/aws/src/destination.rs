@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use aws_sdk_secretsmanager::primitives::Blob;
-use aws_sdk_secretsmanager::types::ReplicaRegionType;
+use aws_sdk_secretsmanager::types::{ReplicaRegionType, Tag};
 use secretsnap_core::plan::{oversized, Applied, VersionStep};
 use secretsnap_core::portable::{adapt, is_binary};
 use secretsnap_core::{
@@ -27,6 +27,14 @@ use crate::client::{error, AwsClient};
 use crate::convert::{aws_name, aws_tags};
 use crate::policy::{account_of, rewrite, Target};
 use crate::quota::Api;
+
+/// The tags of a secret to create, with the restore's mark (a drill's) as one more tag.
+fn marked(mut tags: Vec<Tag>, opts: &RestoreOptions) -> Vec<Tag> {
+    if let Some((k, v)) = &opts.mark {
+        tags.push(Tag::builder().key(k).value(v).build());
+    }
+    tags
+}
 
 /// The label that holds a deprecated version while it is restored.
 pub const TEMP_LABEL: &str = "secretsnap-restoring";
@@ -457,7 +465,7 @@ impl Destination for AwsDestination {
                     .sdk
                     .create_secret()
                     .name(&name)
-                    .set_tags(Some(aws_tags(s)));
+                    .set_tags(Some(marked(aws_tags(s), opts)));
                 if !s.description.is_empty() {
                     req = req.description(&s.description);
                 }

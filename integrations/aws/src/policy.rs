@@ -3,7 +3,7 @@
 //! access, or name a secret that is not this one. The rules:
 //! - the source secret's own ARN becomes the new secret's ARN (the suffix AWS adds differs);
 //! - account ids listed in `--map-account SRC=DST` are rewritten wherever they stand as a whole
-//!   12-digit number;
+//!   12-digit number, all mappings at once (a swap swaps; `A=B` and `B=C` never send A to C);
 //! - a policy that still names the source account while the target is another account is not
 //!   applied: the reason says which mapping would make it apply.
 //!
@@ -21,23 +21,43 @@ pub fn account_of(arn: &str) -> Option<&str> {
         .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// `text` with every whole-number occurrence of `from` replaced by `to` (a 12-digit account id
-/// inside a longer number is left alone).
-fn replace_number(text: &str, from: &str, to: &str) -> String {
-    let bytes = text.as_bytes();
+/// `text` rewritten in one pass: each occurrence of `arn` (when not empty) becomes `new_arn`,
+/// and each whole number (a run of digits, so an account id inside a longer number is left
+/// alone) that `accounts` maps becomes its mapping. One pass, so mappings apply all at once:
+/// `A=B` with `B=C` sends A to B (not C), a swap swaps, and the new ARN is never rewritten again.
+fn rewrite_once(
+    text: &str,
+    arn: &str,
+    new_arn: &str,
+    accounts: &BTreeMap<String, String>,
+) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut last = 0;
-    for (at, _) in text.match_indices(from) {
-        let before = at > 0 && bytes[at - 1].is_ascii_digit();
-        let after = bytes.get(at + from.len()).is_some_and(u8::is_ascii_digit);
-        if !before && !after {
-            out.push_str(&text[last..at]);
-            out.push_str(to);
-            last = at + from.len();
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if !arn.is_empty() && rest.starts_with(arn) {
+            out.push_str(new_arn);
+            rest = &rest[arn.len()..];
+        } else if c.is_ascii_digit() {
+            let run = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let number = &rest[..run];
+            out.push_str(accounts.get(number).map_or(number, String::as_str));
+            rest = &rest[run..];
+        } else {
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
         }
     }
-    out.push_str(&text[last..]);
     out
+}
+
+/// `text` with every whole-number occurrence of `from` replaced by `to`.
+fn replace_number(text: &str, from: &str, to: &str) -> String {
+    rewrite_once(
+        text,
+        "",
+        "",
+        &BTreeMap::from([(from.to_string(), to.to_string())]),
+    )
 }
 
 fn names_number(text: &str, number: &str) -> bool {
@@ -59,17 +79,11 @@ pub fn rewrite(
     accounts: &BTreeMap<String, String>,
     face: Face,
 ) -> Result<String, String> {
-    let mut p = if source_arn.is_empty() {
-        policy.to_string()
-    } else {
-        policy.replace(source_arn, target.arn)
-    };
-    for (from, to) in accounts {
-        p = replace_number(&p, from, to);
-    }
+    let p = rewrite_once(policy, source_arn, target.arn, accounts);
     let source_account = account_of(source_arn).unwrap_or("");
     if !source_account.is_empty()
         && source_account != target.account
+        && !accounts.contains_key(source_account)
         && names_number(&p, source_account)
     {
         return Err(format!(
@@ -141,6 +155,37 @@ mod tests {
         );
         assert_eq!(replace_number("111111111111", "111111111111", "2"), "2");
         assert!(!names_number("x01111111111110", "111111111111"));
+    }
+
+    #[test]
+    fn mappings_apply_all_at_once() {
+        const A: &str = "111111111111";
+        const B: &str = "222222222222";
+        const C: &str = "333333333333";
+        let policy = format!(
+            r#"{{"Principal":{{"AWS":["arn:aws:iam::{A}:role/a","arn:aws:iam::{B}:role/b"]}},"Resource":"{SRC}"}}"#
+        );
+        let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        // A swap swaps, and the new secret's ARN (in account B) is not swapped back.
+        let new = format!("arn:aws:secretsmanager:eu-west-1:{B}:secret:db-Q");
+        let t = Target {
+            arn: &new,
+            account: B,
+        };
+        let p = rewrite(&policy, SRC, &t, &map(&[(A, B), (B, A)]), Face::Cli).unwrap();
+        assert!(p.contains(&format!("arn:aws:iam::{B}:role/a")), "{p}");
+        assert!(p.contains(&format!("arn:aws:iam::{A}:role/b")), "{p}");
+        assert!(p.contains(&format!(r#""Resource":"{new}""#)), "{p}");
+        // A chain: A's principals go to B, B's to C; nothing of A reaches C.
+        let p = rewrite(&policy, SRC, &t, &map(&[(A, B), (B, C)]), Face::Cli).unwrap();
+        assert!(p.contains(&format!("arn:aws:iam::{B}:role/a")), "{p}");
+        assert!(p.contains(&format!("arn:aws:iam::{C}:role/b")), "{p}");
+        assert!(p.contains(&new), "{p}");
     }
 
     #[test]

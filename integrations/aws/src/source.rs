@@ -204,13 +204,16 @@ impl AwsSource {
             .send()
             .await;
         match got {
-            Ok(out) => {
+            Ok(mut out) => {
                 if let Some(t) = out.created_date() {
                     v.created_at = convert::time(Some(t));
                 }
-                let (bytes, binary) = match (out.secret_string(), out.secret_binary()) {
-                    (Some(s), _) => (Zeroizing::new(s.as_bytes().to_vec()), false),
-                    (None, Some(b)) => (Zeroizing::new(b.as_ref().to_vec()), true),
+                // The SDK's own buffers are moved into zeroizing ones, not copied (a copy would
+                // leave the value in freed memory).
+                let (text, blob) = (out.secret_string.take(), out.secret_binary.take());
+                let (bytes, binary) = match (text, blob) {
+                    (Some(s), _) => (Zeroizing::new(s.into_bytes()), false),
+                    (None, Some(b)) => (Zeroizing::new(b.into_inner()), true),
                     (None, None) => {
                         v.not_read_because("no value");
                         return;

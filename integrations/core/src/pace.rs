@@ -34,6 +34,11 @@ const MIN_FRACTION: f64 = 0.2;
 /// The others' rate is measured over at least this long (seconds) within one window.
 const MIN_SPAN: f64 = 0.1;
 
+/// The longest quota window believed (seconds). A server stating a longer one (`w=10^12`) is
+/// broken or hostile: waiting out its "spent" window would hang the run, so its headers are
+/// ignored and the 429 handling alone paces.
+pub const MAX_WINDOW_SECS: u64 = 60;
+
 /// A server's quota as its headers state it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Quota {
@@ -47,7 +52,8 @@ pub struct Quota {
 
 impl Quota {
     /// Parses `X-Ratelimit-Limit` (`50` or `50, 50;w=1`: the draft RateLimit header format) and
-    /// `X-Ratelimit-Remaining`; `None` when either is missing or unreadable.
+    /// `X-Ratelimit-Remaining`; `None` when either is missing or unreadable, or when the window
+    /// is longer than `MAX_WINDOW_SECS` (no number from the network can make us wait longer).
     pub fn parse(limit: Option<&str>, remaining: Option<&str>) -> Option<Quota> {
         let limit = limit?.trim();
         let mut parts = limit.split(',');
@@ -56,7 +62,16 @@ impl Quota {
         for policy in parts {
             for param in policy.split(';').skip(1) {
                 if let Some(w) = param.trim().strip_prefix("w=") {
-                    window = Duration::from_secs(w.trim().parse::<u64>().ok()?.max(1));
+                    let secs = w.trim().parse::<u64>().ok()?.max(1);
+                    if secs > MAX_WINDOW_SECS {
+                        tracing::warn!(
+                            window = secs,
+                            limit = MAX_WINDOW_SECS,
+                            "rate-limit header states a window above the limit; ignored"
+                        );
+                        return None;
+                    }
+                    window = Duration::from_secs(secs);
                 }
             }
         }
@@ -307,6 +322,21 @@ mod tests {
         assert_eq!(Quota::parse(None, Some("3")), None);
         assert_eq!(Quota::parse(Some("x"), Some("3")), None);
         assert_eq!(Quota::parse(Some("50, 50;w=1"), None), None);
+        // Absurd windows from a broken or hostile server are not believed (and never panic).
+        assert_eq!(
+            Quota::parse(Some("50, 50;w=1000000000000"), Some("0")),
+            None
+        );
+        assert_eq!(
+            Quota::parse(Some("50, 50;w=18446744073709551615"), Some("0")),
+            None
+        );
+        assert_eq!(
+            Quota::parse(Some("50, 50;w=99999999999999999999"), Some("0")),
+            None
+        );
+        let q = Quota::parse(Some("4294967295, 4294967295;w=60"), Some("0")).unwrap();
+        assert_eq!(q.window, Duration::from_secs(60));
     }
 
     #[tokio::test]

@@ -54,6 +54,10 @@ pub struct RestoreOptions {
     /// Restore every secret under this folder (`/restored`: `/app/db` becomes
     /// `/restored/app/db`); restore drills put each drill under a folder of its own.
     pub under: Option<String>,
+    /// A tag (key, value) added to every secret this restore creates, where the provider keeps
+    /// tags: restore drills mark what they write, so that they only ever delete what the mark
+    /// proves they created.
+    pub mark: Option<(String, String)>,
 }
 
 impl RestoreOptions {
@@ -64,6 +68,15 @@ impl RestoreOptions {
             Some(u) if path == "/" || path.is_empty() => u.to_string(),
             Some(u) => format!("{u}{path}"),
         }
+    }
+
+    /// The tags a created secret carries: its own, then the mark (as `key=value`), if any.
+    pub fn marked_tags(&self, tags: &[String]) -> Vec<String> {
+        let mut out = tags.to_vec();
+        if let Some((k, v)) = &self.mark {
+            out.push(format!("{k}={v}"));
+        }
+        out
     }
 
     /// A flat name (AWS: folders are part of the name, without a leading slash) restored under

@@ -130,6 +130,14 @@ impl std::fmt::Debug for PluginConfig {
     }
 }
 
+/// Zeroizes every value of a configuration map the host sent (secret keys, session tokens),
+/// once it has been parsed into zeroizing fields.
+pub fn wipe(map: &mut HashMap<String, String>) {
+    for v in map.values_mut() {
+        zeroize::Zeroize::zeroize(v);
+    }
+}
+
 fn boolean(map: &HashMap<String, String>, k: &str) -> Result<bool> {
     match map.get(k).map(|v| v.trim().to_ascii_lowercase()) {
         None => Ok(false),
@@ -220,6 +228,7 @@ impl PluginConfig {
                 replicate: boolean(map, "replicate")?,
                 face: Face::Plugin,
                 under: None,
+                mark: None,
             },
             dry_run: boolean(map, "dry_run")?,
         })

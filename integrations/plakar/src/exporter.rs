@@ -15,7 +15,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use zeroize::Zeroizing;
 
-use crate::config::{PluginConfig, Side};
+use crate::config::{wipe, PluginConfig, Side};
 use crate::connect::Connect;
 use crate::layout::{self, Kind};
 use crate::proto::plakar::exporter::export_request::Packet;
@@ -49,9 +49,10 @@ impl<C: Connect> ExporterService<C> {
 #[tonic::async_trait]
 impl<C: Connect> Exporter for ExporterService<C> {
     async fn init(&self, req: Request<InitRequest>) -> Result<Response<InitResponse>, Status> {
-        let req = req.into_inner();
-        let cfg = PluginConfig::parse(&req.proto, &req.config, Side::Exporter)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let mut req = req.into_inner();
+        let cfg = PluginConfig::parse(&req.proto, &req.config, Side::Exporter);
+        wipe(&mut req.config); // the host's map carries credentials: parsed, then wiped
+        let cfg = cfg.map_err(|e| Status::invalid_argument(e.to_string()))?;
         let dest = self
             .connect
             .destination(&cfg)

@@ -18,7 +18,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use zeroize::Zeroizing;
 
-use crate::config::{PluginConfig, Side};
+use crate::config::{wipe, PluginConfig, Side};
 use crate::connect::Connect;
 use crate::layout::{self, CHUNK};
 use crate::proto::importer::importer_server::Importer;
@@ -71,9 +71,10 @@ fn origin(url: &str) -> String {
 #[tonic::async_trait]
 impl<C: Connect> Importer for ImporterService<C> {
     async fn init(&self, req: Request<InitRequest>) -> Result<Response<InitResponse>, Status> {
-        let req = req.into_inner();
-        let cfg = PluginConfig::parse(&req.proto, &req.config, Side::Importer)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let mut req = req.into_inner();
+        let cfg = PluginConfig::parse(&req.proto, &req.config, Side::Importer);
+        wipe(&mut req.config); // the host's map carries credentials: parsed, then wiped
+        let cfg = cfg.map_err(|e| Status::invalid_argument(e.to_string()))?;
         let (source, mut filter) = self
             .connect
             .source(&cfg)

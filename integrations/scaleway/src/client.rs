@@ -57,6 +57,9 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     creds: Arc<Credentials>,
+    /// `X-Auth-Token`, made once and marked sensitive (never shown by Debug, never indexed by
+    /// HPACK); clones share its one buffer.
+    auth: reqwest::header::HeaderValue,
     pacer: Arc<Pacer>,
     sem: Arc<tokio::sync::Semaphore>,
     retry: RetryPolicy,
@@ -118,21 +121,66 @@ fn transport_failure(write: bool, what: &str, e: reqwest::Error) -> Failure {
     }
 }
 
-/// Reads a response body into a buffer zeroized on drop (reserved from Content-Length, capped).
-async fn read_body(mut resp: reqwest::Response) -> Result<Zeroizing<Vec<u8>>, reqwest::Error> {
+/// The largest response body read (a page of 100 secrets, or one 64 KiB value in base64, is
+/// far below): a broken or hostile server cannot grow our memory without bound.
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
+/// The most items a listing accepts (`total_count` above it is refused as unbelievable).
+pub const MAX_LISTED: usize = 1_000_000;
+/// A page that is not the last holds at least this many items (or `page_size`, if smaller):
+/// a server handing out one new item per page while stating a huge total never ends.
+pub const MIN_FULL_PAGE: usize = 10;
+
+/// Why a body was not read.
+enum BodyError {
+    Transport(reqwest::Error),
+    TooLarge,
+}
+
+/// Reads a response body into a buffer zeroized on drop (reserved from Content-Length, capped),
+/// refusing one larger than `MAX_BODY` before or as soon as it is seen to be.
+async fn read_body(mut resp: reqwest::Response) -> Result<Zeroizing<Vec<u8>>, BodyError> {
     const MAX_RESERVE: u64 = 1024 * 1024;
+    if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(BodyError::TooLarge);
+    }
     let reserve = resp.content_length().unwrap_or(0).min(MAX_RESERVE) as usize;
     let mut out = Zeroizing::new(Vec::with_capacity(reserve));
-    while let Some(chunk) = resp.chunk().await? {
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Transport)? {
+        if out.len() + chunk.len() > MAX_BODY {
+            return Err(BodyError::TooLarge);
+        }
         if out.len() + chunk.len() > out.capacity() {
             // Grow by hand so the old buffer is zeroized, not just freed.
-            let mut bigger = Zeroizing::new(Vec::with_capacity((out.len() + chunk.len()) * 2));
+            let want = ((out.len() + chunk.len()) * 2).min(MAX_BODY);
+            let mut bigger = Zeroizing::new(Vec::with_capacity(want));
             bigger.extend_from_slice(&out);
             out = bigger;
         }
         out.extend_from_slice(&chunk);
     }
     Ok(out)
+}
+
+/// Whether page `page` (from 1, `n` items, `total_count` = `total`, `size` asked) is believable:
+/// a total above `MAX_LISTED`, or a page short of `MIN_FULL_PAGE` items that is not the last,
+/// is an error naming the limit.
+fn check_page(path: &str, page: usize, n: usize, total: usize, size: usize) -> Result<(), Error> {
+    if total > MAX_LISTED {
+        return Err(Error::Protocol(format!(
+            "{path}: the API states {total} items, above the limit of {MAX_LISTED} a listing \
+             accepts; refusing to page through it"
+        )));
+    }
+    let before = page.saturating_sub(1).saturating_mul(size);
+    let last = n == 0 || before.saturating_add(n) >= total;
+    if !last && n < size.clamp(1, MIN_FULL_PAGE) {
+        return Err(Error::Protocol(format!(
+            "{path}: page {page} holds {n} items of {size} asked while {total} are stated: \
+             fewer than the {} a page that is not the last must hold; the listing would not end",
+            size.clamp(1, MIN_FULL_PAGE)
+        )));
+    }
+    Ok(())
 }
 
 impl Client {
@@ -142,8 +190,16 @@ impl Client {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
+        let mut auth =
+            reqwest::header::HeaderValue::from_str(creds.secret_key()).map_err(|_| {
+                Error::Config(
+                    "the Scaleway secret key holds characters an HTTP header cannot carry".into(),
+                )
+            })?;
+        auth.set_sensitive(true);
         Ok(Client {
             http,
+            auth,
             base: format!("{}/secret-manager/v1beta1/regions/{region}", creds.api_url),
             creds: Arc::new(creds),
             pacer: Arc::new(Pacer::new(opts.rate, opts.max_rate)),
@@ -197,7 +253,7 @@ impl Client {
         let mut rb = self
             .http
             .request(method.clone(), format!("{}{path}", self.base))
-            .header("X-Auth-Token", self.creds.secret_key())
+            .header("X-Auth-Token", self.auth.clone())
             .query(query);
         if let Some(b) = body {
             rb = rb
@@ -230,7 +286,16 @@ impl Client {
         }
         let text = match read_body(resp).await {
             Ok(t) => t,
-            Err(e) => return Err(transport_failure(write, "reading body", e)),
+            Err(BodyError::Transport(e)) => {
+                return Err(transport_failure(write, "reading body", e))
+            }
+            Err(BodyError::TooLarge) => {
+                return Err(Failure::Final(Error::Protocol(format!(
+                    "{path}: HTTP {} with a body larger than the {} MiB limit; not read",
+                    status.as_u16(),
+                    MAX_BODY >> 20
+                ))))
+            }
         };
         if status.is_success() {
             return if text.is_empty() {
@@ -377,7 +442,9 @@ impl Client {
             Value::Array(items) => items,
             _ => Vec::new(),
         };
-        Ok((items, v["total_count"].as_u64().unwrap_or(0) as usize))
+        let total = usize::try_from(v["total_count"].as_u64().unwrap_or(0)).unwrap_or(usize::MAX);
+        check_page(path, page, items.len(), total, self.page_size.max(1))?;
+        Ok((items, total))
     }
 
     /// Page `page` (from 1) of a project's secrets by name (only `project_id` is sent: sending
@@ -543,5 +610,40 @@ impl Client {
             Some(&json!({})),
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_header_is_sensitive() {
+        let creds = Credentials::new("tok-123", None, Some("fr-par"), None);
+        let c = Client::new(creds, "fr-par", ClientOptions::default()).unwrap();
+        assert!(c.auth.is_sensitive());
+        assert!(!format!("{:?}", c.auth).contains("tok-123"));
+        let bad = Credentials::new("tok\n", None, Some("fr-par"), None);
+        let err = Client::new(bad, "fr-par", ClientOptions::default())
+            .err()
+            .unwrap();
+        assert!(!err.to_string().contains("tok"), "{err}");
+    }
+
+    #[test]
+    fn pages_must_progress_and_totals_be_believable() {
+        assert!(check_page("/s", 1, 100, 250, 100).is_ok());
+        assert!(check_page("/s", 3, 50, 250, 100).is_ok(), "the last page");
+        assert!(
+            check_page("/s", 1, 0, 250, 100).is_ok(),
+            "an empty page ends it"
+        );
+        assert!(check_page("/s", 1, 3, 3, 2).is_ok());
+        let e = check_page("/s", 1, 1, 5000, 100).unwrap_err().to_string();
+        assert!(e.contains("would not end"), "{e}");
+        let e = check_page("/s", 1, 1, MAX_LISTED + 1, 100)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("limit of 1000000"), "{e}");
     }
 }

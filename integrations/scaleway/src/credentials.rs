@@ -42,6 +42,15 @@ struct Profile {
     api_url: Option<String>,
 }
 
+/// A profile's secret key is wiped when the parsed file is dropped.
+impl Drop for Profile {
+    fn drop(&mut self) {
+        if let Some(k) = &mut self.secret_key {
+            zeroize::Zeroize::zeroize(k);
+        }
+    }
+}
+
 #[derive(Default, serde::Deserialize)]
 struct ConfigFile {
     #[serde(flatten)]
@@ -85,8 +94,11 @@ impl Credentials {
     pub fn from_env() -> Result<Self, Error> {
         let file: ConfigFile = match config_path().filter(|p| p.is_file()) {
             Some(p) => {
-                let text = std::fs::read_to_string(&p)
-                    .map_err(|e| Error::Config(format!("reading {}: {e}", p.display())))?;
+                // The file holds secret keys: its text is wiped once parsed.
+                let text = Zeroizing::new(
+                    std::fs::read_to_string(&p)
+                        .map_err(|e| Error::Config(format!("reading {}: {e}", p.display())))?,
+                );
                 serde_norway::from_str(&text)
                     .map_err(|e| Error::Config(format!("{}: {e}", p.display())))?
             }

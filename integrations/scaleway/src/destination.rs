@@ -304,7 +304,8 @@ impl Destination for ScalewayDestination {
         let (target_id, steps, protect, created) = match &item.action {
             Action::Create { steps, protect } => {
                 let mut body = json!({
-                    "project_id": self.location.scope, "name": s.name, "tags": s.tags,
+                    "project_id": self.location.scope, "name": s.name,
+                    "tags": opts.marked_tags(&s.tags),
                         "description": s.description,
                     "type": s.kind, "path": opts.placed_path(&s.path), "protected": false,
                 });
