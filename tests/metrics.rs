@@ -263,3 +263,109 @@ fn example_alerting_rules_pass_promtool() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Someone who runs plain `backup` commands from cron, with no configuration file, still gets
+/// per-source snapshot metrics from the repository alone (last time, count, size, partial), in a
+/// file promtool accepts; no SLA family appears without policies.
+#[test]
+fn a_repository_alone_exports_per_source_snapshot_metrics() {
+    let (_rt, emu) = emulator(Config::default());
+    emu.seed("fr-par", PROD, 3, 2);
+    emu.seed("fr-par", STAGING, 2, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |args: &[&str]| -> (i32, String, String) {
+        let out = Command::new(assert_cmd::cargo::cargo_bin("secretsnap"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", d)
+            .env("SCW_API_URL", emu.url())
+            .env("SCW_SECRET_KEY", "e2e-token")
+            .env("SECRETSNAP_REPOSITORY", d.join("repo"))
+            .env("SECRETSNAP_PASSWORD", "cron passphrase")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let ok = |args: &[&str]| {
+        let (rc, out, err) = run(args);
+        assert_eq!(rc, 0, "{args:?}\n{out}{err}");
+        out
+    };
+    ok(&["init"]);
+    let prod = format!("scaleway://fr-par/{PROD}");
+    let staging = format!("scaleway://fr-par/{STAGING}");
+    ok(&[
+        "backup",
+        &prod,
+        "--environment",
+        "production",
+        "--data-class",
+        "critical",
+    ]);
+    ok(&[
+        "backup",
+        &prod,
+        "--environment",
+        "production",
+        "--data-class",
+        "critical",
+    ]);
+    ok(&["backup", &staging]);
+    let text = ok(&["status", "--prometheus"]);
+    let source = |url: &str| format!("source=\"{url}\"");
+    assert_eq!(sample(&text, "secretsnap_snapshots", &source(&prod)), 2.0);
+    assert_eq!(
+        sample(&text, "secretsnap_snapshots", &source(&staging)),
+        1.0
+    );
+    assert_eq!(
+        sample(&text, "secretsnap_snapshot_last_partial", &source(&prod)),
+        0.0
+    );
+    assert!(sample(&text, "secretsnap_snapshot_last_size_bytes", &source(&prod)) > 0.0);
+    let last = sample(
+        &text,
+        "secretsnap_snapshot_last_timestamp_seconds",
+        &source(&prod),
+    );
+    let success = sample(
+        &text,
+        "secretsnap_backup_last_success_timestamp_seconds",
+        &source(&prod),
+    );
+    assert_eq!(last, success);
+    assert!(
+        text.contains("environment=\"production\",data_class=\"critical\""),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "secretsnap_repository_up", "repository="),
+        1.0
+    );
+    assert!(
+        !text.contains("secretsnap_sla_"),
+        "no SLA family without policies"
+    );
+
+    // The same into a textfile, which promtool accepts.
+    let prom = d.join("repo.prom");
+    ok(&[
+        "status",
+        "--prometheus",
+        "--out",
+        &prom.display().to_string(),
+    ]);
+    if let Some(promtool) = tool("promtool") {
+        promtool_accepts(&promtool, &prom);
+    }
+    // Without --prometheus, status still needs a configuration (exit 2, saying so).
+    let (rc, _, err) = run(&["status"]);
+    assert_eq!(rc, 2, "{err}");
+    assert!(err.contains("configuration"), "{err}");
+}

@@ -442,3 +442,56 @@ fn garbage_on_the_wire_is_a_real_error() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("error"));
 }
+
+/// What `plakar pkg build docs/deploy/plakar-recipe.yaml` does with a clone of a tag: `make`
+/// there must build the binary the manifest names and generate the manifest beside it (checked
+/// with `make -n`, which builds nothing), and the recipe must name this version as the tag.
+#[test]
+fn plakar_pkg_build_finds_a_makefile_a_manifest_and_a_recipe() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let recipe = std::fs::read_to_string(root.join("docs/deploy/plakar-recipe.yaml")).unwrap();
+    let field = |k: &str| {
+        recipe
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}: ")))
+            .unwrap_or_else(|| panic!("recipe has no {k}"))
+            .trim()
+            .to_string()
+    };
+    let manifest = secretsnap_plakar::manifest::Manifest::embedded().unwrap();
+    assert_eq!(field("name"), manifest.name);
+    assert!(field("name")
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || c == b'_'));
+    assert_eq!(field("version"), format!("v{}", env!("CARGO_PKG_VERSION")));
+
+    let dry = std::process::Command::new("make")
+        .args(["-n", "-B", "-C"])
+        .arg(root)
+        .output()
+        .expect("make is installed");
+    let steps = String::from_utf8_lossy(&dry.stdout);
+    assert!(dry.status.success(), "{steps}");
+    let exe = &manifest.connectors[0].executable;
+    assert!(steps.contains("cargo build --release"), "{steps}");
+    assert!(
+        steps.contains(&format!("target/release/secretsnap {exe}")),
+        "{steps}"
+    );
+    assert!(
+        steps.contains(&format!("./{exe} plakar manifest --out .")),
+        "{steps}"
+    );
+
+    // The manifest the Makefile generates speaks Plakar's protocol version in its spelling.
+    let out = tempfile::tempdir().unwrap();
+    let st = std::process::Command::new(BIN)
+        .args(["plakar", "manifest", "--out"])
+        .arg(out.path())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let yaml = std::fs::read_to_string(out.path().join("manifest.yaml")).unwrap();
+    assert!(yaml.contains("api_version: v1.1.0"), "{yaml}");
+    assert!(yaml.contains(&format!("executable: {exe}")), "{yaml}");
+}

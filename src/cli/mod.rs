@@ -1,5 +1,4 @@
-//! Command-line definitions and dispatch. Exit codes (`output`): 0 success, 1 failure, 2 usage
-//! error, 3 partial success (some items failed, all named in the report).
+//! Command-line definitions and dispatch. Exit codes: the one table is `output::EXIT_CODES`.
 
 mod args;
 mod backup;
@@ -27,9 +26,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
     name = "secretsnap",
     version,
     about = "Encrypted, deduplicated snapshots of cloud secret managers",
-    after_help = "Exit codes: 0 success, 1 failure, 2 usage error, 3 partial (some items failed; \
-     the report names each one), 4 a source is out of its SLA (status), 5 the repository stayed \
-     locked by another process, 6 the source drifted from its snapshot (drift)."
+    after_help = output::exit_help()
 )]
 pub struct Cli {
     #[command(flatten)]

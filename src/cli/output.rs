@@ -1,8 +1,7 @@
 //! Output conventions shared by every command: JSON on stdout with `--json`, human text
-//! otherwise; the one table of exit codes (below, and in docs/cli.md: 0 success, 1 failure,
-//! 2 usage error, 3 partial: some items failed, all named, 4 a source out of its SLA, 5 locked by
-//! another process, 6 a source drifted from its snapshot); the `Usage` error that maps to exit
-//! code 2.
+//! otherwise; the one table of exit codes (`EXIT_CODES`, which `--help` prints and
+//! docs/cli.md's "Exit codes" renders, a test holding the two equal); the `Usage` error that maps
+//! to exit code 2.
 
 use super::Global;
 
@@ -21,6 +20,26 @@ pub const OUT_OF_SLA: u8 = 4;
 pub const LOCKED: u8 = 5;
 /// Exit code of `drift`: the live source differs from the snapshot (the report names how).
 pub const DRIFTED: u8 = 6;
+
+/// Every exit code and what it means: the one table. Everything else refers to it.
+pub const EXIT_CODES: &[(u8, &str)] = &[
+    (OK, "success"),
+    (FAILED, "failure"),
+    (USAGE, "usage error"),
+    (
+        PARTIAL,
+        "partial: some items failed, the report names each one",
+    ),
+    (OUT_OF_SLA, "a source is out of its SLA (status)"),
+    (LOCKED, "the repository stayed locked by another process"),
+    (DRIFTED, "the source drifted from its snapshot (drift)"),
+];
+
+/// `--help`'s closing paragraph, made from `EXIT_CODES`.
+pub fn exit_help() -> String {
+    let codes: Vec<String> = EXIT_CODES.iter().map(|(c, m)| format!("{c} {m}")).collect();
+    format!("Exit codes: {}. See docs/cli.md.", codes.join("; "))
+}
 
 /// Whether `e` is (or was caused by) a repository held locked by another process. The engine
 /// wraps store errors transparently, and a transparent wrapper hides the wrapped error from the
@@ -116,5 +135,35 @@ mod tests {
         assert_eq!(exit_code(&with_context), LOCKED);
         let other = anyhow::Error::from(secretsnap::engine::Error::Selection("none".into()));
         assert_eq!(exit_code(&other), FAILED);
+    }
+
+    /// docs/cli.md's table lists exactly the codes the binary uses, in order.
+    #[test]
+    fn the_documented_exit_codes_are_the_codes() {
+        let doc = include_str!("../../docs/cli.md");
+        let table = doc.split("## Exit codes").nth(1).unwrap();
+        let documented: Vec<u8> = table
+            .lines()
+            .skip_while(|l| !l.starts_with("|---"))
+            .skip(1)
+            .take_while(|l| l.starts_with('|'))
+            .filter_map(|l| {
+                l.trim_start_matches('|')
+                    .trim()
+                    .split(' ')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        let codes: Vec<u8> = EXIT_CODES.iter().map(|(c, _)| *c).collect();
+        let mut unique = Vec::new();
+        for c in documented {
+            if !unique.contains(&c) {
+                unique.push(c);
+            }
+        }
+        assert_eq!(unique, codes);
+        assert!(exit_help().contains("6 the source drifted"));
     }
 }

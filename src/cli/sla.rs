@@ -471,7 +471,42 @@ pub async fn write_metrics(g: &Global, cfg: &Config, file: &std::path::Path) -> 
     metrics::write_textfile(file, &text).map_err(|e| anyhow!("{}: {e}", file.display()))
 }
 
+/// Whether no configuration file is named or found (a named one that is missing is an error).
+fn no_configuration(g: &Global) -> bool {
+    g.config.is_none() && secretsnap::sla::config::default_path().is_none_or(|p| !p.exists())
+}
+
+/// `status --prometheus` from a repository alone: per-source snapshot metrics, no SLA families.
+async fn repository_metrics(g: &Global, cmd: &StatusCmd) -> anyhow::Result<u8> {
+    let location = g.repo.clone().unwrap_or_default();
+    let snapshots = match open(g).await {
+        Ok(repo) => match repo.snapshots().await {
+            Ok(list) => Some(list.snapshots),
+            Err(e) => {
+                tracing::warn!("repository {location}: {e:#}");
+                None
+            }
+        },
+        Err(e) => {
+            tracing::warn!("repository {location}: {e:#}");
+            None
+        }
+    };
+    let text = metrics::render_repository(&location, snapshots.as_deref(), now(g)?);
+    match &cmd.out {
+        Some(f) => {
+            metrics::write_textfile(f, &text).map_err(|e| anyhow!("{}: {e}", f.display()))?
+        }
+        None => print!("{text}"),
+    }
+    Ok(OK)
+}
+
 pub async fn status(g: &Global, cmd: &StatusCmd) -> anyhow::Result<u8> {
+    let plain_repository = g.repo.as_deref().is_some_and(|r| !r.starts_with('@'));
+    if cmd.prometheus && no_configuration(g) && plain_repository {
+        return repository_metrics(g, cmd).await;
+    }
     let cfg = load(g)?;
     let now = now(g)?;
     let state = State::load(&cfg.state_file).map_err(|e| anyhow!(e))?;

@@ -304,6 +304,109 @@ pub fn render(i: &Inputs<'_>) -> String {
     out
 }
 
+/// What a repository alone tells, for `status --prometheus` without a configuration (plain
+/// `backup` commands run from cron, as restic users run an exporter): per source URL recorded in
+/// the snapshots, the newest snapshot's time, size and partial flag, the newest complete one's
+/// time, and the count; whether the repository could be read. No SLA family: those need policies.
+pub fn render_repository(
+    repository: &str,
+    snapshots: Option<&[secretsnap_store::SnapshotInfo]>,
+    now: DateTime<Utc>,
+) -> String {
+    use secretsnap_store::SnapshotInfo;
+    let mut out = String::new();
+    let mut by_source: BTreeMap<&str, Vec<&SnapshotInfo>> = BTreeMap::new();
+    for s in snapshots.unwrap_or_default() {
+        by_source.entry(&s.header.meta.source).or_default().push(s);
+    }
+    for list in by_source.values_mut() {
+        list.sort_by_key(|s| s.header.time);
+    }
+    let labels = |source: &str, newest: &SnapshotInfo| -> Vec<(&'static str, String)> {
+        let mut classes = newest.header.meta.data_classes.clone();
+        classes.sort();
+        vec![
+            ("source", source.to_string()),
+            ("repository", repository.to_string()),
+            (
+                "environment",
+                newest.header.meta.environment.clone().unwrap_or_default(),
+            ),
+            ("data_class", classes.join(",")),
+        ]
+    };
+    type Value = dyn Fn(&[&secretsnap_store::SnapshotInfo]) -> Option<f64>;
+    let families: [(&str, &str, &Value); 6] = [
+        (
+            "secretsnap_snapshot_last_timestamp_seconds",
+            "Time of the newest snapshot of the source, complete or partial.",
+            &|l| l.last().map(|s| seconds(s.header.time)),
+        ),
+        (
+            "secretsnap_backup_last_success_timestamp_seconds",
+            "Time of the newest complete (not partial) snapshot of the source.",
+            &|l| {
+                l.iter()
+                    .rev()
+                    .find(|s| !s.header.partial)
+                    .map(|s| seconds(s.header.time))
+            },
+        ),
+        (
+            "secretsnap_snapshot_last_partial",
+            "1 when the newest snapshot of the source is partial (some items failed).",
+            &|l| l.last().map(|s| f64::from(u8::from(s.header.partial))),
+        ),
+        (
+            "secretsnap_snapshot_last_size_bytes",
+            "Bytes of content (secret metadata and values, before encryption) the newest snapshot \
+             of the source holds.",
+            &|l| l.last().map(|s| s.header.stats.bytes as f64),
+        ),
+        (
+            "secretsnap_snapshot_last_entries",
+            "Entries (secrets and versions) the newest snapshot of the source holds.",
+            &|l| l.last().map(|s| s.header.stats.entries as f64),
+        ),
+        (
+            "secretsnap_snapshots",
+            "Snapshots of the source in the repository.",
+            &|l| Some(l.len() as f64),
+        ),
+    ];
+    for (name, help, value) in families {
+        let mut f = family(&mut out, name, "gauge", help);
+        for (source, list) in &by_source {
+            let (Some(newest), Some(v)) = (list.last(), value(list)) else {
+                continue;
+            };
+            let owned = labels(source, newest);
+            let ls: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            f.sample(name, &ls, v);
+        }
+    }
+    let name = "secretsnap_repository_up";
+    let mut f = family(
+        &mut out,
+        name,
+        "gauge",
+        "1 when the repository's snapshots could be listed.",
+    );
+    f.sample(
+        name,
+        &[("repository", repository)],
+        f64::from(u8::from(snapshots.is_some())),
+    );
+    let name = "secretsnap_metrics_generated_timestamp_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Time these metrics were computed (alert when it stops moving).\n\
+         # TYPE {name} gauge\n{name} {}",
+        seconds(now)
+    );
+    out
+}
+
 /// Writes `text` to `path` atomically and readable by others (node_exporter usually runs as
 /// another user; metrics hold no secret): an exclusively created temp file with an unpredictable
 /// name in the same folder (so no link planted there is followed), fsynced, renamed. The folder

@@ -4,7 +4,7 @@
 //! primary region and owning service live in `extras` and the model's fields.
 
 use aws_sdk_secretsmanager::primitives::DateTime;
-use aws_sdk_secretsmanager::types::Tag;
+use aws_sdk_secretsmanager::types::{ExternalSecretRotationMetadataItem, Tag};
 use secretsnap_core::{Location, Secret};
 use serde_json::{json, Value};
 
@@ -98,6 +98,68 @@ pub struct Meta<'a> {
     pub owning_service: Option<&'a str>,
     pub primary_region: Option<&'a str>,
     pub rotation: Value,
+    /// A managed external secret's fields (`external`), `Null` for any other secret.
+    pub external: Value,
+}
+
+/// A managed external secret's own fields as recorded (`extras.external`): its `Type` (e.g.
+/// `SalesforceClientSecret`), `ExternalSecretRotationMetadata` (key/value pairs, no value of
+/// the secret) and `ExternalSecretRotationRoleArn`; `Null` when the secret has none of them.
+pub fn external(
+    kind: Option<&str>,
+    metadata: &[ExternalSecretRotationMetadataItem],
+    role_arn: Option<&str>,
+) -> Value {
+    if kind.is_none() && metadata.is_empty() && role_arn.is_none() {
+        return Value::Null;
+    }
+    let metadata: Vec<Value> = metadata
+        .iter()
+        .map(|m| json!({"key": m.key(), "value": m.value()}))
+        .collect();
+    json!({"type": kind, "rotation_metadata": metadata, "rotation_role_arn": role_arn})
+}
+
+/// What restoring a managed external secret sets, read from `extras.external`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct External {
+    pub kind: Option<String>,
+    pub metadata: Vec<(String, String)>,
+    pub role_arn: Option<String>,
+}
+
+impl External {
+    /// The recorded fields of `s`, if it is a managed external secret.
+    pub fn of(s: &Secret) -> Option<External> {
+        let e = s.extras.get("external").filter(|e| !e.is_null())?;
+        let text = |v: &Value| v.as_str().map(String::from);
+        Some(External {
+            kind: e.get("type").and_then(text),
+            metadata: e
+                .get("rotation_metadata")
+                .and_then(Value::as_array)
+                .map(|l| {
+                    l.iter()
+                        .filter_map(|m| Some((text(m.get("key")?)?, text(m.get("value")?)?)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            role_arn: e.get("rotation_role_arn").and_then(text),
+        })
+    }
+
+    /// The metadata as the SDK takes it.
+    pub fn sdk_metadata(&self) -> Vec<ExternalSecretRotationMetadataItem> {
+        self.metadata
+            .iter()
+            .map(|(k, v)| {
+                ExternalSecretRotationMetadataItem::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+            })
+            .collect()
+    }
 }
 
 pub fn secret(m: Meta<'_>, location: &Location) -> Secret {
@@ -127,6 +189,9 @@ pub fn secret(m: Meta<'_>, location: &Location) -> Secret {
     if !m.rotation.is_null() {
         s.extras.insert("rotation".into(), m.rotation);
     }
+    if !m.external.is_null() {
+        s.extras.insert("external".into(), m.external);
+    }
     s
 }
 
@@ -141,5 +206,58 @@ mod tests {
         assert_eq!(split_name("plain"), ("/".into(), "plain".into()));
         assert_eq!(split_name("/top"), ("/".into(), "top".into()));
         assert_eq!(split_name("trailing/"), ("/".into(), "trailing/".into()));
+    }
+}
+
+/// Managed external secrets below the SDK (moto 5.2.5 does not model them): what DescribeSecret
+/// returns is recorded, and read back as what CreateSecret and RotateSecret are given.
+#[cfg(test)]
+mod external_tests {
+    use super::*;
+
+    #[test]
+    fn a_managed_external_secret_is_recorded_and_read_back() {
+        let items = vec![
+            ExternalSecretRotationMetadataItem::builder()
+                .key("SalesforceInstanceUrl")
+                .value("https://example.my.salesforce.com")
+                .build(),
+            ExternalSecretRotationMetadataItem::builder()
+                .key("ConnectedAppId")
+                .value("3MVG9")
+                .build(),
+        ];
+        let role = "arn:aws:iam::111111111111:role/sf-rotation";
+        let recorded = external(Some("SalesforceClientSecret"), &items, Some(role));
+        let location = Location {
+            provider: "aws".into(),
+            region: "eu-west-1".into(),
+            scope: String::new(),
+        };
+        let s = secret(
+            Meta {
+                arn: "arn:aws:secretsmanager:eu-west-1:111111111111:secret:sf-AbC",
+                name: "sf",
+                description: None,
+                kms_key_id: None,
+                tags: &[],
+                deleted: None,
+                created: None,
+                changed: None,
+                owning_service: None,
+                primary_region: None,
+                rotation: Value::Null,
+                external: recorded,
+            },
+            &location,
+        );
+        // Through the snapshot's JSON and back, as a restore reads it.
+        let s: Secret = serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
+        let x = External::of(&s).unwrap();
+        assert_eq!(x.kind.as_deref(), Some("SalesforceClientSecret"));
+        assert_eq!(x.role_arn.as_deref(), Some(role));
+        assert_eq!(x.sdk_metadata(), items);
+        // Any other secret records nothing.
+        assert!(external(None, &[], None).is_null());
     }
 }

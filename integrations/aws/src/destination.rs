@@ -24,8 +24,8 @@ use secretsnap_core::{
 use serde_json::Value;
 
 use crate::client::{error, AwsClient};
-use crate::convert::{aws_name, aws_tags};
-use crate::policy::{account_of, rewrite, Target};
+use crate::convert::{aws_name, aws_tags, External};
+use crate::policy::{account_of, map_role, rewrite, Target};
 use crate::quota::Api;
 
 /// The tags of a secret to create, with the restore's mark (a drill's) as one more tag.
@@ -34,6 +34,43 @@ fn marked(mut tags: Vec<Tag>, opts: &RestoreOptions) -> Vec<Tag> {
         tags.push(Tag::builder().key(k).value(v).build());
     }
     tags
+}
+
+/// What the plan says of a managed external secret (moto does not model these: the conversion
+/// is tested below the SDK).
+fn external_notes(x: &External) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(t) = &x.kind {
+        notes.push(format!(
+            "managed external secret of type {t}: the type is restored"
+        ));
+    }
+    if !x.metadata.is_empty() || x.role_arn.is_some() {
+        notes.push(
+            "its rotation metadata and role are restored and rotation configured, not started \
+             (RotateImmediately false); the partner's credentials are not verified here"
+                .into(),
+        );
+    }
+    notes
+}
+
+/// The rotation rules recorded for `s` (schedule, days, window), as the SDK takes them.
+fn rotation_rules(s: &Secret) -> Option<aws_sdk_secretsmanager::types::RotationRulesType> {
+    let r = s.extras.get("rotation")?;
+    let days = r.get("automatically_after_days").and_then(Value::as_i64);
+    let schedule = r.get("schedule_expression").and_then(Value::as_str);
+    let duration = r.get("duration").and_then(Value::as_str);
+    if days.is_none() && schedule.is_none() {
+        return None;
+    }
+    Some(
+        aws_sdk_secretsmanager::types::RotationRulesType::builder()
+            .set_automatically_after_days(days)
+            .set_schedule_expression(schedule.map(String::from))
+            .set_duration(duration.map(String::from))
+            .build(),
+    )
 }
 
 /// The label that holds a deprecated version while it is restored.
@@ -189,6 +226,46 @@ impl AwsDestination {
             account: &account,
         };
         Some(rewrite(p, &s.id, &target, &opts.accounts, opts.face))
+    }
+
+    /// A created managed external secret gets its rotation metadata and role back (the role's
+    /// account rewritten through `--map-account`), configured with `RotateImmediately` false so
+    /// nothing rotates at restore time; a role that cannot be mapped leaves rotation as it is
+    /// (the plan said so).
+    async fn external_rotation(
+        &self,
+        s: &Secret,
+        x: &External,
+        arn: &str,
+        opts: &RestoreOptions,
+    ) -> Result<(), Error> {
+        if x.metadata.is_empty() && x.role_arn.is_none() {
+            return Ok(());
+        }
+        let account = account_of(arn).unwrap_or_default().to_string();
+        let role = match &x.role_arn {
+            Some(r) => match map_role(r, &account, &opts.accounts, opts.face) {
+                Ok(r) => Some(r),
+                Err(_) => return Ok(()),
+            },
+            None => None,
+        };
+        let mut req = self
+            .client
+            .sdk
+            .rotate_secret()
+            .secret_id(arn)
+            .rotate_immediately(false)
+            .set_external_secret_rotation_metadata(Some(x.sdk_metadata()))
+            .set_external_secret_rotation_role_arn(role);
+        if let Some(rules) = rotation_rules(s) {
+            req = req.rotation_rules(rules);
+        }
+        self.client.slot(Api::Write).await;
+        req.send()
+            .await
+            .map(|_| ())
+            .map_err(|e| error("RotateSecret (external rotation settings)", e))
     }
 
     /// The regions to replicate to: the source's replica regions other than this one.
@@ -355,7 +432,19 @@ impl Destination for AwsDestination {
                 ));
             }
         }
-        if let Some(r) = s.extras.get("rotation") {
+        if let Some(x) = External::of(s) {
+            notes.extend(external_notes(&x));
+            if let (Some(role), Ok(account)) = (&x.role_arn, self.client.account().await) {
+                if let Err(why) = map_role(role, &account, &opts.accounts, opts.face) {
+                    notes.push(why);
+                }
+            }
+        }
+        if let Some(r) = s
+            .extras
+            .get("rotation")
+            .filter(|_| External::of(s).is_none())
+        {
             if r.get("enabled").and_then(Value::as_bool) == Some(true) {
                 notes.push(format!(
                     "rotation was enabled at the source (lambda {}): recorded, not re-enabled",
@@ -472,6 +561,9 @@ impl Destination for AwsDestination {
                 if let Some(k) = s.key_id.as_ref().and_then(|k| opts.key_ids.get(k)) {
                     req = req.kms_key_id(k);
                 }
+                if let Some(t) = External::of(s).and_then(|x| x.kind) {
+                    req = req.r#type(t);
+                }
                 if opts.replicate {
                     let regions = self.replica_regions(s, opts);
                     if !regions.is_empty() {
@@ -534,6 +626,11 @@ impl Destination for AwsDestination {
                     .send()
                     .await
                     .map_err(|e| fail(error("PutResourcePolicy", e)))?;
+            }
+            if let Some(x) = External::of(s) {
+                self.external_rotation(s, &x, &arn, opts)
+                    .await
+                    .map_err(fail)?;
             }
         }
         Ok(applied)

@@ -101,6 +101,25 @@ pub fn rewrite(
     Ok(p)
 }
 
+/// An IAM role ARN (a managed external secret's rotation role) made valid in `target_account`:
+/// as it is when it is in that account, rewritten through `accounts`, or why it cannot be.
+pub fn map_role(
+    role_arn: &str,
+    target_account: &str,
+    accounts: &BTreeMap<String, String>,
+    face: Face,
+) -> Result<String, String> {
+    let mapped = rewrite_once(role_arn, "", "", accounts);
+    match account_of(&mapped) {
+        Some(a) if a != target_account => Err(format!(
+            "rotation role {role_arn} is in account {a}, the target is account {target_account}: \
+             not restored; restore again with {}",
+            face.hint(Opt::MapAccount, &format!("{a}={target_account}"))
+        )),
+        _ => Ok(mapped),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +174,26 @@ mod tests {
         );
         assert_eq!(replace_number("111111111111", "111111111111", "2"), "2");
         assert!(!names_number("x01111111111110", "111111111111"));
+    }
+
+    #[test]
+    fn a_rotation_role_is_mapped_into_the_target_account_or_refused() {
+        let role = "arn:aws:iam::111111111111:role/sf-rotation";
+        let none = BTreeMap::new();
+        assert_eq!(
+            map_role(role, "111111111111", &none, Face::Cli).unwrap(),
+            role
+        );
+        let err = map_role(role, "222222222222", &none, Face::Cli).unwrap_err();
+        assert!(
+            err.contains("--map-account 111111111111=222222222222"),
+            "{err}"
+        );
+        let map = BTreeMap::from([("111111111111".to_string(), "222222222222".to_string())]);
+        assert_eq!(
+            map_role(role, "222222222222", &map, Face::Cli).unwrap(),
+            "arn:aws:iam::222222222222:role/sf-rotation"
+        );
     }
 
     #[test]

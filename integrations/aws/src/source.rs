@@ -71,6 +71,11 @@ impl AwsSource {
                     owning_service: e.owning_service(),
                     primary_region: e.primary_region(),
                     rotation: serde_json::Value::Null,
+                    external: convert::external(
+                        e.r#type(),
+                        e.external_secret_rotation_metadata(),
+                        e.external_secret_rotation_role_arn(),
+                    ),
                 },
                 &self.location,
             );
@@ -133,6 +138,11 @@ impl AwsSource {
                 } else {
                     serde_json::Value::Null
                 },
+                external: convert::external(
+                    d.r#type(),
+                    d.external_secret_rotation_metadata(),
+                    d.external_secret_rotation_role_arn(),
+                ),
             },
             &self.location,
         );
@@ -407,7 +417,8 @@ fn listed_state(
         })
         .unwrap_or_default();
     let rules = e.rotation_rules();
-    json!({
+    let external = s.extras.get("external").cloned();
+    let mut listed = json!({
         "last_changed": convert::time(e.last_changed_date()),
         "stages": stages,
         "name": s.name,
@@ -425,5 +436,10 @@ fn listed_state(
             "duration": rules.and_then(|r| r.duration()),
             "last_rotated": convert::time(e.last_rotated_date()),
         },
-    })
+    });
+    // Only where there is one, so the fingerprint of every other secret stays as it was.
+    if let Some(x) = external {
+        listed["external"] = x;
+    }
+    listed
 }

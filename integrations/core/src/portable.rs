@@ -15,6 +15,10 @@ use crate::model::{Payload, Secret, Version, VersionStatus};
 pub const AWS_META_PREFIX: &str = "aws:";
 /// AWS tag carrying the Scaleway secret type.
 pub const SCALEWAY_TYPE_TAG: &str = "secretsnap:scaleway-type";
+/// The type a secret without any value is given on the way back into a target without labels
+/// (the first type it lists, Scaleway's `opaque`): such a secret needs no type tag, so an AWS
+/// secret without versions comes home from Scaleway with exactly its own tags.
+const UNTYPED_KIND: &str = "opaque";
 
 /// AWS version metadata kept in a Scaleway version description.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -205,6 +209,18 @@ fn labels_to_revisions(s: &Secret, target: &Capabilities) -> (Secret, Vec<String
             target.title
         ));
     }
+    if let Some(kind) = s
+        .extras
+        .get("external")
+        .and_then(|x| x.get("type"))
+        .and_then(|k| k.as_str())
+    {
+        notes.push(format!(
+            "managed external secret type {kind}, its rotation metadata and role not carried: \
+             {} has no managed external secrets",
+            target.title
+        ));
+    }
     notes.push("version creation dates are not carried (the target sets its own)".into());
     (t, notes)
 }
@@ -226,7 +242,8 @@ fn revisions_to_labels(s: &Secret, target: &Capabilities) -> (Secret, Vec<String
         && s.versions
             .iter()
             .all(|v| AwsVersionMeta::decode(&v.description).is_some());
-    if !from_aws {
+    let inferred_home = s.versions.is_empty() && s.kind == UNTYPED_KIND;
+    if !from_aws && !inferred_home {
         t.tags.push(format!("{SCALEWAY_TYPE_TAG}={}", s.kind));
     }
     let newest_enabled = s
@@ -313,6 +330,83 @@ mod tests {
             binary: false,
         };
         assert_eq!(AwsVersionMeta::decode(&none.encode()), Some(none));
+    }
+
+    const LABELLED: Capabilities = Capabilities {
+        provider: "labelled",
+        title: "Labelled",
+        secret_types: &["string", "binary"],
+        max_versions: None,
+        max_value_size: 65_536,
+        labels: true,
+        protection: false,
+        binary: true,
+        policies: true,
+        replication: true,
+        version_descriptions: false,
+        disabled_versions: false,
+        rotation: true,
+        expiry: false,
+    };
+    const TYPED: Capabilities = Capabilities {
+        provider: "typed",
+        title: "Typed",
+        secret_types: &["opaque", "certificate", "key_value"],
+        max_versions: Some(20),
+        max_value_size: 65_536,
+        labels: false,
+        protection: true,
+        binary: false,
+        policies: false,
+        replication: false,
+        version_descriptions: true,
+        disabled_versions: true,
+        rotation: false,
+        expiry: true,
+    };
+
+    fn at(provider: &str, mut s: Secret) -> Secret {
+        s.location = Some(crate::model::Location {
+            provider: provider.into(),
+            region: "r".into(),
+            scope: String::new(),
+        });
+        s
+    }
+
+    /// A secret without any version goes to a typed target and back with its own tags only;
+    /// a typed secret without versions keeps its type through the labelled target.
+    #[test]
+    fn a_secret_without_versions_round_trips_without_a_stray_tag() {
+        let original = at(
+            "labelled",
+            Secret {
+                name: "empty".into(),
+                kind: "string".into(),
+                tags: vec!["team=payments".into()],
+                ..Default::default()
+            },
+        );
+        let (there, _) = adapt(&original, &TYPED);
+        let there = at("typed", there.into_owned());
+        assert_eq!(there.kind, "opaque");
+        let (back, _) = adapt(&there, &LABELLED);
+        assert_eq!(back.tags, original.tags);
+
+        let cert = at(
+            "typed",
+            Secret {
+                kind: "certificate".into(),
+                ..Default::default()
+            },
+        );
+        let (away, _) = adapt(&cert, &LABELLED);
+        // Read back from the labelled provider, whose kinds are its own.
+        let mut away = at("labelled", away.into_owned());
+        away.kind = "string".into();
+        let (home, _) = adapt(&away, &TYPED);
+        assert_eq!(home.kind, "certificate");
+        assert!(home.tags.is_empty(), "{:?}", home.tags);
     }
 
     #[test]

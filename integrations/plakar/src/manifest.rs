@@ -15,6 +15,10 @@ use crate::error::{Error, Result};
 /// The repository's plugin.toml, as built into this binary.
 pub const PLUGIN_TOML: &str = include_str!("../../../plugin.toml");
 
+/// The version of Plakar's integration protocol this code implements (Init, Ping, Import, Open,
+/// Close; Init and Export), spelled as Plakar's package manager and integrations spell it.
+pub const API_VERSION: &str = "v1.1.0";
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
@@ -96,6 +100,13 @@ impl Manifest {
                 "plugin.toml says version {} but the crate is {}",
                 self.version,
                 env!("CARGO_PKG_VERSION")
+            ));
+        }
+        if self.protocol_version != API_VERSION {
+            return bad(format!(
+                "plugin.toml says protocol_version {:?} but the code speaks {API_VERSION:?} \
+                 (Plakar's spelling: a v, then major.minor.patch)",
+                self.protocol_version
             ));
         }
         let schemes: Vec<&str> = SCHEMES.iter().map(|(s, _)| *s).collect();
@@ -246,6 +257,7 @@ mod tests {
         let yaml: Value = serde_norway::from_str(&m.plakar_yaml()).unwrap();
         assert_eq!(yaml["name"], m.name);
         assert_eq!(yaml["api_version"], m.protocol_version);
+        assert_eq!(yaml["api_version"], "v1.1.0", "Plakar's own spelling");
         let cs = yaml["connectors"].as_array().unwrap();
         assert_eq!(cs.len(), m.connectors.len());
         for (y, c) in cs.iter().zip(&m.connectors) {
