@@ -163,3 +163,66 @@ async fn an_unchanged_region_costs_its_list_pages_and_changes_are_read_again() {
     let periodic = backup(&repo, &source, &opts, &Silent).await.unwrap();
     assert!(periodic.api_calls > 3 * 4, "{} calls", periodic.api_calls);
 }
+
+/// ListSecrets is eventually consistent (AWS documents that it may miss the last few minutes'
+/// changes; DescribeSecret is current). A list-only run whose listing lags carries a just-changed
+/// secret as the parent recorded it; the next run, whose listing has caught up, reads it again,
+/// so a change is late by one run at most and never lost.
+#[tokio::test]
+async fn a_change_a_lagging_listing_hides_is_caught_by_the_next_run() {
+    use secretsnap_aws::lagging::LaggingListing;
+    let Some(url) = fixtures::moto_endpoint() else {
+        return;
+    };
+    let region = "ap-northeast-3";
+    let direct = fixtures::client(region, &url).await;
+    fixtures::seed(&direct, "lag").await.unwrap();
+    let proxy = LaggingListing::start(&url).await;
+    let source = AwsSource::new(fixtures::client(region, &proxy.url).await);
+    let repo = common::memory_repo().await;
+    let opts = BackupOptions {
+        filter: Filter {
+            path_prefix: Some("/lag".into()),
+            ..Default::default()
+        },
+        concurrency: 4,
+        ..Default::default()
+    };
+    let first = backup(&repo, &source, &opts, &Silent).await.unwrap();
+    assert!(first.failed.is_empty(), "{:?}", first.failed);
+    let before = snapshot(&repo, &first.snapshot.unwrap()).await;
+    let token = "/lag/api-token";
+
+    // A new value, and a listing that does not show it yet.
+    proxy.freeze();
+    direct
+        .sdk()
+        .put_secret_value()
+        .secret_id("lag/api-token")
+        .secret_string("rotated just now")
+        .send()
+        .await
+        .unwrap();
+    let lagging = backup(&repo, &source, &opts, &Silent).await.unwrap();
+    assert_eq!(
+        lagging.api_calls, 1,
+        "the stale listing says nothing changed"
+    );
+    let stale = snapshot(&repo, &lagging.snapshot.unwrap()).await;
+    assert_eq!(
+        named(&stale, token).versions.len(),
+        named(&before, token).versions.len(),
+        "carried as the parent recorded it: the change is late"
+    );
+
+    // The listing catches up: the next run reads the secret again.
+    proxy.thaw();
+    let next = backup(&repo, &source, &opts, &Silent).await.unwrap();
+    assert!(next.failed.is_empty(), "{:?}", next.failed);
+    assert_eq!(next.values_read, 1, "the new value, and only it");
+    let caught = snapshot(&repo, &next.snapshot.unwrap()).await;
+    assert_eq!(
+        named(&caught, token).versions.len(),
+        named(&before, token).versions.len() + 1
+    );
+}

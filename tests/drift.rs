@@ -187,6 +187,81 @@ async fn drift_on_aws_reports_new_versions_tags_and_descriptions() {
         .any(|f| f.field == "description" && f.after == "changed behind our back"));
 }
 
+/// ListSecrets may lag (AWS documents it; DescribeSecret is current): a secret the snapshot holds
+/// but a lagging listing does not show yet is confirmed by reading it, not reported removed; a
+/// secret really deleted is still reported.
+#[tokio::test]
+async fn drift_confirms_what_a_lagging_listing_leaves_out() {
+    use secretsnap::engine::{backup, drift, BackupOptions, Silent};
+    use secretsnap_aws::lagging::LaggingListing;
+    use secretsnap_aws::{fixtures, AwsSource};
+    use secretsnap_core::Filter;
+
+    let Some(url) = fixtures::moto_endpoint() else {
+        return;
+    };
+    let region = "il-central-1";
+    let direct = fixtures::client(region, &url).await;
+    let names = fixtures::seed(&direct, "lagdrift").await.unwrap();
+    let filter = Filter {
+        path_prefix: Some("/lagdrift".into()),
+        ..Default::default()
+    };
+    // The listing as it is before the new secret, then frozen there.
+    let proxy = LaggingListing::start(&url).await;
+    let lagging = AwsSource::new(fixtures::client(region, &proxy.url).await);
+    secretsnap_core::Source::list(&lagging, &filter)
+        .await
+        .unwrap();
+    proxy.freeze();
+    direct
+        .sdk()
+        .create_secret()
+        .name("lagdrift/just-created")
+        .secret_string("new")
+        .send()
+        .await
+        .unwrap();
+    let repo = common::memory_repo().await;
+    let opts = BackupOptions {
+        filter: filter.clone(),
+        concurrency: 4,
+        ..Default::default()
+    };
+    let current = AwsSource::new(direct.clone());
+    let snap = backup(&repo, &current, &opts, &Silent)
+        .await
+        .unwrap()
+        .snapshot
+        .unwrap();
+
+    let r = drift(&repo, &snap, &lagging, &filter, 4).await.unwrap();
+    assert!(
+        !r.drifted(),
+        "the lagging listing's gap is not drift: {:?}",
+        r.diff
+    );
+
+    // A secret really gone (the listing caught up) is still reported removed, once
+    // DescribeSecret says so too.
+    proxy.thaw();
+    direct
+        .sdk()
+        .delete_secret()
+        .secret_id(&names[3])
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .unwrap();
+    let r = drift(&repo, &snap, &lagging, &filter, 4).await.unwrap();
+    assert_eq!(r.diff.removed.len(), 1, "{:?}", r.diff);
+    assert!(
+        r.diff.removed[0].ends_with(names[3].as_str()),
+        "{:?}",
+        r.diff
+    );
+}
+
 /// Through the built binary on moto, for a configured source: `drift @NAME` exits 0 right
 /// after a backup and 6 after a new value, and the result reaches `status` and the metrics.
 #[test]

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use futures::StreamExt;
 use secretsnap_core::fetch::fetch_each;
-use secretsnap_core::{Filter, ItemFailure, Source, Version, VersionStatus};
+use secretsnap_core::{Filter, ItemFailure, Secret, Source, Version, VersionStatus};
 use secretsnap_store::{Id, Repository};
 use serde::Serialize;
 
@@ -75,6 +75,28 @@ pub async fn drift(
             Err(f) => failed.push(f),
         }
     }
+    // A listing may lag (AWS: ListSecrets is eventually consistent, DescribeSecret is current):
+    // a secret it does not show is confirmed gone by reading it before it is called removed.
+    let listed_names: std::collections::HashSet<&str> =
+        after.iter().map(|a| a.secret.as_str()).collect();
+    let unlisted: Vec<_> = stored
+        .iter()
+        .filter(|(s, _)| filter.matches(s) && !listed_names.contains(s.full_name().as_str()))
+        .filter(|(s, _)| !failed.iter().any(|f| f.item == s.full_name()))
+        .map(|(s, _)| Secret {
+            versions: Vec::new(),
+            ..s.clone()
+        })
+        .collect();
+    let mut still_there = Vec::new();
+    let mut confirming = fetch_each(source, unlisted, &filter, &held, concurrency, |_| ());
+    while let Some((_, r)) = confirming.next().await {
+        if let Ok(s) = r {
+            still_there.push(secret_view(&s, &vec![None; s.versions.len()]));
+        }
+    }
+    drop(confirming);
+    after.extend(still_there);
     // Whether a value is in the snapshot is not the source's business: compare the rest. And
     // "pending" (AWS: a labelled version whose value never came) is learned only by trying to
     // read the value, which drift never does; a completed rotation shows as moved labels.

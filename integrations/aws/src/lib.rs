@@ -11,6 +11,8 @@ mod convert;
 pub mod destination;
 #[cfg(feature = "testing")]
 pub mod fixtures;
+#[cfg(feature = "testing")]
+pub mod lagging;
 pub mod policy;
 pub mod quota;
 pub mod source;
