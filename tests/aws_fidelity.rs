@@ -112,6 +112,96 @@ async fn string_value(c: &AwsClient, name: &str) -> Option<String> {
         .map(String::from)
 }
 
+/// A secret replicated to two regions, restored with `replicate` into a third region of the same
+/// account where one original replica still exists: the plan looks at each replica region
+/// first and says what will happen; the conflicting region is not asked for (AWS would leave it
+/// `Failed`) and makes the restore partial, named with its reason; the free one is created and
+/// its status reported.
+#[tokio::test]
+async fn replica_conflicts_are_planned_and_reported_per_region() {
+    let Some(url) = fixtures::moto_endpoint() else {
+        return;
+    };
+    let name = "fid-replicas/db-main";
+    let src = fixtures::client("eu-west-3", &url).await;
+    src.sdk()
+        .create_secret()
+        .name(name)
+        .secret_string("primary")
+        .add_replica_regions(ReplicaRegionType::builder().region("eu-central-2").build())
+        .add_replica_regions(ReplicaRegionType::builder().region("us-west-1").build())
+        .send()
+        .await
+        .unwrap();
+    let repo = common::memory_repo().await;
+    let first = backup(
+        &repo,
+        &AwsSource::new(src.clone()),
+        &under("fid-replicas"),
+        &Silent,
+    )
+    .await
+    .unwrap();
+    assert!(first.failed.is_empty(), "{:?}", first.failed);
+    let snap = first.snapshot.unwrap();
+    // us-west-1's replica is gone at the source; eu-central-2's still holds the name.
+    src.sdk()
+        .remove_regions_from_replication()
+        .secret_id(name)
+        .remove_replica_regions("us-west-1")
+        .send()
+        .await
+        .unwrap();
+    let _ = fixtures::client("us-west-1", &url)
+        .await
+        .sdk()
+        .delete_secret()
+        .secret_id(name)
+        .force_delete_without_recovery(true)
+        .send()
+        .await;
+
+    let target = fixtures::client("ap-south-2", &url).await;
+    let dest = AwsDestination::new(target.clone());
+    let replicate = RestoreOptions {
+        replicate: true,
+        ..Default::default()
+    };
+    let (plan, _) = restore_snapshot(&repo, &snap, &dest, &replicate, true, |_| true, &Silent)
+        .await
+        .unwrap();
+    let said = plan.items[0].notes.join("\n");
+    assert!(
+        said.contains("replica eu-central-2: a secret named fid-replicas/db-main already exists"),
+        "{said}"
+    );
+    assert!(
+        said.contains("replica us-west-1: will be created"),
+        "{said}"
+    );
+
+    let (_, report) = restore_snapshot(&repo, &snap, &dest, &replicate, false, |_| true, &Silent)
+        .await
+        .unwrap();
+    assert_eq!(report.created_secrets, 1, "{report:?}");
+    assert_eq!(report.failed.len(), 1, "partial: {:?}", report.failed);
+    assert!(
+        report.failed[0].item.contains("replica eu-central-2")
+            && report.failed[0].reason.contains("already exists"),
+        "{:?}",
+        report.failed
+    );
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("replica us-west-1: InSync")),
+        "{:#?}",
+        report.notes
+    );
+    assert_eq!(replica_regions(&target, name).await, ["us-west-1"]);
+}
+
 #[tokio::test]
 async fn same_account_restore_keeps_the_policy_and_replicates_on_request() {
     let Some(url) = fixtures::moto_endpoint() else {

@@ -138,6 +138,22 @@ impl AwsClient {
         })
     }
 
+    /// The same credentials and quotas in another region (replica regions are looked at before
+    /// a restore replicates there); calls are counted with this client's.
+    pub fn for_region(&self, region: &str) -> AwsClient {
+        let conf = self
+            .sdk
+            .config()
+            .to_builder()
+            .region(aws_config::Region::new(region.to_string()))
+            .build();
+        AwsClient {
+            sdk: aws_sdk_secretsmanager::Client::from_conf(conf),
+            region: region.to_string(),
+            ..self.clone()
+        }
+    }
+
     /// The SDK client (tests use it to seed and inspect).
     pub fn sdk(&self) -> &aws_sdk_secretsmanager::Client {
         &self.sdk

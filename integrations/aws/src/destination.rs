@@ -268,6 +268,94 @@ impl AwsDestination {
             .map_err(|e| error("RotateSecret (external rotation settings)", e))
     }
 
+    /// Each replica region of `s` (other than this one) and, where a secret named `name` already
+    /// exists there, why replicating there would fail (AWS would leave that replica `Failed`).
+    async fn replica_conflicts(&self, s: &Secret, name: &str) -> Vec<(String, Option<String>)> {
+        let regions: Vec<String> = s
+            .replicas()
+            .into_iter()
+            .map(|(r, _)| r)
+            .filter(|r| *r != self.location.region)
+            .collect();
+        let looks = regions.iter().map(|region| async move {
+            let there = self.client.for_region(region);
+            there.slot(Api::Read).await;
+            let found = there.sdk.describe_secret().secret_id(name).send().await;
+            let why = match found {
+                Ok(d) if d.deleted_date().is_some() => Some(format!(
+                    "a secret named {name} is scheduled for deletion in {region} (its name stays \
+                     taken until then)"
+                )),
+                Ok(_) => Some(format!("a secret named {name} already exists in {region}")),
+                Err(e) if e.code() == Some("ResourceNotFoundException") => None,
+                Err(e) => Some(format!(
+                    "could not look at {region}: {}",
+                    error("DescribeSecret", e)
+                )),
+            };
+            (region.clone(), why)
+        });
+        futures::future::join_all(looks).await
+    }
+
+    /// Each replica's status after a restore that replicated `arn`: notes, and a failure for
+    /// every replica AWS reports `Failed` (with its message). Replication is asynchronous: a
+    /// replica still `InProgress` is looked at again for a few seconds, then reported as such.
+    async fn replica_status(&self, s: &Secret, arn: &str) -> (Vec<String>, Vec<ItemFailure>) {
+        let (mut notes, mut failed) = (Vec::new(), Vec::new());
+        for attempt in 0..5 {
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            self.client.slot(Api::Read).await;
+            let d = match self
+                .client
+                .sdk
+                .describe_secret()
+                .secret_id(arn)
+                .send()
+                .await
+            {
+                Ok(d) => d,
+                Err(e) => {
+                    notes.push(format!(
+                        "replica status not read: {}",
+                        error("DescribeSecret", e)
+                    ));
+                    return (notes, failed);
+                }
+            };
+            let pending = d
+                .replication_status()
+                .iter()
+                .any(|r| r.status().map(|s| s.as_str()) == Some("InProgress"));
+            if pending && attempt < 4 {
+                continue;
+            }
+            for r in d.replication_status() {
+                let region = r.region().unwrap_or("?");
+                let status = r
+                    .status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default();
+                let message = r.status_message().unwrap_or("");
+                notes.push(
+                    format!("replica {region}: {status} {message}")
+                        .trim()
+                        .to_string(),
+                );
+                if status == "Failed" {
+                    failed.push(ItemFailure {
+                        item: format!("{} (replica {region})", s.full_name()),
+                        reason: format!("replication failed: {message}"),
+                    });
+                }
+            }
+            break;
+        }
+        (notes, failed)
+    }
+
     /// The regions to replicate to: the source's replica regions other than this one.
     fn replica_regions(&self, s: &Secret, opts: &RestoreOptions) -> Vec<ReplicaRegionType> {
         s.replicas()
@@ -464,6 +552,17 @@ impl Destination for AwsDestination {
         let existing = self.existing(&name).await.map_err(fail)?;
         let creating = matches!(existing, Existing::None);
         notes.extend(self.replication_notes(s, opts, creating));
+        if creating && opts.replicate {
+            for (region, conflict) in self.replica_conflicts(s, &name).await {
+                notes.push(match conflict {
+                    Some(why) => format!(
+                        "replica {region}: {why}; not replicated there (the restore will be \
+                         partial, naming it)"
+                    ),
+                    None => format!("replica {region}: will be created"),
+                });
+            }
+        }
         if creating {
             // The new secret's ARN is not known yet: no account in it, so the credentials' is used.
             let placeholder = format!(
@@ -547,6 +646,8 @@ impl Destination for AwsDestination {
             reason: e.to_string(),
         };
         let name = opts.placed_name(&aws_name(s));
+        let mut replica_failures = Vec::new();
+        let mut replicating = false;
         let (arn, steps, created) = match &item.action {
             Action::Create { steps, .. } => {
                 let mut req = self
@@ -565,8 +666,30 @@ impl Destination for AwsDestination {
                     req = req.r#type(t);
                 }
                 if opts.replicate {
-                    let regions = self.replica_regions(s, opts);
-                    if !regions.is_empty() {
+                    let conflicts: Vec<(String, String)> = self
+                        .replica_conflicts(s, &name)
+                        .await
+                        .into_iter()
+                        .filter_map(|(region, why)| Some((region, why?)))
+                        .collect();
+                    let regions: Vec<ReplicaRegionType> = self
+                        .replica_regions(s, opts)
+                        .into_iter()
+                        .filter(|r| {
+                            !conflicts
+                                .iter()
+                                .any(|(c, _)| Some(c.as_str()) == r.region())
+                        })
+                        .collect();
+                    replica_failures = conflicts
+                        .into_iter()
+                        .map(|(region, why)| ItemFailure {
+                            item: format!("{} (replica {region})", s.full_name()),
+                            reason: format!("{why}: not replicated there"),
+                        })
+                        .collect();
+                    replicating = !regions.is_empty();
+                    if replicating {
                         req = req.set_add_replica_regions(Some(regions));
                     }
                 }
@@ -584,6 +707,7 @@ impl Destination for AwsDestination {
             target_id: arn.clone(),
             created_secret: created,
             versions: Vec::new(),
+            ..Default::default()
         };
         let mut temp_holder: Option<String> = None;
         for st in steps {
@@ -632,6 +756,12 @@ impl Destination for AwsDestination {
                     .await
                     .map_err(fail)?;
             }
+        }
+        applied.failed = replica_failures;
+        if replicating {
+            let (notes, failed) = self.replica_status(s, &arn).await;
+            applied.notes.extend(notes);
+            applied.failed.extend(failed);
         }
         Ok(applied)
     }

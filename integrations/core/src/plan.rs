@@ -183,6 +183,13 @@ pub struct Applied {
     pub created_secret: bool,
     /// Source version id → new version id.
     pub versions: Vec<(String, String)>,
+    /// Parts of the item that failed although the secret was written (AWS: a replica region);
+    /// each makes the restore partial.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<ItemFailure>,
+    /// What was found after writing (AWS: each replica's status).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// The report of a restore or clone.

@@ -108,6 +108,13 @@ pub async fn restore_each(
                 Some(Ok(applied)) => {
                     report.created_secrets += applied.created_secret as usize;
                     report.created_versions += applied.versions.len();
+                    report.failed.extend(applied.failed.iter().cloned());
+                    report.notes.extend(
+                        applied
+                            .notes
+                            .iter()
+                            .map(|n| format!("{}: {n}", item.secret)),
+                    );
                     report.applied.insert(item.secret.clone(), applied);
                 }
                 Some(Err(f)) => report.failed.push(f),

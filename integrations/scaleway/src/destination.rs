@@ -330,6 +330,7 @@ impl Destination for ScalewayDestination {
             target_id: target_id.clone(),
             created_secret: created,
             versions: Vec::new(),
+            ..Default::default()
         };
         let mut to_disable = Vec::new();
         for st in steps {
