@@ -15,10 +15,12 @@
 //! binds the secret to its folder. A folder's shape proves nothing. So:
 //! - at the end, a drill deletes the secrets it reported created and those under its own folder
 //!   that carry its own mark;
-//! - before it starts, it sweeps the leftovers of an interrupted drill only when they carry a
-//!   mark of this repository *and* are stale: their folder was named, and the provider created
-//!   them, more than `STALE_AFTER` ago (longer than any drill runs; the provider's time guards
-//!   against a host whose clock is late naming a running drill's folder in the past);
+//! - last, it sweeps the leftovers of an interrupted drill only when they carry a mark of this
+//!   repository *and* are stale: their folder was named, and the provider created them, more
+//!   than `STALE_AFTER` ago (longer than any drill runs; the provider's time guards against a
+//!   host whose clock is late naming a running drill's folder in the past), and only when this
+//!   host's clock agrees with the provider's, as the creation times of the drill's own secrets
+//!   show (a clock a day ahead would otherwise take a running drill for a stale one);
 //! - anything else under a drill-shaped folder (made by hand, by another repository's drill, or
 //!   by a drill still running) is left alone; an unmarked one counts as foreign.
 //!
@@ -135,6 +137,37 @@ fn owner(keys: &Keys, s: &Secret) -> Owner {
 fn stale(s: &Secret, named: DateTime<Utc>, now: DateTime<Utc>) -> bool {
     let created = DateTime::parse_from_rfc3339(&s.created_at).map(|t| t.with_timezone(&Utc));
     named < now - STALE_AFTER && created.is_ok_and(|c| c < now - STALE_AFTER)
+}
+
+/// How far the provider's clock may be from this host's before a sweep is refused.
+const MAX_CLOCK_SKEW: Duration = Duration::minutes(10);
+
+/// Whether the provider's creation times of the secrets this drill created (between `began`
+/// and `ended` by this host's clock) agree with this host's clock within `MAX_CLOCK_SKEW`.
+fn clock_agrees(
+    created: &[Secret],
+    began: DateTime<Utc>,
+    ended: DateTime<Utc>,
+) -> Result<(), String> {
+    let times: Vec<DateTime<Utc>> = created
+        .iter()
+        .filter_map(|s| DateTime::parse_from_rfc3339(&s.created_at).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .collect();
+    if times.is_empty() {
+        return Err("this drill created nothing to compare the clocks with".into());
+    }
+    let off = times
+        .iter()
+        .find(|t| **t < began - MAX_CLOCK_SKEW || **t > ended + MAX_CLOCK_SKEW);
+    match off {
+        None => Ok(()),
+        Some(t) => Err(format!(
+            "the provider dated this drill's own secrets {t}, this host's clock says {began} to \
+             {ended}: clocks differ by more than {} minutes",
+            MAX_CLOCK_SKEW.num_minutes()
+        )),
+    }
 }
 
 /// What a drill did and found.
@@ -257,9 +290,8 @@ pub async fn drill(
             foreign.len()
         ));
     }
-    let (leftovers_removed, mut cleanup_failed) = remove_all(dest, &leftovers).await;
-
     let started = Instant::now();
+    let restore_began = Utc::now();
     let secrets = load_secrets(repo, snapshot, |_| true).await?;
     let mark = mark_for(keys, &opts.prefix);
     let restore = RestoreOptions {
@@ -328,6 +360,20 @@ pub async fn drill(
             });
         }
     }
+    // Leftovers are swept last, and only when this host's clock agrees with the provider's:
+    // the secrets this drill just created carry the provider's creation time, which must lie
+    // within the restore as this host timed it. A clock far ahead would otherwise take a running
+    // drill's folder for a stale one.
+    let (mut leftovers_removed, mut cleanup_failed) = (0, Vec::new());
+    if !leftovers.is_empty() {
+        match clock_agrees(&created, restore_began, Utc::now()) {
+            Ok(()) => (leftovers_removed, cleanup_failed) = remove_all(dest, &leftovers).await,
+            Err(why) => notes.push(format!(
+                "{} leftovers of interrupted drills not swept: {why}",
+                leftovers.len()
+            )),
+        }
+    }
     let (removed, failed_removals) = remove_all(dest, &created).await;
     cleanup_failed.extend(failed_removals);
     Ok(DrillReport {
@@ -390,6 +436,19 @@ mod tests {
         assert!(!in_drill_folder(
             "/app/secretsnap-drill-20261201t031400-abcd/x"
         ));
+    }
+
+    #[test]
+    fn a_sweep_needs_clocks_that_agree() {
+        let at = |t: &str| secret("/d/x", &[], t);
+        let began: DateTime<Utc> = "2026-12-03T10:00:00Z".parse().unwrap();
+        let ended: DateTime<Utc> = "2026-12-03T10:05:00Z".parse().unwrap();
+        assert!(clock_agrees(&[at("2026-12-03T10:01:00.000000Z")], began, ended).is_ok());
+        assert!(clock_agrees(&[at("2026-12-03T10:12:00Z")], began, ended).is_ok());
+        // This host's clock a day ahead of the provider's: no sweep.
+        let e = clock_agrees(&[at("2026-12-02T10:01:00Z")], began, ended).unwrap_err();
+        assert!(e.contains("clocks differ"), "{e}");
+        assert!(clock_agrees(&[], began, ended).is_err());
     }
 
     #[test]

@@ -237,6 +237,22 @@ impl PluginConfig {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_hosts_map_is_wiped_once_parsed() {
+        let mut m = map(&[
+            ("location", "aws-secrets://eu-west-1"),
+            ("secret_key", "wJalrXUtnFEMI"),
+        ]);
+        let cfg = PluginConfig::parse("aws-secrets", &m, Side::Importer).unwrap();
+        wipe(&mut m);
+        assert!(m.values().all(String::is_empty), "{m:?}");
+        assert_eq!(
+            cfg.secret_key.as_deref().map(|k| k.as_str()),
+            Some("wJalrXUtnFEMI")
+        );
+    }
+
     use super::*;
 
     fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
