@@ -154,6 +154,11 @@ impl AwsClient {
         }
     }
 
+    /// Takes `other`'s quota buckets (same credential and region: one quota at AWS).
+    pub(crate) fn share_quotas(&mut self, other: &AwsClient) {
+        self.quotas = other.quotas.clone();
+    }
+
     /// The SDK client (tests use it to seed and inspect).
     pub fn sdk(&self) -> &aws_sdk_secretsmanager::Client {
         &self.sdk

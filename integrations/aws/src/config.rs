@@ -2,6 +2,11 @@
 //! the Plakar plugin alike. Explicit keys need both parts (a lone access key is an error, never
 //! ignored); without them the SDK's standard credential chain applies (environment, profiles,
 //! SSO, instance roles). The region comes from the location, else the AWS configuration.
+//! Connectors of one credential in one region (at one endpoint) share one set of quota buckets,
+//! as AWS counts one quota per account and region: a same-account `clone` or `drill` runs at the
+//! account's quota, not twice it.
+
+use std::sync::Mutex;
 
 use secretsnap_core::{Access, Destination, Error, Keys, Provider, Source};
 
@@ -15,6 +20,8 @@ pub const NAME: &str = "aws";
 pub struct AwsProvider {
     /// Rates and retries of the clients opened here (`keys` is taken from `Access`).
     pub options: AwsOptions,
+    /// The first client of each credential × region × endpoint, whose quotas later ones share.
+    opened: Mutex<Vec<(String, AwsClient)>>,
 }
 
 /// The SDK keys from explicit keys: both parts or neither.
@@ -35,13 +42,27 @@ pub fn static_keys(keys: &Keys) -> Result<Option<StaticKeys>, Error> {
 }
 
 impl AwsProvider {
-    async fn client(&self, at: Access<'_>) -> Result<AwsClient, Error> {
+    /// A client for `at`, sharing its quota buckets with every earlier client of the same
+    /// credential (access key id; the standard chain counts as one), region and endpoint.
+    pub async fn client(&self, at: Access<'_>) -> Result<AwsClient, Error> {
         let opts = AwsOptions {
             keys: static_keys(at.keys)?,
             max_rate: at.max_rate.or(self.options.max_rate),
             ..self.options.clone()
         };
-        AwsClient::connect(at.region, at.api_url, opts).await
+        let who = opts
+            .keys
+            .as_ref()
+            .map_or("(standard chain)", |k| k.access_key_id.as_str())
+            .to_string();
+        let mut client = AwsClient::connect(at.region, at.api_url, opts).await?;
+        let identity = format!("{who}\n{}\n{}", client.region, at.api_url.unwrap_or(""));
+        let mut opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
+        match opened.iter().find(|(i, _)| *i == identity) {
+            Some((_, first)) => client.share_quotas(first),
+            None => opened.push((identity, client.clone())),
+        }
+        Ok(client)
     }
 }
 

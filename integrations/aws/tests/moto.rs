@@ -257,3 +257,42 @@ async fn throttling_backs_off_and_creates_no_duplicate_version() {
     );
     let _ = direct.calls();
 }
+
+/// A same-account clone opens a source and a destination of one credential in one region: they
+/// share one set of quota buckets (AWS counts one quota per account and region), so the clone
+/// runs at the account's quota, not twice it; another region gets buckets of its own.
+#[tokio::test]
+async fn connectors_of_one_account_and_region_share_their_quota_buckets() {
+    use secretsnap_aws::quota::Api;
+    use secretsnap_aws::AwsProvider;
+    use secretsnap_core::{Access, Keys};
+    let Some(url) = fixtures::moto_endpoint() else {
+        return;
+    };
+    let provider = AwsProvider::default();
+    let keys = Keys::default();
+    let at = |region| Access {
+        region,
+        scope: "",
+        keys: &keys,
+        api_url: Some(&url),
+        max_rate: None,
+    };
+    let lists = |c: &secretsnap_aws::AwsClient| {
+        c.quotas()
+            .counts()
+            .into_iter()
+            .find(|(a, _)| *a == Api::List)
+            .map_or(0, |(_, n)| n)
+    };
+    let source = provider.client(at("eu-west-1")).await.unwrap();
+    let dest = provider.client(at("eu-west-1")).await.unwrap();
+    let elsewhere = provider.client(at("us-west-2")).await.unwrap();
+    AwsSource::new(source.clone())
+        .list(&Filter::default())
+        .await
+        .unwrap();
+    assert_eq!(lists(&source), 1);
+    assert_eq!(lists(&dest), 1, "one bucket set for one account and region");
+    assert_eq!(lists(&elsewhere), 0, "another region has its own quota");
+}

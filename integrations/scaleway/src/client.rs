@@ -226,6 +226,12 @@ impl Client {
         }
     }
 
+    /// Whether `creds` are this client's key at this client's API (a provider shares one client,
+    /// so one rate budget, per key).
+    pub fn same_credentials(&self, creds: &Credentials) -> bool {
+        self.creds.api_url == creds.api_url && self.creds.secret_key() == creds.secret_key()
+    }
+
     /// The credentials' default project, if any.
     pub fn default_project(&self) -> Option<&str> {
         self.creds.project_id.as_deref()

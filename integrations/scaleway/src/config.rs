@@ -2,8 +2,9 @@
 //! and the Plakar plugin alike. Explicit keys win over `SCW_SECRET_KEY` and the scw config file
 //! (`credentials`), while project, region and API URL still come from there; an API URL given
 //! to `Access` wins over all. The region defaults to `fr-par` when neither the location nor the
-//! credentials name one. Every connector opened here shares one client (one key, one rate
-//! limit).
+//! credentials name one. Connectors opened with the same key (and API URL) share one client,
+//! so one key has one rate budget; a connector with another key gets a client of its own, so a
+//! clone from one organization into another uses each side's own key.
 
 use std::sync::Mutex;
 
@@ -17,10 +18,10 @@ pub const NAME: &str = "scaleway";
 /// The region used when neither the location nor the credentials name one.
 pub const DEFAULT_REGION: &str = "fr-par";
 
-/// Opens Scaleway connectors; keeps the client of the first one for the others.
+/// Opens Scaleway connectors; keeps one client per key for every connector of that key.
 #[derive(Default)]
 pub struct ScalewayProvider {
-    client: Mutex<Option<Client>>,
+    clients: Mutex<Vec<Client>>,
     /// Options of the client (rate limit, retries).
     pub options: ClientOptions,
 }
@@ -57,27 +58,34 @@ pub fn credentials(keys: &Keys, api_url: Option<&str>) -> Result<Credentials, Er
 }
 
 impl ScalewayProvider {
-    /// The shared client moved to the location's region, and the project to use.
+    /// The client of these credentials (made on first use, then shared) moved to the
+    /// location's region, and the project to use.
     fn open(&self, at: Access<'_>) -> Result<(Client, String), Error> {
-        let mut base = self.client.lock().expect("scaleway client lock");
-        if base.is_none() {
-            let creds = credentials(at.keys, at.api_url)?;
-            let region = creds
-                .region
-                .clone()
-                .unwrap_or_else(|| DEFAULT_REGION.into());
-            let options = ClientOptions {
-                max_rate: at.max_rate.or(self.options.max_rate),
-                ..self.options.clone()
-            };
-            *base = Some(Client::new(creds, &region, options)?);
-        }
-        let base = base.as_ref().expect("just set");
+        let creds = credentials(at.keys, at.api_url)?;
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        let base = match clients.iter().find(|c| c.same_credentials(&creds)) {
+            Some(c) => c.clone(),
+            None => {
+                let region = creds
+                    .region
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_REGION.into());
+                let options = ClientOptions {
+                    max_rate: at.max_rate.or(self.options.max_rate),
+                    ..self.options.clone()
+                };
+                let c = Client::new(creds, &region, options)?;
+                clients.push(c.clone());
+                c
+            }
+        };
+        drop(clients);
         let client = if at.region.is_empty() {
             base.for_region(&base.region)
         } else {
             base.for_region(at.region)
         };
+        let base = &base;
         let project = if at.scope.is_empty() {
             base.default_project()
                 .ok_or_else(|| {
