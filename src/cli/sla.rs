@@ -189,7 +189,12 @@ pub async fn schedule(g: &Global, cmd: &ScheduleCmd) -> anyhow::Result<u8> {
                 ("systemd", Some(dir)) => {
                     std::fs::create_dir_all(dir)?;
                     for (f, text) in export::systemd(&cfg)? {
-                        std::fs::write(dir.join(&f), text)?;
+                        // Unit folders are often shared: never through a planted link.
+                        secretsnap_store::private::replace_file(
+                            &dir.join(&f),
+                            text.as_bytes(),
+                            0o644,
+                        )?;
                         println!("{}", dir.join(f).display());
                     }
                 }

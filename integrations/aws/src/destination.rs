@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use aws_sdk_secretsmanager::primitives::Blob;
 use aws_sdk_secretsmanager::types::{ReplicaRegionType, Tag};
-use secretsnap_core::plan::{oversized, Applied, VersionStep};
+use secretsnap_core::plan::{oversized, scheduled_for_deletion, Applied, VersionStep};
 use secretsnap_core::portable::{adapt, is_binary};
 use secretsnap_core::{
     Action, Capabilities, ConflictMode, Destination, Error, ItemFailure, Location, Opt, Payload,
@@ -508,8 +508,13 @@ impl Destination for AwsDestination {
                 notes,
             });
         }
-        if s.deletion_requested_at.is_some() {
-            notes.push("scheduled for deletion at the source: metadata only".into());
+        if let Some(reason) = scheduled_for_deletion(s) {
+            return Ok(PlanItem {
+                secret: s.full_name(),
+                source_id: s.id.clone(),
+                action: Action::Skip { reason },
+                notes,
+            });
         }
         if let Some(k) = &s.key_id {
             if !opts.key_ids.contains_key(k) {

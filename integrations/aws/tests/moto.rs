@@ -75,6 +75,10 @@ async fn round_trip_keeps_version_ids_labels_values_and_tags() {
     )
     .await;
     assert_eq!(rt.secrets, names.len());
+    secretsnap_core::conformance::skips_what_the_source_was_deleting(&AwsDestination::new(
+        b.clone(),
+    ))
+    .await;
     assert!(
         rt.first
             .notes

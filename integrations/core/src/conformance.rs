@@ -79,3 +79,39 @@ pub async fn round_trip(
         second,
     }
 }
+
+/// Every destination skips a secret that was scheduled for deletion at the source
+/// (`plan::scheduled_for_deletion`) and writes nothing of it, on a plan and on a restore.
+pub async fn skips_what_the_source_was_deleting(dest: &dyn Destination) {
+    let mut version = crate::model::Version {
+        id: "1".into(),
+        ..Default::default()
+    };
+    version.not_read_because("secret scheduled for deletion");
+    let s = Secret {
+        location: Some(dest.location()),
+        id: "conformance-being-deleted".into(),
+        name: "being-deleted".into(),
+        path: "/conformance".into(),
+        kind: dest.capabilities().secret_types[0].into(),
+        deletion_requested_at: Some("2026-01-01T00:00:00Z".into()),
+        versions: vec![version],
+        ..Default::default()
+    };
+    let (_, report) = crate::restore::restore_all(
+        dest,
+        std::slice::from_ref(&s),
+        &RestoreOptions::default(),
+        false,
+    )
+    .await;
+    assert_eq!(report.created_secrets, 0, "{report:?}");
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert!(
+        report.skipped.len() == 1
+            && report.skipped[0]
+                .reason
+                .starts_with("scheduled for deletion at the source"),
+        "{report:?}"
+    );
+}

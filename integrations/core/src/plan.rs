@@ -209,6 +209,20 @@ pub struct Report {
     pub seconds: f64,
 }
 
+/// The one rule every destination applies to a secret that was scheduled for deletion at the
+/// source: it is skipped, with this reason. None of its values could be read (neither provider
+/// serves a value of a secret being deleted), so re-creating it would make an empty shell of
+/// what the source was deleting; whoever wants it back cancels the deletion at the source and
+/// backs up again. `None` for any other secret.
+pub fn scheduled_for_deletion(s: &crate::Secret) -> Option<String> {
+    s.deletion_requested_at.as_ref().map(|at| {
+        format!(
+            "scheduled for deletion at the source (since {at}): not re-created, its values could \
+             not be read; cancel the deletion there and back up again to restore it"
+        )
+    })
+}
+
 /// The reason a secret cannot be restored where each version holds at most `max` bytes, naming
 /// the first version that is larger; `None` when every value fits. Destinations check this while
 /// planning, so an oversized secret fails whole, before anything of it is written.

@@ -7,7 +7,7 @@
 //! asked. Secrets from another provider are first rewritten by `portable::adapt` (AWS staging
 //! labels and VersionIds kept in version descriptions, deprecated versions disabled).
 
-use secretsnap_core::plan::{oversized, Applied, VersionStep};
+use secretsnap_core::plan::{oversized, scheduled_for_deletion, Applied, VersionStep};
 use secretsnap_core::portable::adapt;
 use secretsnap_core::{
     Action, Capabilities, ConflictMode, Destination, Error, ItemFailure, Location, Opt, Payload,
@@ -192,13 +192,8 @@ impl Destination for ScalewayDestination {
                 vec![],
             ));
         }
-        if s.deletion_requested_at.is_some() {
-            return Ok(item(
-                Action::Skip {
-                    reason: "scheduled for deletion at the source".into(),
-                },
-                vec![],
-            ));
+        if let Some(reason) = scheduled_for_deletion(s) {
+            return Ok(item(Action::Skip { reason }, vec![]));
         }
         let (steps, mut notes) = steps(s);
         if let Some(reason) = oversized(s, CAPABILITIES.max_value_size, "Scaleway") {
