@@ -68,7 +68,7 @@ pub async fn run(g: &Global, cmd: &DriftCmd) -> anyhow::Result<u8> {
             drifted: r.drifted(),
             changes: d.added.len() + d.removed.len() + d.changed.len() + r.failed.len(),
         };
-        save_drift(&state_file, &drift).map_err(|e| anyhow::anyhow!(e))?;
+        save_drift(&state_file, &drift)?;
     }
     print(g, json!({"drift": &r, "drifted": r.drifted()}), || {
         println!(

@@ -17,6 +17,7 @@ use serde_json::json;
 use super::context;
 use super::output::{print, usage, FAILED, OK};
 use super::{progress, Global};
+use secretsnap::sla::job_id::JobId;
 
 #[derive(Args, Debug)]
 pub struct DrillCmd {
@@ -150,7 +151,7 @@ async fn drill_with(
                     target: dest.location().url(),
                     problems: 1,
                 };
-                save_drill(&cfg.state_file, &failed).map_err(|e| anyhow::anyhow!(e))?;
+                save_drill(&cfg.state_file, &failed)?;
             }
             return Err(e.into());
         }
@@ -166,11 +167,11 @@ async fn drill_with(
             target: r.target.clone(),
             problems,
         };
-        save_drill(&cfg.state_file, &drill).map_err(|e| anyhow::anyhow!(e))?;
+        save_drill(&cfg.state_file, &drill)?;
         if record_run {
-            let mut state = State::load(&cfg.state_file).map_err(|e| anyhow::anyhow!(e))?;
+            let mut state = State::load(&cfg.state_file)?;
             state.record(Run {
-                job: format!("drill:{name}"),
+                job: JobId::drill(name).into(),
                 started,
                 finished: Utc::now(),
                 outcome: if r.ok() { Outcome::Ok } else { Outcome::Failed },
@@ -180,9 +181,7 @@ async fn drill_with(
                     format!("{problems} problems (see the drill report)")
                 },
             });
-            state
-                .save(&cfg.state_file)
-                .map_err(|e| anyhow::anyhow!(e))?;
+            state.save(&cfg.state_file)?;
         }
     }
     print(g, json!({"drill": &r, "ok": r.ok()}), || {

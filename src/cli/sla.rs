@@ -116,7 +116,7 @@ impl Runner for ChildRunner {
     async fn run(&self, job: &Job) -> Finished {
         let exe = match secretsnap::sla::exe::ours() {
             Ok(e) => e,
-            Err(e) => return Finished::new(Outcome::Failed, e),
+            Err(e) => return Finished::new(Outcome::Failed, e.to_string()),
         };
         tracing::info!(job = %job.name, binary = %exe.display(), "starting job");
         let status = tokio::process::Command::new(exe)
@@ -245,7 +245,7 @@ pub async fn schedule(g: &Global, cmd: &ScheduleCmd) -> anyhow::Result<u8> {
                 }
                 None => &SystemClock,
             };
-            let mut state = State::load(&cfg.state_file).map_err(|e| anyhow!(e))?;
+            let mut state = State::load(&cfg.state_file)?;
             let state_file = cfg.state_file.clone();
             // After each run: save the state, then (off the scheduler's path) refresh the metrics.
             let refresh = metrics_file.clone().filter(|_| running).map(|file| {
@@ -383,7 +383,7 @@ async fn run_job(g: &Global, cfg: &Config, name: &str) -> anyhow::Result<u8> {
         }
     };
     if std::env::var_os("SECRETSNAP_SCHEDULED").is_none() {
-        let mut state = State::load(&cfg.state_file).map_err(|e| anyhow!(e))?;
+        let mut state = State::load(&cfg.state_file)?;
         let Finished { outcome, message } = match &result {
             Ok(c) => outcome_of(*c),
             Err(e) => Finished::new(
@@ -398,7 +398,7 @@ async fn run_job(g: &Global, cfg: &Config, name: &str) -> anyhow::Result<u8> {
             outcome,
             message,
         });
-        state.save(&cfg.state_file).map_err(|e| anyhow!(e))?;
+        state.save(&cfg.state_file)?;
     }
     result
 }
@@ -463,7 +463,7 @@ async fn gather(
 
 /// Computes the metrics now and writes them to `file`.
 pub async fn write_metrics(g: &Global, cfg: &Config, file: &std::path::Path) -> anyhow::Result<()> {
-    let state = State::load(&cfg.state_file).map_err(|e| anyhow!(e))?;
+    let state = State::load(&cfg.state_file)?;
     let now = now(g)?;
     let (rows, up) = gather(g, cfg, &state, now).await?;
     let text = metrics::render(&metrics::Inputs {
@@ -514,7 +514,7 @@ pub async fn status(g: &Global, cmd: &StatusCmd) -> anyhow::Result<u8> {
     }
     let cfg = load(g)?;
     let now = now(g)?;
-    let state = State::load(&cfg.state_file).map_err(|e| anyhow!(e))?;
+    let state = State::load(&cfg.state_file)?;
     let (rows, up) = gather(g, &cfg, &state, now).await?;
     if cmd.prometheus {
         let text = metrics::render(&metrics::Inputs {

@@ -8,6 +8,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::sla::error::Error;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
@@ -20,20 +21,23 @@ pub enum Cadence {
 
 impl Cadence {
     /// `"6h"`, `"1d 12h"`, or `"cron 0 */6 * * *"`.
-    pub fn parse(text: &str) -> Result<Cadence, String> {
+    pub fn parse(text: &str) -> Result<Cadence, Error> {
         if let Some(expr) = text.strip_prefix("cron ") {
             let cron = croner::Cron::from_str(expr.trim())
-                .map_err(|e| format!("cron expression {expr:?}: {e}"))?;
+                .map_err(|e| Error::Cadence(format!("cron expression {expr:?}: {e}")))?;
             return Ok(Cadence::Cron(
                 Box::new(cron),
                 expr.trim().to_string(),
                 Tz::UTC,
             ));
         }
-        let d = humantime::parse_duration(text)
-            .map_err(|e| format!("{text:?}: {e} (e.g. 30m, 6h, 1d, or cron 0 3 * * *)"))?;
+        let d = humantime::parse_duration(text).map_err(|e| {
+            Error::Cadence(format!(
+                "{text:?}: {e} (e.g. 30m, 6h, 1d, or cron 0 3 * * *)"
+            ))
+        })?;
         if d < Duration::from_secs(60) {
-            return Err(format!("{text:?}: at least one minute"));
+            return Err(Error::Cadence(format!("{text:?}: at least one minute")));
         }
         Ok(Cadence::Every(d))
     }

@@ -411,7 +411,7 @@ impl Config {
             let key = format!("repositories.{name}");
             let prune = match &r.prune {
                 Some(p) => Cadence::parse(p.get_ref())
-                    .or_else(|e| ctx.err(p.span(), &format!("{key}.prune"), e))?
+                    .or_else(|e| ctx.err(p.span(), &format!("{key}.prune"), e.to_string()))?
                     .in_zone(default_zone),
                 None => Cadence::Every(Duration::from_secs(86_400)),
             };
@@ -480,7 +480,7 @@ impl Config {
             let backup = match (&p.every, &p.cron) {
                 (Some(e), None) => Cadence::Every(ctx.duration(e, &format!("{key}.every"))?),
                 (None, Some(c)) => Cadence::parse(&format!("cron {}", c.get_ref()))
-                    .or_else(|e| ctx.err(c.span(), &format!("{key}.cron"), e))?,
+                    .or_else(|e| ctx.err(c.span(), &format!("{key}.cron"), e.to_string()))?,
                 (Some(e), Some(_)) => {
                     return ctx.err(e.span(), &key, "give either every or cron, not both")
                 }
@@ -515,7 +515,9 @@ impl Config {
             let check = match p.check {
                 Some(c) => Some(Check {
                     every: Cadence::parse(c.every.get_ref())
-                        .or_else(|e| ctx.err(c.every.span(), &format!("{key}.check.every"), e))?
+                        .or_else(|e| {
+                            ctx.err(c.every.span(), &format!("{key}.check.every"), e.to_string())
+                        })?
                         .in_zone(zone),
                     read_data: c.read_data,
                 }),
@@ -524,7 +526,9 @@ impl Config {
             let drill = match p.drill {
                 Some(d) => {
                     let every = Cadence::parse(d.every.get_ref())
-                        .or_else(|e| ctx.err(d.every.span(), &format!("{key}.drill.every"), e))?
+                        .or_else(|e| {
+                            ctx.err(d.every.span(), &format!("{key}.drill.every"), e.to_string())
+                        })?
                         .in_zone(zone);
                     if let Err(e) = crate::locations::Endpoint::parse(d.into.get_ref()) {
                         return ctx.err(d.into.span(), &format!("{key}.drill.into"), e.to_string());
@@ -580,11 +584,11 @@ impl Config {
             policies,
         };
         for s in config.sources.values() {
-            config.policy_for(s).map_err(|message| ConfigError {
+            config.policy_for(s).map_err(|e| ConfigError {
                 file: file.display().to_string(),
                 line: 0,
                 key: format!("sources.{}", s.name),
-                message,
+                message: e.to_string(),
             })?;
         }
         Ok(config)
@@ -592,7 +596,7 @@ impl Config {
 
     /// The policy that applies to `s`: the most specific matching scope; none is allowed (the
     /// source is then backed up only on demand), a tie is an error.
-    pub fn policy_for(&self, s: &Source) -> Result<Option<&Policy>, String> {
+    pub fn policy_for(&self, s: &Source) -> Result<Option<&Policy>, crate::sla::error::Error> {
         let mut matching: Vec<&Policy> = self
             .policies
             .values()
@@ -602,27 +606,32 @@ impl Config {
         match matching.as_slice() {
             [] => Ok(None),
             [one] => Ok(Some(one)),
-            [a, b, ..] if a.scope.weight() == b.scope.weight() => Err(format!(
-                "policies {:?} and {:?} apply equally; make one scope more specific",
-                a.name, b.name
-            )),
+            [a, b, ..] if a.scope.weight() == b.scope.weight() => {
+                Err(crate::sla::error::Error::Config(format!(
+                    "policies {:?} and {:?} apply equally; make one scope more specific",
+                    a.name, b.name
+                )))
+            }
             [a, ..] => Ok(Some(a)),
         }
     }
 
-    pub fn source(&self, name: &str) -> Result<&Source, String> {
+    pub fn source(&self, name: &str) -> Result<&Source, crate::sla::error::Error> {
         self.sources.get(name).ok_or_else(|| {
             let names: Vec<&String> = self.sources.keys().collect();
-            format!(
+            crate::sla::error::Error::Config(format!(
                 "no source named {name:?} in {} (known: {names:?})",
                 self.file.display()
-            )
+            ))
         })
     }
 
-    pub fn repository(&self, name: &str) -> Result<&Repository, String> {
-        self.repositories
-            .get(name)
-            .ok_or_else(|| format!("no repository named {name:?} in {}", self.file.display()))
+    pub fn repository(&self, name: &str) -> Result<&Repository, crate::sla::error::Error> {
+        self.repositories.get(name).ok_or_else(|| {
+            crate::sla::error::Error::Config(format!(
+                "no repository named {name:?} in {}",
+                self.file.display()
+            ))
+        })
     }
 }

@@ -13,6 +13,8 @@ const DELETED: &str = " (deleted)";
 
 static AT_START: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 
+use crate::sla::error::Error;
+
 /// `path` without the `(deleted)` suffix Linux gives a replaced executable.
 pub fn without_deleted_suffix(path: &Path) -> PathBuf {
     match path.to_str().and_then(|p| p.strip_suffix(DELETED)) {
@@ -27,16 +29,16 @@ pub fn remember() {
 }
 
 /// Our executable's path as it was when the process started (see the module doc).
-pub fn ours() -> Result<&'static Path, String> {
+pub fn ours() -> Result<&'static Path, Error> {
     AT_START
         .get_or_init(|| {
             std::env::current_exe()
                 .map(|p| without_deleted_suffix(&p))
-                .map_err(|e| format!("cannot find our executable: {e}"))
+                .map_err(|e| e.to_string())
         })
         .as_ref()
         .map(PathBuf::as_path)
-        .map_err(Clone::clone)
+        .map_err(|e| Error::Executable(e.clone()))
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 
 use crate::sla::config::Config;
+use crate::sla::job_id::JobId;
 use crate::sla::outcome::Outcome;
 use crate::sla::state::{JobState, State};
 use crate::sla::status::SourceStatus;
@@ -103,7 +104,7 @@ pub fn render(i: &Inputs<'_>) -> String {
                 let job = i
                     .state
                     .jobs
-                    .get(&format!("backup:{}", r.source))
+                    .get(JobId::backup(&r.source).as_str())
                     .unwrap_or(&none);
                 if let Some(v) = value(r, job) {
                     let owned = source_labels(l);
@@ -224,7 +225,7 @@ pub fn render(i: &Inputs<'_>) -> String {
             "Scheduled backups of the source, by outcome.",
         );
         for (r, (_, l)) in i.sources.iter().zip(&labels) {
-            let job = i.state.jobs.get(&format!("backup:{}", r.source));
+            let job = i.state.jobs.get(JobId::backup(&r.source).as_str());
             for o in Outcome::ALL {
                 let n = job.and_then(|j| j.runs.get(&o)).copied().unwrap_or(0);
                 let mut owned = source_labels(l);

@@ -6,8 +6,10 @@
 
 pub mod cadence;
 pub mod config;
+pub mod error;
 pub mod exe;
 pub mod export;
+pub mod job_id;
 pub mod metrics;
 pub mod outcome;
 pub mod retention;

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::engine::retention::{self, Decision};
 use crate::sla::config::{Config, Policy, Source};
+use crate::sla::job_id::JobId;
 
 /// The snapshots a source wrote (those carrying its job name).
 pub fn of_source(snapshots: &[SnapshotInfo], src: &Source) -> Vec<SnapshotInfo> {
@@ -104,7 +105,7 @@ pub fn last_snapshot_times(
                 .iter()
                 .map(|x| x.header.time)
                 .max()?;
-            Some((format!("backup:{}", s.name), t))
+            Some((JobId::backup(&s.name).into(), t))
         })
         .collect()
 }

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::sla::cadence::Cadence;
 use crate::sla::config::Config;
+use crate::sla::job_id::JobId;
 use crate::sla::outcome::Finished;
 use crate::sla::state::{Run, State};
 
@@ -63,7 +64,7 @@ impl Job {
     /// The job that must finish first when both are due (a drill waits for its source's backup).
     pub fn after(&self) -> Option<String> {
         match &self.kind {
-            JobKind::Drill { source, .. } => Some(format!("backup:{source}")),
+            JobKind::Drill { source, .. } => Some(JobId::backup(source).into()),
             _ => None,
         }
     }
@@ -78,7 +79,7 @@ pub fn jobs(cfg: &Config) -> Vec<Job> {
             continue;
         };
         out.push(Job {
-            name: format!("backup:{}", s.name),
+            name: JobId::backup(&s.name).into(),
             kind: JobKind::Backup {
                 source: s.name.clone(),
             },
@@ -87,7 +88,7 @@ pub fn jobs(cfg: &Config) -> Vec<Job> {
         });
         if let Some(d) = &p.drill {
             out.push(Job {
-                name: format!("drill:{}", s.name),
+                name: JobId::drill(&s.name).into(),
                 kind: JobKind::Drill {
                     source: s.name.clone(),
                     into: d.into.clone(),
@@ -113,7 +114,7 @@ pub fn jobs(cfg: &Config) -> Vec<Job> {
     for r in names {
         let repo = &cfg.repositories[*r];
         out.push(Job {
-            name: format!("prune:{r}"),
+            name: JobId::prune(r).into(),
             kind: JobKind::Prune {
                 repository: r.to_string(),
             },
@@ -122,7 +123,7 @@ pub fn jobs(cfg: &Config) -> Vec<Job> {
         });
         if let Some((every, read_data)) = &repos[*r] {
             out.push(Job {
-                name: format!("check:{r}"),
+                name: JobId::check(r).into(),
                 kind: JobKind::Check {
                     repository: r.to_string(),
                     read_data: read_data.clone(),

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::outcome::Outcome;
+use crate::sla::error::Error;
 
 const HISTORY: usize = 200;
 
@@ -91,12 +92,12 @@ fn record_file(state_file: &Path, kind: &str, source: &str) -> std::path::PathBu
 }
 
 /// Records a source's last drill (atomically and privately, like the state file).
-pub fn save_drill(state_file: &Path, record: &DrillRecord) -> Result<(), String> {
+pub fn save_drill(state_file: &Path, record: &DrillRecord) -> Result<(), Error> {
     save_record(state_file, "drill", &record.source, record)
 }
 
 /// Records a source's last drift check.
-pub fn save_drift(state_file: &Path, record: &DriftRecord) -> Result<(), String> {
+pub fn save_drift(state_file: &Path, record: &DriftRecord) -> Result<(), Error> {
     save_record(state_file, "drift", &record.source, record)
 }
 
@@ -105,20 +106,25 @@ fn save_record<T: Serialize>(
     kind: &str,
     source: &str,
     record: &T,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let path = record_file(state_file, kind, source);
     let text = serde_json::to_vec_pretty(record).expect("a record serializes");
-    secretsnap_store::private::write_atomic(&path, &text)
-        .map_err(|e| format!("{kind} record {}: {e}", path.display()))
+    let what = if kind == "drill" {
+        "drill record"
+    } else {
+        "drift record"
+    };
+    secretsnap_store::private::write_atomic(&path, &text).map_err(|e| Error::file(what, &path, e))
 }
 
 impl State {
-    pub fn load(path: &Path) -> Result<State, String> {
+    pub fn load(path: &Path) -> Result<State, Error> {
         let mut state: State = match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| format!("state file {}: {e}", path.display()))?,
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| Error::file("state file", path, e))?
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
-            Err(e) => return Err(format!("state file {}: {e}", path.display())),
+            Err(e) => return Err(Error::file("state file", path, e)),
         };
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
         if let Ok(entries) = std::fs::read_dir(dir.unwrap_or_else(|| Path::new("."))) {
@@ -150,10 +156,10 @@ impl State {
     /// Writes the file atomically and privately (0600 in a 0700 folder, unique temp file
     /// fsynced before the rename), so concurrent writers never interleave and a crash leaves
     /// the old or the new file.
-    pub fn save(&self, path: &Path) -> Result<(), String> {
+    pub fn save(&self, path: &Path) -> Result<(), Error> {
         let text = serde_json::to_vec_pretty(self).expect("state serializes");
         secretsnap_store::private::write_atomic(path, &text)
-            .map_err(|e| format!("state file {}: {e}", path.display()))
+            .map_err(|e| Error::file("state file", path, e))
     }
 
     pub fn record(&mut self, run: Run) {

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::engine::retention;
 use crate::sla::config::{Config, Source};
+use crate::sla::job_id::JobId;
 use crate::sla::outcome::Outcome;
 use crate::sla::retention::of_source;
 use crate::sla::scheduler::{jitter_for, next_due, Job, JobKind};
@@ -60,9 +61,9 @@ pub fn source_status(
         .map(|s| s.header.time)
         .max();
     let last_any = mine.iter().map(|s| s.header.time).max();
-    let job_name = format!("backup:{}", src.name);
+    let job_name: String = JobId::backup(&src.name).into();
     let job_state = state.jobs.get(&job_name);
-    let check = state.jobs.get(&format!("check:{}", src.repository));
+    let check = state.jobs.get(JobId::check(&src.repository).as_str());
     let (frequency, next, deadline, beyond) = match policy {
         Some(p) => {
             let job = Job {
