@@ -190,8 +190,26 @@ fn an_interrupted_drills_marked_leftovers_are_swept_once_stale() {
             s.created_at -= chrono::Duration::days(2);
         }
     });
-    let r = w.json(&["drill", "--into", &scratch], 0);
-    assert_eq!(r["drill"]["leftovers_removed"], left.len(), "{r}");
+    // Two drills at once now: both may try to sweep the same leftovers; both pass, and together
+    // they sweep each leftover once.
+    let args = ["drill", "--into", scratch.as_str(), "--json"];
+    let runs: Vec<(i32, String, String)> = std::thread::scope(|scope| {
+        let a = scope.spawn(|| w.run(&args));
+        let b = scope.spawn(|| w.run(&args));
+        vec![a.join().unwrap(), b.join().unwrap()]
+    });
+    let mut swept = 0;
+    for (rc, out, err) in &runs {
+        let r: serde_json::Value =
+            serde_json::from_str(out).unwrap_or_else(|_| panic!("{out}{err}"));
+        assert_eq!((*rc, &r["ok"]), (0, &json!(true)), "{r}\n{err}");
+        swept += r["drill"]["leftovers_removed"].as_u64().unwrap() as usize;
+    }
+    assert!(
+        swept >= left.len(),
+        "every leftover swept: {swept} of {}",
+        left.len()
+    );
     assert!(live_in(&w, B).is_empty());
 }
 

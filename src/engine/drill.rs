@@ -364,18 +364,29 @@ pub async fn drill(
     // the secrets this drill just created carry the provider's creation time, which must lie
     // within the restore as this host timed it. A clock far ahead would otherwise take a running
     // drill's folder for a stale one.
-    let (mut leftovers_removed, mut cleanup_failed) = (0, Vec::new());
+    // Sweeping is housekeeping: a leftover another drill of this repository swept first is no
+    // failure of this drill, so what could not be swept is a note (cleanup_failed is for this
+    // drill's own secrets).
+    let mut leftovers_removed = 0;
     if !leftovers.is_empty() {
         match clock_agrees(&created, restore_began, Utc::now()) {
-            Ok(()) => (leftovers_removed, cleanup_failed) = remove_all(dest, &leftovers).await,
+            Ok(()) => {
+                let (n, unswept) = remove_all(dest, &leftovers).await;
+                leftovers_removed = n;
+                notes.extend(unswept.iter().map(|f| {
+                    format!(
+                        "{}: leftover not swept ({}); another drill may have swept it",
+                        f.item, f.reason
+                    )
+                }));
+            }
             Err(why) => notes.push(format!(
                 "{} leftovers of interrupted drills not swept: {why}",
                 leftovers.len()
             )),
         }
     }
-    let (removed, failed_removals) = remove_all(dest, &created).await;
-    cleanup_failed.extend(failed_removals);
+    let (removed, cleanup_failed) = remove_all(dest, &created).await;
     Ok(DrillReport {
         snapshot: *snapshot,
         snapshot_time: header.time,
