@@ -6,6 +6,10 @@
 //! on moto twice, prints the calls of the unchanged run against its ListSecrets pages, and
 //! restores it into another region against AWS's write quotas.
 //!
+//! The disaster-recovery line restores from a repository whose every object request takes
+//! BENCH_REPO_LATENCY_MS (25: object storage in another region), opened as on a fresh host (no
+//! cache), BENCH_DR_SECRETS × 3 versions (400), first as a dry run, then for real.
+//!
 //! `cargo bench --bench api` (sizes: BENCH_SECRETS=1000 BENCH_VERSIONS=5 BENCH_LATENCY_MS=30
 //! BENCH_RESTORE=200 BENCH_AWS_SECRETS=300 BENCH_AWS_REGION=ap-east-1; BENCH_SKIP_SCALEWAY=1 runs
 //! only the AWS part). Not a test: nothing here runs in `tests/run.sh`.
@@ -21,11 +25,13 @@ use secretsnap_scaleway::emulator::{Config, Emulator};
 use secretsnap_scaleway::{
     Client, ClientOptions, Credentials, ScalewayDestination, ScalewaySource,
 };
-use secretsnap_store::backend::ObjectStoreBackend;
+use secretsnap_store::backend::{Backend, Metered, ObjectStoreBackend};
 use secretsnap_store::{KdfParams, OpenOptions, Repository};
 
 const A: &str = "aaaaaaaa-3333-4000-8000-00000000000a";
 const B: &str = "bbbbbbbb-3333-4000-8000-00000000000b";
+const C: &str = "cccccccc-3333-4000-8000-00000000000c";
+const D: &str = "dddddddd-3333-4000-8000-00000000000d";
 const LIMIT: f64 = 50.0;
 
 fn env(name: &str, default: usize) -> usize {
@@ -36,8 +42,12 @@ fn env(name: &str, default: usize) -> usize {
 }
 
 async fn repository() -> Repository {
+    repository_on(Arc::new(ObjectStoreBackend::memory())).await
+}
+
+async fn repository_on(backend: Arc<dyn Backend>) -> Repository {
     Repository::init(
-        Arc::new(ObjectStoreBackend::memory()),
+        backend,
         b"bench",
         OpenOptions {
             cache_dir: None,
@@ -138,6 +148,71 @@ async fn scaleway(emu: &Emulator, latency: u64) {
         ),
         &m,
     );
+}
+
+/// The disaster-recovery restore: a snapshot in a distant repository, restored on a fresh host.
+async fn disaster_recovery(emu: &Emulator) {
+    let n = env("BENCH_DR_SECRETS", 400);
+    let latency = Duration::from_millis(env("BENCH_REPO_LATENCY_MS", 25) as u64);
+    emu.seed("fr-par", C, n, 3);
+    let objects: Arc<dyn Backend> = Arc::new(ObjectStoreBackend::memory());
+    let snap = {
+        let repo = repository_on(objects.clone()).await;
+        let source = ScalewaySource::new(client(emu), C);
+        backup(&repo, &source, &BackupOptions::default(), &Silent)
+            .await
+            .expect("backup")
+            .snapshot
+            .expect("snapshot")
+    };
+    for dry_run in [true, false] {
+        let distant = Arc::new(Metered::new(objects.clone(), latency));
+        let started = Instant::now();
+        let repo = Repository::open(
+            distant.clone(),
+            b"bench",
+            OpenOptions {
+                cache_dir: None,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("open");
+        let dest = ScalewayDestination::new(client(emu), D);
+        let (out, m) = measured(
+            emu,
+            restore_snapshot(
+                &repo,
+                &snap,
+                &dest,
+                &RestoreOptions::default(),
+                dry_run,
+                |_| true,
+                &Silent,
+            ),
+        )
+        .await;
+        let (_, report) = out.expect("restore");
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
+        let m = Measured {
+            wall: started.elapsed(),
+            ..m
+        };
+        line(
+            &format!(
+                "DR {}restore, {} secrets, {} versions",
+                if dry_run { "dry-run " } else { "" },
+                if dry_run { n } else { report.created_secrets },
+                report.created_versions
+            ),
+            &m,
+        );
+        println!(
+            "  repository: {} requests at {} ms each (opening included)",
+            distant.requests(),
+            latency.as_millis()
+        );
+    }
 }
 
 /// Calls per AWS quota group and the time they need at its quota.
@@ -254,6 +329,9 @@ fn main() {
         .expect("emulator");
     if std::env::var_os("BENCH_SKIP_SCALEWAY").is_none() {
         rt.block_on(scaleway(&emu, latency));
+    }
+    if std::env::var_os("BENCH_SKIP_DR").is_none() {
+        rt.block_on(disaster_recovery(&emu));
     }
     if let Ok(url) = std::env::var("SECRETSNAP_BENCH_MOTO") {
         rt.block_on(aws(&url));

@@ -240,6 +240,15 @@ async fn fill(
                     });
                     w.add(&path, &version_meta(v), None, &[]).await?;
                 }
+                // Sources never hand out a value they did not load; recorded as a failure
+                // (the version is named, the run partial) rather than as a value.
+                Payload::Stored(_) => {
+                    report.failed.push(ItemFailure {
+                        item: format!("{} version {}", secret.full_name(), v.id),
+                        reason: "the source did not load this value".into(),
+                    });
+                    w.add(&path, &version_meta(v), None, &[]).await?;
+                }
                 Payload::NotRead(_) | Payload::Absent => {
                     report.values_not_read += 1;
                     w.add(&path, &version_meta(v), None, &[]).await?;

@@ -42,39 +42,173 @@ type Grouped = (Option<Secret>, Vec<(Version, Entry)>);
 /// Rebuilds secrets (metadata and version metadata, payloads `Absent`) from snapshot entries,
 /// keeping for each version the entry that holds its content.
 pub fn secrets_from_entries(entries: &[Entry]) -> Result<Vec<StoredSecret>, String> {
-    let mut by_prefix: BTreeMap<String, Grouped> = BTreeMap::new();
+    let mut g = Grouper::default();
+    let mut out = Vec::new();
     for e in entries {
+        out.extend(g.push(e.clone())?);
+    }
+    out.extend(g.finish()?);
+    Ok(out)
+}
+
+/// Groups a snapshot's entries, given in path order, into secrets as soon as each is complete,
+/// so a snapshot can be read a tree at a time. A secret's records all start with `<prefix>/`,
+/// and in path order another secret's records may fall among them (`/a/b`'s `secret.json`
+/// sorts after `/a/b/c/…`, its `versions/…` after `/a/b/t/…`): a group is complete once an entry
+/// outside `<prefix>/` arrives, so the groups still open are nested prefixes of the current
+/// path, never more than its depth.
+#[derive(Default)]
+pub struct Grouper {
+    open: BTreeMap<String, Grouped>,
+    last: Option<String>,
+}
+
+impl Grouper {
+    /// Adds the next entry; returns the secrets it completed (in prefix order).
+    pub fn push(&mut self, e: Entry) -> Result<Vec<StoredSecret>, String> {
+        if self
+            .last
+            .as_deref()
+            .is_some_and(|last| e.path.as_str() < last)
+        {
+            return Err(format!("record {} is out of path order", e.path));
+        }
+        let done: Vec<String> = self
+            .open
+            .keys()
+            .filter(|p| !e.path.starts_with(&format!("{p}/")))
+            .cloned()
+            .collect();
+        let mut out = Vec::with_capacity(done.len());
+        for p in done {
+            let g = self.open.remove(&p).expect("listed above");
+            out.push(assemble(&p, g)?);
+        }
+        self.last = Some(e.path.clone());
         if let Some(prefix) = e.path.strip_suffix(&format!("/{SECRET_RECORD}")) {
             let s: Secret = serde_json::from_slice(&e.meta)
                 .map_err(|err| format!("record {}: {err}", e.path))?;
-            by_prefix.entry(prefix.to_string()).or_default().0 = Some(s);
+            self.open.entry(prefix.to_string()).or_default().0 = Some(s);
         } else if let Some((prefix, _id)) = e.path.rsplit_once(&format!("/{VERSION_DIR}/")) {
             let v: Version = serde_json::from_slice(&e.meta)
                 .map_err(|err| format!("record {}: {err}", e.path))?;
-            by_prefix
+            self.open
                 .entry(prefix.to_string())
                 .or_default()
                 .1
-                .push((v, e.clone()));
+                .push((v, e));
+        }
+        Ok(out)
+    }
+
+    /// The secrets still open once every entry is in.
+    pub fn finish(self) -> Result<Vec<StoredSecret>, String> {
+        self.open
+            .into_iter()
+            .map(|(p, g)| assemble(&p, g))
+            .collect()
+    }
+}
+
+/// One complete group as a secret with its versions in order (payloads `Absent`).
+fn assemble(prefix: &str, (secret, mut versions): Grouped) -> Result<StoredSecret, String> {
+    let mut s = secret.ok_or_else(|| format!("versions without a secret record under {prefix}"))?;
+    versions.sort_by_key(|(v, _)| {
+        (
+            v.id.parse::<u64>().unwrap_or(u64::MAX),
+            v.created_at.clone(),
+        )
+    });
+    let mut contents = Vec::new();
+    for (mut v, e) in versions {
+        v.payload = Payload::Absent;
+        contents.push((v.not_read.is_none()).then_some(e));
+        s.versions.push(v);
+    }
+    Ok((s, contents))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(path: &str, meta: Vec<u8>) -> Entry {
+        Entry {
+            path: path.into(),
+            meta,
+            item: None,
+            size: 0,
+            chunks: Vec::new(),
         }
     }
-    let mut out = Vec::new();
-    for (prefix, (secret, mut versions)) in by_prefix {
-        let mut s =
-            secret.ok_or_else(|| format!("versions without a secret record under {prefix}"))?;
-        versions.sort_by_key(|(v, _)| {
-            (
-                v.id.parse::<u64>().unwrap_or(u64::MAX),
-                v.created_at.clone(),
-            )
-        });
-        let mut contents = Vec::new();
-        for (mut v, e) in versions {
-            v.payload = Payload::Absent;
-            contents.push((v.not_read.is_none()).then_some(e));
-            s.versions.push(v);
+
+    fn secret(path: &str, name: &str) -> Secret {
+        Secret {
+            path: path.into(),
+            name: name.into(),
+            ..Default::default()
         }
-        out.push((s, contents));
     }
-    Ok(out)
+
+    fn version(id: &str) -> Version {
+        Version {
+            id: id.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Records of `/a/b` interleave in path order with those of `/a/b/c` and `/a/b/t`: the
+    /// streaming grouper must still give each secret all its versions, once.
+    #[test]
+    fn interleaved_prefixes_group_whole() {
+        let mut entries = Vec::new();
+        for (path, name, versions) in [("/a", "b", 2), ("/a/b", "c", 1), ("/a/b", "t", 3)] {
+            let s = secret(path, name);
+            let prefix = format!("x{}", s.full_name());
+            entries.push(entry(&format!("{prefix}/{SECRET_RECORD}"), secret_meta(&s)));
+            for i in 1..=versions {
+                let v = version(&i.to_string());
+                entries.push(entry(
+                    &format!("{prefix}/{VERSION_DIR}/{i}"),
+                    version_meta(&v),
+                ));
+            }
+        }
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        // The interleaving this test is about really happens.
+        let order: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+        let b_meta = order
+            .iter()
+            .position(|p| *p == "x/a/b/secret.json")
+            .unwrap();
+        let t_meta = order
+            .iter()
+            .position(|p| *p == "x/a/b/t/secret.json")
+            .unwrap();
+        let b_version = order.iter().position(|p| *p == "x/a/b/versions/1").unwrap();
+        assert!(b_meta < t_meta && t_meta < b_version, "{order:?}");
+
+        let mut g = Grouper::default();
+        let mut got = Vec::new();
+        for e in entries.clone() {
+            got.extend(g.push(e).unwrap());
+        }
+        assert!(g.open.len() <= 3);
+        got.extend(g.finish().unwrap());
+        let mut seen: Vec<(String, usize)> =
+            got.iter().map(|(s, c)| (s.full_name(), c.len())).collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            vec![
+                ("/a/b".to_string(), 2),
+                ("/a/b/c".to_string(), 1),
+                ("/a/b/t".to_string(), 3)
+            ]
+        );
+        // Out of order input is refused, not grouped wrong.
+        let mut g = Grouper::default();
+        g.push(entries[2].clone()).unwrap();
+        assert!(g.push(entries[0].clone()).is_err());
+    }
 }

@@ -539,8 +539,9 @@ impl Repository {
         Ok(out)
     }
 
-    /// The entries of one tree blob.
-    async fn tree(&self, id: &Id) -> Result<Vec<Entry>> {
+    /// The entries of one tree blob (in path order; a snapshot's trees follow each other in
+    /// path order too), for readers that take a snapshot a tree at a time.
+    pub async fn tree(&self, id: &Id) -> Result<Vec<Entry>> {
         let plain = self.read_blob(Kind::Tree, id).await?;
         crate::snapshot::parse_tree(&plain)
             .map_err(|e| Error::damaged(format!("tree {id}"), e.to_string()))

@@ -443,7 +443,7 @@ fn plan_steps(
             continue;
         }
         match &v.payload {
-            Payload::Bytes(_) if valid_token(&v.id) => {
+            p if p.has_value() && valid_token(&v.id) => {
                 let labels: Vec<&str> = v
                     .labels
                     .iter()
@@ -456,7 +456,7 @@ fn plan_steps(
                     disable: labels.is_empty(),
                 })
             }
-            Payload::Bytes(_) => notes.push(format!(
+            p if p.has_value() => notes.push(format!(
                 "version {}: not restored: a VersionId must be 32 to 64 characters",
                 v.id
             )),

@@ -37,9 +37,28 @@ pub enum Payload {
     NotRead(String),
     /// Reading failed (the run is partial and names this version).
     Failed(String),
+    /// Held by the repository and deliberately not loaded, with its size: a dry run plans from
+    /// this (sizes, which versions have a value) without reading any value.
+    Stored(u64),
     /// Not carried in this value (metadata-only views).
     #[default]
     Absent,
+}
+
+impl Payload {
+    /// The value's size when there is one, loaded (`Bytes`) or not (`Stored`).
+    pub fn value_len(&self) -> Option<u64> {
+        match self {
+            Payload::Bytes(b) => Some(b.len() as u64),
+            Payload::Stored(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// A value the restore will have: loaded, or in the repository and loaded when applied.
+    pub fn has_value(&self) -> bool {
+        self.value_len().is_some()
+    }
 }
 
 impl std::fmt::Debug for Payload {
@@ -47,6 +66,7 @@ impl std::fmt::Debug for Payload {
         match self {
             Payload::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
             Payload::Known => f.write_str("Known"),
+            Payload::Stored(n) => write!(f, "Stored({n} bytes)"),
             Payload::NotRead(r) => write!(f, "NotRead({r})"),
             Payload::Failed(r) => write!(f, "Failed({r})"),
             Payload::Absent => f.write_str("Absent"),

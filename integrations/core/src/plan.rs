@@ -227,12 +227,11 @@ pub fn scheduled_for_deletion(s: &crate::Secret) -> Option<String> {
 /// the first version that is larger; `None` when every value fits. Destinations check this while
 /// planning, so an oversized secret fails whole, before anything of it is written.
 pub fn oversized(s: &crate::Secret, max: usize, target: &str) -> Option<String> {
-    s.versions.iter().find_map(|v| match &v.payload {
-        crate::Payload::Bytes(b) if b.len() > max => Some(format!(
-            "version {} is {} bytes; {target} accepts at most {max} bytes per version (nothing of \
-             this secret was written)",
+    s.versions.iter().find_map(|v| match v.payload.value_len() {
+        Some(len) if len > max as u64 => Some(format!(
+            "version {} is {len} bytes; {target} accepts at most {max} bytes per version (nothing \
+             of this secret was written)",
             v.id,
-            b.len()
         )),
         _ => None,
     })

@@ -139,6 +139,17 @@ fn labels_to_revisions(s: &Secret, target: &Capabilities) -> (Secret, Vec<String
     let any_binary = s.versions.iter().any(is_binary);
     if !target.secret_types.contains(&s.kind.as_str()) {
         let holds = |k: &str| target.secret_types.contains(&k);
+        let unread = s
+            .versions
+            .iter()
+            .any(|v| matches!(v.payload, Payload::Stored(_)));
+        if unread && holds("key_value") && !any_binary {
+            notes.push(
+                "values not read (dry run): whether the values are key/value JSON, and so the \
+                 secret's type, is decided when restoring"
+                    .into(),
+            );
+        }
         t.kind = kept_kind.filter(|k| holds(k)).unwrap_or_else(|| {
             if holds("key_value")
                 && !any_binary
@@ -250,7 +261,7 @@ fn revisions_to_labels(s: &Secret, target: &Capabilities) -> (Secret, Vec<String
         .versions
         .iter()
         .rev()
-        .find(|v| v.status == VersionStatus::Enabled && matches!(v.payload, Payload::Bytes(_)))
+        .find(|v| v.status == VersionStatus::Enabled && v.payload.has_value())
         .map(|v| v.id.clone());
     let mut lost_descriptions = 0;
     for v in &mut t.versions {

@@ -2,7 +2,8 @@
 //! `Destination::plan` from that state, then (unless a dry run) `Destination::apply`, gathered
 //! into one plan and one report in the input's order. Secrets proceed in parallel (a secret's own
 //! writes stay in order inside `apply`), so a restore runs at the destination's rate limit, not at
-//! its latency. `restore`, `clone`, drills, the Plakar exporter and the conformance suite all run
+//! its latency. The input is a stream (`restore_stream`): a restore from a repository plans and
+//! writes the first secrets while later ones are still being read. `restore`, `clone`, drills, the Plakar exporter and the conformance suite all run
 //! this loop.
 
 use std::time::Instant;
@@ -65,6 +66,25 @@ pub async fn restore_each(
     dry_run: bool,
     done: &(dyn Fn(&str) + Send + Sync),
 ) -> (Plan, Report) {
+    let input = stream::iter(secrets.iter().cloned().map(Ok));
+    restore_stream(dest, input, secrets.len(), opts, dry_run, done).await
+}
+
+/// The restore loop over secrets as they arrive: `secrets` yields each secret (with its values,
+/// unless a dry run) or the failure that kept it from being read, and is polled only as fast as
+/// the destination takes them, so a producer reading values ahead stays bounded. `expected` is
+/// how many secrets will come (the destination's survey weighs a listing against lookups).
+pub async fn restore_stream<S>(
+    dest: &dyn Destination,
+    secrets: S,
+    expected: usize,
+    opts: &RestoreOptions,
+    dry_run: bool,
+    done: &(dyn Fn(&str) + Send + Sync),
+) -> (Plan, Report)
+where
+    S: futures::Stream<Item = Result<Secret, ItemFailure>> + Send,
+{
     let started = Instant::now();
     let mut plan = Plan {
         target: dest.location().url(),
@@ -74,18 +94,26 @@ pub async fn restore_each(
         target: plan.target.clone(),
         ..Default::default()
     };
-    if let Err(e) = dest.survey(secrets.len(), opts).await {
+    if let Err(e) = dest.survey(expected, opts).await {
         // Not fatal: each plan then looks its secret up on its own.
         tracing::warn!(
             "listing {} once failed, looking up each secret: {e}",
             plan.target
         );
     }
-    // By index: a closure over `&Secret` would make the future's `Send` higher-ranked, which
-    // callers that spawn it cannot prove.
-    let mut outcomes = stream::iter(0..secrets.len())
-        .map(|i| one(dest, &secrets[i], opts, dry_run, done))
+    // Each secret moves into its own future, which owns it until it is planned and applied.
+    let outcomes = secrets
+        .map(|r| async move {
+            match r {
+                Ok(s) => one(dest, &s, opts, dry_run, done).await,
+                Err(f) => {
+                    done(&f.item);
+                    Outcome::Unplanned(f)
+                }
+            }
+        })
         .buffered(SECRETS_IN_FLIGHT);
+    let mut outcomes = std::pin::pin!(outcomes);
     while let Some(outcome) = outcomes.next().await {
         let (item, applied) = match outcome {
             Outcome::Unplanned(f) => {

@@ -103,7 +103,7 @@ fn steps(s: &Secret) -> (Vec<VersionStep>, Vec<String>) {
     let mut steps = Vec::new();
     for v in &s.versions {
         match &v.payload {
-            Payload::Bytes(_) if v.status.restorable() => steps.push(VersionStep {
+            p if p.has_value() && v.status.restorable() => steps.push(VersionStep {
                 source_version: v.id.clone(),
                 description: v.description.clone(),
                 disable: v.status == VersionStatus::Disabled,
@@ -234,11 +234,22 @@ impl Destination for ScalewayDestination {
             ConflictMode::Append => {
                 // Which steps are already there: enabled versions by content, disabled ones by
                 // description (reading them would need a write).
+                // A dry run has not loaded the snapshot's values, so it reads none of the
+                // target's either: enabled versions are then matched only when restoring.
+                let loaded = !s
+                    .versions
+                    .iter()
+                    .any(|v| matches!(v.payload, Payload::Stored(_)));
                 let mut have: Vec<(VersionStatus, String, Option<zeroize::Zeroizing<Vec<u8>>>)> =
                     Vec::new();
+                let mut unmatched = 0;
                 for v in self.client.list_versions(&target_id).await.map_err(fail)? {
                     let rev = v["revision"].as_u64().unwrap_or(0).to_string();
                     let status = VersionStatus::from(v["status"].as_str().unwrap_or(""));
+                    if status == VersionStatus::Enabled && !loaded {
+                        unmatched += 1;
+                        continue;
+                    }
                     let data = if status == VersionStatus::Enabled {
                         Some(self.client.access(&target_id, &rev).await.map_err(fail)?)
                     } else {
@@ -273,6 +284,13 @@ impl Destination for ScalewayDestination {
                         }
                     })
                     .collect();
+                if unmatched > 0 {
+                    notes.push(format!(
+                        "values not read (dry run): the {unmatched} enabled versions already at \
+                         the destination are compared with these when restoring, and only \
+                         versions they lack are added"
+                    ));
+                }
                 Ok(item(
                     Action::Append {
                         target_id,

@@ -8,6 +8,7 @@
 
 pub mod conformance;
 mod local;
+mod metered;
 mod objstore;
 
 use std::ops::Range;
@@ -17,6 +18,7 @@ use bytes::Bytes;
 use crate::error::{Error, Result};
 
 pub use local::LocalBackend;
+pub use metered::Metered;
 pub use objstore::ObjectStoreBackend;
 
 /// One listed object.
