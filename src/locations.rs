@@ -1,7 +1,9 @@
 //! Where secrets live, as URLs users type: `scaleway://REGION/PROJECT_ID` (project from
 //! `SCW_DEFAULT_PROJECT_ID` when omitted, region from `SCW_DEFAULT_REGION` when empty) and
 //! `aws://REGION` (region from the AWS configuration when empty), with optional filters in the
-//! query (`?path=/prefix&name=GLOB&tag=T&type=opaque`). Turns a URL into a `Source` or a
+//! query (`?path=/prefix&name=GLOB&tag=T&type=opaque`), and `?profile=NAME` to act with that
+//! profile of the provider's own configuration (scw config, AWS shared config) on this side
+//! only: a clone from one organization or account into another is one command. Turns a URL into a `Source` or a
 //! `Destination` through the provider it names (each provider crate's `config` module resolves
 //! its own credentials, region and project, for the command line and the Plakar plugin
 //! (`plugin.rs`) alike). Connectors of one provider opened through one `Connections` share
@@ -22,6 +24,8 @@ pub struct Endpoint {
     pub scope: String,
     /// Filters from the query string.
     pub filter: FilterSpec,
+    /// `?profile=NAME`: the provider configuration's profile this location acts with.
+    pub profile: Option<String>,
 }
 
 /// The query-string filters of a location URL.
@@ -82,15 +86,23 @@ impl Endpoint {
         let scope = url.path().trim_matches('/').to_string();
         p.check_location(&region, &scope).map_err(|why| bad(&why))?;
         let mut filter = FilterSpec::default();
+        let mut profile = None;
         for (k, v) in url.query_pairs() {
             match k.as_ref() {
+                "profile" => {
+                    let ok = |c: char| c.is_ascii_alphanumeric() || "-_.@+".contains(c);
+                    if v.is_empty() || !v.chars().all(ok) || profile.is_some() {
+                        return Err(bad("profile names one profile: letters, digits, - _ . @ +"));
+                    }
+                    profile = Some(v.into_owned());
+                }
                 "path" => filter.path_prefix = Some(v.into_owned()),
                 "name" => filter.name_glob = Some(v.into_owned()),
                 "tag" => filter.tags.push(v.into_owned()),
                 "type" => filter.kinds.push(v.into_owned()),
                 other => {
                     return Err(bad(&format!(
-                        "unknown filter {other:?} (path, name, tag, type)"
+                        "unknown parameter {other:?} (path, name, tag, type, profile)"
                     )))
                 }
             }
@@ -100,6 +112,7 @@ impl Endpoint {
             region,
             scope,
             filter,
+            profile,
         })
     }
 }
@@ -140,6 +153,7 @@ impl Connections {
             keys: &self.keys,
             api_url: self.api_url.as_deref(),
             max_rate: self.max_rate,
+            profile: e.profile.as_deref(),
         };
         Ok((p, at))
     }
@@ -172,12 +186,18 @@ mod tests {
         assert_eq!(e.scope, "");
         let e = Endpoint::parse("aws://eu-west-1?path=/prod").unwrap();
         assert_eq!((e.region.as_str(), e.scope.as_str()), ("eu-west-1", ""));
+        assert_eq!(e.profile, None);
+        let e = Endpoint::parse("scaleway://nl-ams/p?profile=org-b&path=/x").unwrap();
+        assert_eq!(e.profile.as_deref(), Some("org-b"));
         for bad in [
             "fr-par/abc",
             "gcp://x/y",
             "scaleway://fr-par/a/b",
             "scaleway://fr-par/a?colour=red",
             "aws://eu-west-1/123456789012",
+            "aws://eu-west-1?profile=",
+            "aws://eu-west-1?profile=a&profile=b",
+            "scaleway://fr-par/p?profile=a%20b",
         ] {
             let err = Endpoint::parse(bad).unwrap_err().to_string();
             assert!(err.contains(bad), "{err}");

@@ -6,8 +6,6 @@ mod cli;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    // Before anything else: this may re-execute the process (glibc's malloc settings).
-    cli::malloc::tune();
     // No core dump, no same-user debugger: the master key and values live in this memory.
     cli::harden::harden();
     // The path scheduled jobs run, taken before a package upgrade can replace the file.

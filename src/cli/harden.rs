@@ -1,6 +1,6 @@
 //! The process keeps the master key, passphrases and secret values in memory; a core dump would
-//! write them to disk, and a same-user debugger could read them. First thing in `main` (after
-//! the malloc re-execution, which would reset it), the process makes itself non-dumpable
+//! write them to disk, and a same-user debugger could read them. First thing in `main`, the
+//! process makes itself non-dumpable
 //! (`PR_SET_DUMPABLE` 0: no core file, no ptrace attach by other processes of the same user)
 //! and sets its core-size limit to zero, inherited by nothing that matters. Failing either is a
 //! warning, not a reason to refuse to run.

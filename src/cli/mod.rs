@@ -9,7 +9,6 @@ mod drift;
 mod drill;
 mod emulator;
 pub mod harden;
-pub mod malloc;
 pub mod output;
 mod password;
 mod plakar;

@@ -3,6 +3,8 @@
 //! docs/cli.md's "Exit codes" renders, a test holding the two equal); the `Usage` error that maps
 //! to exit code 2.
 
+use secretsnap::engine::ErrorKind;
+
 use super::Global;
 
 /// Exit code: everything succeeded.
@@ -41,19 +43,22 @@ pub fn exit_help() -> String {
     format!("Exit codes: {}. See docs/cli.md.", codes.join("; "))
 }
 
-/// Whether `e` is (or was caused by) a repository held locked by another process. The engine
-/// wraps store errors transparently, and a transparent wrapper hides the wrapped error from the
-/// cause chain, so the engine's wrapper is looked into as well.
-pub fn is_locked(e: &anyhow::Error) -> bool {
-    use secretsnap::engine::Error as Engine;
-    use secretsnap_store::Error as Store;
-    e.chain().any(|c| {
-        matches!(c.downcast_ref::<Store>(), Some(Store::Locked(_)))
-            || matches!(
-                c.downcast_ref::<Engine>(),
-                Some(Engine::Store(Store::Locked(_)))
-            )
+/// The kind of the first engine or store error in `e`'s chain (a transparent wrapper hides the
+/// wrapped error from the chain, so each asks its own `kind`).
+pub fn error_kind(e: &anyhow::Error) -> Option<ErrorKind> {
+    e.chain().find_map(|c| {
+        c.downcast_ref::<secretsnap::engine::Error>()
+            .map(|e| e.kind())
+            .or_else(|| {
+                c.downcast_ref::<secretsnap_store::Error>()
+                    .map(ErrorKind::of_store)
+            })
     })
+}
+
+/// Whether `e` is (or was caused by) a repository held locked by another process.
+pub fn is_locked(e: &anyhow::Error) -> bool {
+    error_kind(e) == Some(ErrorKind::Locked)
 }
 
 /// The exit code of a failed command.

@@ -40,3 +40,45 @@ pub enum Error {
     #[error("{0}")]
     Selection(String),
 }
+
+/// What kind of failure an engine (or store) error is, for callers that act on it (exit codes,
+/// retries) without matching on the variants of the crates below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The repository stayed locked by another process.
+    Locked,
+    /// No key file opens with the passphrase.
+    WrongPassword,
+    /// Stored bytes failed their check (a damaged object, blob or record).
+    Damaged,
+    /// A snapshot, secret or version named by the caller does not exist, or is ambiguous.
+    Selection,
+    /// The provider refused or failed.
+    Provider,
+    /// Anything else (I/O, the backend, the cache, bad arguments).
+    Other,
+}
+
+impl ErrorKind {
+    /// The kind of a store error.
+    pub fn of_store(e: &secretsnap_store::Error) -> ErrorKind {
+        use secretsnap_store::Error as S;
+        match e {
+            S::Locked(_) => ErrorKind::Locked,
+            S::WrongPassword => ErrorKind::WrongPassword,
+            S::Damaged { .. } | S::UnknownBlob(_) | S::Vanished { .. } => ErrorKind::Damaged,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Store(e) => ErrorKind::of_store(e),
+            Error::Connector(_) => ErrorKind::Provider,
+            Error::Snapshot(_) => ErrorKind::Damaged,
+            Error::Selection(_) => ErrorKind::Selection,
+        }
+    }
+}

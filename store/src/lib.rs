@@ -9,6 +9,7 @@
 //! [`Repository::prune`] to maintain.
 
 pub mod backend;
+mod buffers;
 mod cache;
 pub mod check;
 pub mod chunker;

@@ -117,16 +117,30 @@ impl PackBuilder {
     /// A builder whose buffer holds `blobs` sealed blobs of these plaintext lengths and the
     /// header without growing (a doubling buffer would hold up to twice the pack).
     pub fn for_blobs(lengths: impl Iterator<Item = usize>) -> Self {
+        Self::for_blobs_in(Vec::new(), lengths)
+    }
+    /// `for_blobs`, writing into `buf` (emptied, then grown to fit if it must be).
+    pub fn for_blobs_in(mut buf: Vec<u8>, lengths: impl Iterator<Item = usize>) -> Self {
+        let (bytes, count) = Self::sealed_size(lengths);
+        buf.clear();
+        buf.reserve_exact(bytes);
+        PackBuilder {
+            buf,
+            entries: Vec::with_capacity(count),
+        }
+    }
+    /// The size of a pack of sealed blobs of these plaintext lengths, header included, and
+    /// their count.
+    pub fn sealed_size(lengths: impl Iterator<Item = usize>) -> (usize, usize) {
         let (mut bytes, mut count) = (0, 0);
         for len in lengths {
             bytes += crate::crypto::sealed_len(len);
             count += 1;
         }
-        let header = crate::crypto::sealed_len(count * ENTRY_LEN + 8) + 4;
-        PackBuilder {
-            buf: Vec::with_capacity(bytes + header),
-            entries: Vec::with_capacity(count),
-        }
+        (
+            bytes + crate::crypto::sealed_len(count * ENTRY_LEN + 8) + 4,
+            count,
+        )
     }
     pub fn len(&self) -> usize {
         self.buf.len()

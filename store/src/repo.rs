@@ -74,6 +74,8 @@ pub struct Repository {
     pub(crate) index: RwLock<LoadedIndex>,
     pub(crate) damaged_indexes: std::sync::Mutex<Vec<(String, String)>>,
     pub(crate) cache: Cache,
+    /// Pack buffers reused by this repository's writers (`buffers.rs`).
+    pub(crate) buffers: Arc<crate::buffers::BufferPool>,
 }
 
 /// The in-memory index and the index objects it was built from.
@@ -227,6 +229,9 @@ impl Repository {
             index: RwLock::new(LoadedIndex::default()),
             damaged_indexes: Default::default(),
             cache,
+            buffers: Arc::new(crate::buffers::BufferPool::new(
+                crate::writer::POOLED_BUFFERS,
+            )),
         };
         repo.load_index().await?;
         Ok(repo)

@@ -156,7 +156,10 @@ impl EntrySorter {
         let spill = self.spill.as_mut().expect("made above");
         self.mem.sort_by(|a, b| a.path.cmp(&b.path));
         spill.write_run(&self.mem)?;
-        self.mem = Vec::new();
+        // Emptied, not replaced: the next batch reuses the allocation instead of growing a new
+        // one by doubling and freeing it again (large blocks allocated and freed over and over
+        // are what fragments the heap; see buffers.rs).
+        self.mem.clear();
         self.mem_bytes = 0;
         Ok(())
     }

@@ -20,6 +20,7 @@ use bytes::Bytes;
 use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
+use crate::buffers::BufferPool;
 use crate::cache::KnownItem;
 use crate::crypto::{Keys, Kind};
 use crate::error::{Error, Result};
@@ -34,31 +35,67 @@ use crate::spill::{EntrySorter, DEFAULT_BUDGET};
 /// Packs allowed in flight (being sealed or uploaded) while the next pack fills.
 const MAX_INFLIGHT: usize = 3;
 
-/// A pack's blobs gathered before sealing: plaintext, in memory only.
+/// Buffers a repository keeps for reuse: a filling data pack and tree pack, and each pack in
+/// flight with its plaintext and its sealed form.
+pub(crate) const POOLED_BUFFERS: usize = 2 + 2 * (MAX_INFLIGHT + 1);
+
+/// A pack's blobs gathered before sealing: their plaintext one after another in one pooled
+/// buffer (in memory only, zeroized when it goes back to the pool or is dropped).
 #[derive(Default)]
 struct Pending {
-    blobs: Vec<(Kind, Id, Zeroizing<Vec<u8>>)>,
+    plain: Zeroizing<Vec<u8>>,
+    /// Each blob and where its plaintext ends in `plain`.
+    blobs: Vec<(Kind, Id, usize)>,
     bytes: usize,
 }
 
 impl Pending {
-    fn add(&mut self, kind: Kind, id: Id, plaintext: &[u8]) -> Result<()> {
+    /// Appends a blob's plaintext; a buffer too small is swapped for a larger one from `pool`
+    /// (never grown in place, which would free an unwiped copy).
+    fn add(
+        &mut self,
+        pool: &BufferPool,
+        pack_size: usize,
+        kind: Kind,
+        id: Id,
+        plaintext: &[u8],
+    ) -> Result<()> {
         u32::try_from(plaintext.len())
             .map_err(|_| Error::Invalid(format!("blob {} is larger than 4 GiB", id.short())))?;
+        let need = self.plain.len() + plaintext.len();
+        if need > self.plain.capacity() {
+            // Room for a whole pack (the flush comes once it is passed) and the blob after it.
+            let mut larger = pool.take(need.max(pack_size + pack_size / 8));
+            larger.extend_from_slice(&self.plain);
+            pool.give(std::mem::replace(&mut *self.plain, larger));
+        }
+        self.plain.extend_from_slice(plaintext);
         self.bytes += plaintext.len();
-        self.blobs
-            .push((kind, id, Zeroizing::new(plaintext.to_vec())));
+        self.blobs.push((kind, id, self.plain.len()));
         Ok(())
     }
 
-    /// Seals every blob and the header into one pack (CPU-bound: run on a blocking thread).
-    /// Each blob's plaintext is dropped (zeroized) as soon as it is sealed, and the pack's
-    /// buffer is sized once, so a pack in flight costs about its own size, not three times it.
-    fn seal(self, keys: &Keys) -> Result<crate::pack::FinishedPack> {
-        let mut pack = PackBuilder::for_blobs(self.blobs.iter().map(|(_, _, p)| p.len()));
-        for (kind, id, plaintext) in self.blobs {
-            pack.add(keys, kind, id, &plaintext)?;
+    fn is_empty(&self) -> bool {
+        self.blobs.is_empty()
+    }
+
+    /// Seals every blob and the header into one pack (CPU-bound: run on a blocking thread),
+    /// into a pooled buffer sized once; the plaintext buffer goes back to the pool, wiped.
+    fn seal(mut self, keys: &Keys, pool: &BufferPool) -> Result<crate::pack::FinishedPack> {
+        let mut start = 0;
+        let mut lengths = Vec::with_capacity(self.blobs.len());
+        for (_, _, end) in &self.blobs {
+            lengths.push(end - start);
+            start = *end;
         }
+        let (size, _) = PackBuilder::sealed_size(lengths.iter().copied());
+        let mut pack = PackBuilder::for_blobs_in(pool.take(size), lengths.into_iter());
+        let mut start = 0;
+        for (kind, id, end) in &self.blobs {
+            pack.add(keys, *kind, *id, &self.plain[start..*end])?;
+            start = *end;
+        }
+        pool.give(std::mem::take(&mut *self.plain));
         Ok(pack.finish(keys))
     }
 }
@@ -125,7 +162,9 @@ impl SnapshotWriter<'_> {
             if self.repo.has_blob(&id) || !self.session.insert(id) {
                 continue;
             }
-            self.data.add(Kind::Data, id, piece)?;
+            let pack_size = self.repo.config.pack_size as usize;
+            self.data
+                .add(&self.repo.buffers, pack_size, Kind::Data, id, piece)?;
             self.stats.new_chunks += 1;
             self.stats.new_bytes += piece.len() as u64;
             if self.data.bytes >= self.repo.config.pack_size as usize {
@@ -193,19 +232,27 @@ impl SnapshotWriter<'_> {
             Kind::Tree => &mut self.trees,
             _ => &mut self.data,
         };
-        if builder.blobs.is_empty() {
+        if builder.is_empty() {
             return Ok(());
         }
         let pending = std::mem::take(builder);
         let keys: Arc<Keys> = self.repo.keys.clone();
         let backend = self.repo.backend.clone();
+        let pool = self.repo.buffers.clone();
         self.inflight.push(tokio::spawn(async move {
-            let pack = tokio::task::spawn_blocking(move || pending.seal(&keys))
+            let sealing = pool.clone();
+            let pack = tokio::task::spawn_blocking(move || pending.seal(&keys, &sealing))
                 .await
                 .map_err(|e| Error::backend("sealing a pack", e))??;
             let bytes = Bytes::from(pack.bytes);
             let len = bytes.len() as u64;
-            backend.put_if_absent(&pack_name(&pack.id), bytes).await?;
+            backend
+                .put_if_absent(&pack_name(&pack.id), bytes.clone())
+                .await?;
+            // Back to the pool unless the backend still holds it (one in memory keeps it).
+            if let Ok(buf) = bytes.try_into_mut() {
+                pool.give(buf.into());
+            }
             Ok((pack.id, pack.entries, len))
         }));
         while self.inflight.len() > MAX_INFLIGHT {
@@ -226,7 +273,9 @@ impl SnapshotWriter<'_> {
         let plain = encode_tree(entries);
         let id = self.repo.keys.blob_id(Kind::Tree, &plain);
         if !self.repo.has_blob(&id) && self.session.insert(id) {
-            self.trees.add(Kind::Tree, id, &plain)?;
+            let pack_size = self.repo.config.pack_size as usize;
+            self.trees
+                .add(&self.repo.buffers, pack_size, Kind::Tree, id, &plain)?;
             if self.trees.bytes >= self.repo.config.pack_size as usize {
                 self.flush(Kind::Tree).await?;
             }

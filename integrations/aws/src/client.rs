@@ -30,6 +30,10 @@ pub struct AwsOptions {
     pub keys: Option<StaticKeys>,
     /// At most this many requests per second in all (`--max-rate`), on top of the per-API rates.
     pub max_rate: Option<f64>,
+    /// A shared-config profile (`~/.aws/config`, `~/.aws/credentials`) whose credentials win
+    /// over the environment's and whose settings (region, role to assume) apply: a location's
+    /// `?profile=`. Wins over `keys` too: it names this location's credentials.
+    pub profile: Option<String>,
 }
 
 /// Explicit AWS keys. The secret parts are zeroized here and never printed (the SDK keeps its
@@ -56,6 +60,7 @@ impl Default for AwsOptions {
             max_attempts: 5,
             keys: None,
             max_rate: None,
+            profile: None,
         }
     }
 }
@@ -106,7 +111,14 @@ impl AwsClient {
         if let Some(e) = endpoint {
             loader = loader.endpoint_url(e);
         }
-        if let Some(k) = &opts.keys {
+        if let Some(p) = &opts.profile {
+            // The profile's own chain (static keys, a role to assume, SSO, a process), not the
+            // default chain, which would take the environment's keys first.
+            let creds = aws_config::profile::ProfileFileCredentialsProvider::builder()
+                .profile_name(p)
+                .build();
+            loader = loader.profile_name(p).credentials_provider(creds);
+        } else if let Some(k) = &opts.keys {
             loader = loader.credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
                 k.access_key_id.clone(),
                 k.secret_access_key.to_string(),

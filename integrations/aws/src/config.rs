@@ -48,13 +48,14 @@ impl AwsProvider {
         let opts = AwsOptions {
             keys: static_keys(at.keys)?,
             max_rate: at.max_rate.or(self.options.max_rate),
+            profile: at.profile.map(String::from),
             ..self.options.clone()
         };
-        let who = opts
-            .keys
-            .as_ref()
-            .map_or("(standard chain)", |k| k.access_key_id.as_str())
-            .to_string();
+        let who = match (&opts.profile, &opts.keys) {
+            (Some(p), _) => format!("(profile {p})"),
+            (None, Some(k)) => k.access_key_id.clone(),
+            (None, None) => "(standard chain)".to_string(),
+        };
         let mut client = AwsClient::connect(at.region, at.api_url, opts).await?;
         let identity = format!("{who}\n{}\n{}", client.region, at.api_url.unwrap_or(""));
         let mut opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());

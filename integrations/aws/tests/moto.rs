@@ -281,6 +281,7 @@ async fn connectors_of_one_account_and_region_share_their_quota_buckets() {
         keys: &keys,
         api_url: Some(&url),
         max_rate: None,
+        profile: None,
     };
     let lists = |c: &secretsnap_aws::AwsClient| {
         c.quotas()

@@ -39,6 +39,11 @@ pub struct Access<'a> {
     /// At most this many requests per second to the provider, whatever its quota allows (a key
     /// or account whose quota production traffic shares).
     pub max_rate: Option<f64>,
+    /// A named profile of the provider's own configuration (an scw config profile, an AWS
+    /// shared-config profile) for this location only (`?profile=NAME`): its credentials win
+    /// over the environment's, so each side of a clone can act as its own organization or
+    /// account. Never credentials themselves, only the name of where they are.
+    pub profile: Option<&'a str>,
 }
 
 /// One secret manager: its name in location URLs and how to open its connectors. One value per

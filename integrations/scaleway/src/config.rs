@@ -29,7 +29,18 @@ pub struct ScalewayProvider {
 /// Credentials from explicit keys (project, region and API URL from the usual places), else
 /// from the environment and the scw config file; `api_url` overrides the API URL.
 pub fn credentials(keys: &Keys, api_url: Option<&str>) -> Result<Credentials, Error> {
+    credentials_for(keys, api_url, None)
+}
+
+/// `credentials`, or with a `profile` named by the location, that scw config profile's (which
+/// then wins over explicit keys and the environment alike).
+pub fn credentials_for(
+    keys: &Keys,
+    api_url: Option<&str>,
+    profile: Option<&str>,
+) -> Result<Credentials, Error> {
     let mut creds = match &keys.secret_key {
+        _ if profile.is_some() => Credentials::from_env_with(profile)?,
         Some(k) => {
             let env = Credentials::from_env().ok();
             let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -61,7 +72,7 @@ impl ScalewayProvider {
     /// The client of these credentials (made on first use, then shared) moved to the
     /// location's region, and the project to use.
     fn open(&self, at: Access<'_>) -> Result<(Client, String), Error> {
-        let creds = credentials(at.keys, at.api_url)?;
+        let creds = credentials_for(at.keys, at.api_url, at.profile)?;
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         let base = match clients.iter().find(|c| c.same_credentials(&creds)) {
             Some(c) => c.clone(),

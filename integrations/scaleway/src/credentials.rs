@@ -92,6 +92,13 @@ impl Credentials {
 
     /// From the environment and the scw config file.
     pub fn from_env() -> Result<Self, Error> {
+        Self::from_env_with(None)
+    }
+
+    /// From the environment and the scw config file; a `profile` named here (a location's
+    /// `?profile=`) must exist, and its values win over the environment's (which would
+    /// otherwise give every location the same key).
+    pub fn from_env_with(named: Option<&str>) -> Result<Self, Error> {
         let file: ConfigFile = match config_path().filter(|p| p.is_file()) {
             Some(p) => {
                 // The file holds secret keys: its text is wiped once parsed.
@@ -104,8 +111,9 @@ impl Credentials {
             }
             None => ConfigFile::default(),
         };
-        let profile_name = std::env::var("SCW_PROFILE")
-            .ok()
+        let profile_name = named
+            .map(String::from)
+            .or_else(|| std::env::var("SCW_PROFILE").ok())
             .or(file.active_profile.clone());
         let profile = match &profile_name {
             Some(n) => Some(
@@ -116,11 +124,14 @@ impl Credentials {
             None => None,
         };
         let pick = |env: &str, f: fn(&Profile) -> &Option<String>| -> Option<String> {
-            std::env::var(env)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .or_else(|| profile.and_then(|p| f(p).clone()))
-                .or_else(|| f(&file.top).clone())
+            let from_env = || std::env::var(env).ok().filter(|v| !v.is_empty());
+            let from_profile = || profile.and_then(|p| f(p).clone());
+            if named.is_some() {
+                from_profile().or_else(from_env)
+            } else {
+                from_env().or_else(from_profile)
+            }
+            .or_else(|| f(&file.top).clone())
         };
         let secret_key = pick("SCW_SECRET_KEY", |p| &p.secret_key).ok_or_else(|| {
             Error::Config(

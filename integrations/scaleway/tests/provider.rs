@@ -47,6 +47,7 @@ async fn two_keys_in_one_process_each_act_with_their_own() {
         keys,
         api_url: Some(&url),
         max_rate: None,
+        profile: None,
     };
     let source = provider.source(at(PA, &a)).await.unwrap();
     let dest = provider.destination(at(PB, &b)).await.unwrap();
