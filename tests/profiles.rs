@@ -8,7 +8,7 @@ mod common;
 use std::collections::HashMap;
 
 use common::{World, A, B};
-use secretsnap_core::conformance::compare;
+use secretsnap_core::conformance::{compare, read_all};
 use secretsnap_scaleway::emulator::{Config, Grant};
 
 #[test]
@@ -90,4 +90,104 @@ fn clone_across_two_scw_profiles_in_one_command() {
     assert!(diffs.is_empty(), "{diffs:#?}");
     // The key in the URL? Never: only the profile's name is there.
     assert!(!out.contains("org-b-key") && !err.contains("org-b-key"));
+}
+
+/// The same on AWS: the target's profile assumes a role in another account (moto ties the
+/// credentials AssumeRole returns to the role's account), while the environment's keys act in
+/// the source's account; only the profile can put the copies in the other account.
+#[test]
+fn clone_across_two_aws_accounts_through_a_profile_that_assumes_a_role() {
+    use secretsnap_aws::{fixtures, AwsSource};
+    use secretsnap_core::Filter;
+    let Some(url) = fixtures::moto_endpoint() else {
+        return;
+    };
+    let w = World::new(Config::default());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let region = "eu-north-1";
+    // moto keeps what earlier runs made: a folder of this run's own.
+    let folder = format!(
+        "profiles-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let source_client = rt.block_on(fixtures::client(region, &url));
+    for i in 0..3 {
+        for (n, value) in ["first", "second"].iter().enumerate() {
+            let name = format!("{folder}/app/s{i}");
+            let sdk = source_client.sdk();
+            if n == 0 {
+                rt.block_on(sdk.create_secret().name(&name).secret_string(*value).send())
+                    .unwrap();
+            } else {
+                rt.block_on(
+                    sdk.put_secret_value()
+                        .secret_id(&name)
+                        .secret_string(*value)
+                        .send(),
+                )
+                .unwrap();
+            }
+        }
+    }
+    let config = w.dir.path().join("aws-config");
+    let credentials = w.dir.path().join("aws-credentials");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile src]\nregion = {region}\n\n[profile dst]\nrole_arn = \
+             arn:aws:iam::222222222222:role/secretsnap-restore\nsource_profile = src\n\
+             region = {region}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &credentials,
+        "[src]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+    )
+    .unwrap();
+    let source = format!("aws://{region}?profile=src&path=/{folder}");
+    let target = format!("aws://{region}?profile=dst");
+    let out = w
+        .cmd(&["--json", "clone", &source, &target])
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+        .env("AWS_ENDPOINT_URL", &url)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["clone"]["report"]["created_secrets"], 3, "{stdout}");
+    assert!(
+        stdout.contains("arn:aws:secretsmanager:eu-north-1:222222222222:secret:"),
+        "the copies are in the role's account: {stdout}"
+    );
+
+    // Field by field: the source's secrets against what the other account now holds.
+    let filter = Filter {
+        path_prefix: Some(format!("/{folder}")),
+        ..Default::default()
+    };
+    let (at_source, failed) =
+        rt.block_on(read_all(&AwsSource::new(source_client.clone()), &filter));
+    assert!(failed.is_empty(), "{failed:?}");
+    let other = rt
+        .block_on(fixtures::in_account(
+            &source_client,
+            &url,
+            region,
+            "222222222222",
+        ))
+        .unwrap();
+    let (at_target, failed) = rt.block_on(read_all(&AwsSource::new(other), &filter));
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(at_source.len(), 3);
+    let diffs = compare(&at_source, &at_target);
+    assert!(diffs.is_empty(), "{diffs:#?}");
 }

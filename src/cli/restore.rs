@@ -103,7 +103,9 @@ pub async fn clone(g: &Global, cmd: &CloneCmd) -> anyhow::Result<u8> {
     let conns = context::connections(g);
     let source = conns.source(&from).await?;
     let dest = conns.destination(&to).await?;
-    if source.location() == dest.location() {
+    // Two profiles may be two organizations or accounts behind one URL: not the same place
+    // as far as the URL tells (the same account twice only finds every secret there).
+    if source.location() == dest.location() && from.profile == to.profile {
         return Err(usage("source and target are the same place"));
     }
     let bar = progress::for_run(g);

@@ -114,7 +114,15 @@ impl AwsClient {
         if let Some(p) = &opts.profile {
             // The profile's own chain (static keys, a role to assume, SSO, a process), not the
             // default chain, which would take the environment's keys first.
+            // STS (a role to assume) is called in the location's region, else the default one.
+            let provider_config = if region.is_empty() {
+                aws_config::provider_config::ProviderConfig::with_default_region().await
+            } else {
+                aws_config::provider_config::ProviderConfig::without_region()
+                    .with_region(Some(Region::new(region.to_string())))
+            };
             let creds = aws_config::profile::ProfileFileCredentialsProvider::builder()
+                .configure(&provider_config)
                 .profile_name(p)
                 .build();
             loader = loader.profile_name(p).credentials_provider(creds);
