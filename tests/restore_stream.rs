@@ -10,27 +10,12 @@ use std::time::Duration;
 use secretsnap::engine::{backup, load_secrets, restore_snapshot, BackupOptions, Silent};
 use secretsnap_core::conformance::{compare, read_all};
 use secretsnap_core::{Action, Filter, RestoreOptions};
-use secretsnap_scaleway::emulator::{Config, Emulator};
-use secretsnap_scaleway::{
-    Client, ClientOptions, Credentials, ScalewayDestination, ScalewaySource,
-};
+use secretsnap_scaleway::{ScalewayDestination, ScalewaySource};
 use secretsnap_store::backend::{Backend, Metered, ObjectStoreBackend};
 use secretsnap_store::{KdfParams, OpenOptions, Repository};
 
 const A: &str = "aaaaaaaa-5555-4000-8000-00000000000a";
 const B: &str = "bbbbbbbb-5555-4000-8000-00000000000b";
-
-fn client(emu: &Emulator) -> Client {
-    Client::new(
-        Credentials::new("t", None, Some("fr-par"), Some(&emu.url())),
-        "fr-par",
-        ClientOptions {
-            rate: 10_000.0,
-            ..Default::default()
-        },
-    )
-    .unwrap()
-}
 
 fn opts() -> OpenOptions {
     OpenOptions {
@@ -42,13 +27,7 @@ fn opts() -> OpenOptions {
 
 #[tokio::test]
 async fn dry_run_reads_no_value_and_the_restore_reads_each_once() {
-    let config = Config {
-        rate_limit: None,
-        ..Default::default()
-    };
-    let emu = Emulator::start(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let emu = common::unlimited_emulator().await;
     emu.seed("fr-par", A, 150, 3);
     let objects: Arc<dyn Backend> = Arc::new(ObjectStoreBackend::memory());
     let snap = {
@@ -57,7 +36,7 @@ async fn dry_run_reads_no_value_and_the_restore_reads_each_once() {
             .unwrap();
         let r = backup(
             &repo,
-            &ScalewaySource::new(client(&emu), A),
+            &ScalewaySource::new(common::unpaced_client(&emu), A),
             &BackupOptions::default(),
             &Silent,
         )
@@ -82,7 +61,7 @@ async fn dry_run_reads_no_value_and_the_restore_reads_each_once() {
         .count() as u64;
     assert!(values > 150);
 
-    let dest = ScalewayDestination::new(client(&emu), B);
+    let dest = ScalewayDestination::new(common::unpaced_client(&emu), B);
     let every = RestoreOptions::default();
     let before = counting.ranges();
     let (planned, dry) = restore_snapshot(&repo, &snap, &dest, &every, true, |_| true, &Silent)
@@ -95,7 +74,11 @@ async fn dry_run_reads_no_value_and_the_restore_reads_each_once() {
     );
     assert!(dry.failed.is_empty(), "{:?}", dry.failed);
     assert_eq!(dry.created_secrets + dry.created_versions, 0);
-    let (at_b, _) = read_all(&ScalewaySource::new(client(&emu), B), &Filter::default()).await;
+    let (at_b, _) = read_all(
+        &ScalewaySource::new(common::unpaced_client(&emu), B),
+        &Filter::default(),
+    )
+    .await;
     assert!(at_b.is_empty(), "a dry run writes nothing");
 
     let before = counting.ranges();
@@ -132,7 +115,7 @@ async fn dry_run_reads_no_value_and_the_restore_reads_each_once() {
             .collect::<Vec<_>>()
     );
     let (restored, _) = read_all(
-        &ScalewaySource::new(client(&emu), B),
+        &ScalewaySource::new(common::unpaced_client(&emu), B),
         &Filter {
             read_disabled: true,
             ..Default::default()

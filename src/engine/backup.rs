@@ -85,7 +85,7 @@ async fn carryable(
     parent: &Id,
     full_scan_every: std::time::Duration,
 ) -> Result<HashMap<String, Secret>, Error> {
-    let header = repo.snapshot(parent).await?.header;
+    let header = super::records::header(repo, parent).await?;
     // A partial parent named failures (a value that could not be read or stored): read it all.
     if header.partial {
         return Ok(HashMap::new());
@@ -260,6 +260,7 @@ async fn fill(
     progress.finish();
     report.api_calls = source.calls() - calls_before;
     let meta = SnapshotMeta {
+        format: Some(super::records::RECORD_FORMAT),
         source: url,
         environment: opts.environment.clone(),
         data_classes: opts.data_classes.clone(),

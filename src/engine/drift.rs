@@ -49,7 +49,7 @@ pub async fn drift(
     filter: &Filter,
     concurrency: usize,
 ) -> Result<DriftReport, Error> {
-    let header = repo.snapshot(snapshot).await?.header;
+    let header = super::records::header(repo, snapshot).await?;
     let entries = repo.entries(&header).await?;
     let stored = secrets_from_entries(&entries).map_err(Error::Snapshot)?;
     let before: Vec<SecretView> = stored.iter().map(|(s, c)| secret_view(s, c)).collect();

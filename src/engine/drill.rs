@@ -239,7 +239,7 @@ pub async fn drill(
     opts: &DrillOptions,
     progress: &dyn Progress,
 ) -> Result<DrillReport, Error> {
-    let header = repo.snapshot(snapshot).await?.header;
+    let header = super::records::header(repo, snapshot).await?;
     let from = header.meta.source.split("://").next().unwrap_or("");
     let to = dest.capabilities().provider;
     if from != to {

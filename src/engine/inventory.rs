@@ -88,7 +88,7 @@ pub fn secret_view(s: &Secret, contents: &[Option<Entry>]) -> SecretView {
 
 /// Secrets and versions of a snapshot, by `path/name`.
 pub async fn list(repo: &Repository, snapshot: &Id) -> Result<Vec<SecretView>, Error> {
-    let header = repo.snapshot(snapshot).await?.header;
+    let header = super::records::header(repo, snapshot).await?;
     let entries = repo.entries(&header).await?;
     Ok(secrets_from_entries(&entries)
         .map_err(Error::Snapshot)?

@@ -22,7 +22,7 @@ pub use clone::{clone, CloneReport};
 pub use drift::{drift, DriftReport};
 pub use drill::{drill, DrillOptions, DrillReport};
 pub use progress::{Progress, Silent};
-pub use records::{secrets_from_entries, SECRET_RECORD, VERSION_DIR};
+pub use records::{secrets_from_entries, RECORD_FORMAT, SECRET_RECORD, VERSION_DIR};
 pub use restore::{apply, load_secrets, restore_snapshot};
 pub use select::SnapshotFilter;
 pub use value::read_value;
@@ -39,6 +39,12 @@ pub enum Error {
     Snapshot(String),
     #[error("{0}")]
     Selection(String),
+    #[error(
+        "snapshot {snapshot} holds records of format {format}; this secretsnap reads formats up \
+         to {}: read it with a newer release",
+        records::RECORD_FORMAT
+    )]
+    NewerFormat { snapshot: String, format: u32 },
 }
 
 /// What kind of failure an engine (or store) error is, for callers that act on it (exit codes,
@@ -55,6 +61,8 @@ pub enum ErrorKind {
     Selection,
     /// The provider refused or failed.
     Provider,
+    /// Written by a newer release in a format this one does not read.
+    Unsupported,
     /// Anything else (I/O, the backend, the cache, bad arguments).
     Other,
 }
@@ -79,6 +87,7 @@ impl Error {
             Error::Connector(_) => ErrorKind::Provider,
             Error::Snapshot(_) => ErrorKind::Damaged,
             Error::Selection(_) => ErrorKind::Selection,
+            Error::NewerFormat { .. } => ErrorKind::Unsupported,
         }
     }
 }

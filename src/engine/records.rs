@@ -10,6 +10,29 @@ use secretsnap_core::{Payload, Secret, Version};
 use secretsnap_store::Entry;
 
 pub const SECRET_RECORD: &str = "secret.json";
+
+/// The version of these records that this code writes (`SnapshotMeta::format`), and the newest
+/// it reads. Snapshots from before it was recorded (no `format`) are format 1, the same
+/// records. A change to what a record means raises it, and keeps reading the older formats
+/// (`tests/old_snapshot.rs` restores a snapshot of format 1 made by the release of 2026-12-04).
+pub const RECORD_FORMAT: u32 = 1;
+
+/// The header of `snapshot`, refused (naming both versions) when its records are of a format
+/// newer than this code reads.
+pub async fn header(
+    repo: &secretsnap_store::Repository,
+    snapshot: &secretsnap_store::Id,
+) -> Result<secretsnap_store::SnapshotHeader, super::Error> {
+    let header = repo.snapshot(snapshot).await?.header;
+    let format = header.meta.format.unwrap_or(1);
+    if format > RECORD_FORMAT {
+        return Err(super::Error::NewerFormat {
+            snapshot: snapshot.short(),
+            format,
+        });
+    }
+    Ok(header)
+}
 pub const VERSION_DIR: &str = "versions";
 
 /// Record path prefix of a secret: `scaleway/fr-par/<project>/<path>/<name>`.

@@ -32,7 +32,7 @@ pub async fn load_secrets(
     snapshot: &Id,
     keep: impl Fn(&Secret) -> bool,
 ) -> Result<Vec<Secret>, Error> {
-    let header = repo.snapshot(snapshot).await?.header;
+    let header = super::records::header(repo, snapshot).await?;
     let mut g = Grouper::default();
     let mut out = Vec::new();
     for t in &header.trees {
@@ -187,7 +187,7 @@ pub async fn restore_snapshot(
     keep: impl Fn(&Secret) -> bool + Send + Sync,
     progress: &dyn Progress,
 ) -> Result<(Plan, Report), Error> {
-    let header = repo.snapshot(snapshot).await?.header;
+    let header = super::records::header(repo, snapshot).await?;
     let (count, trees) = first_pass(repo, &header, &keep).await?;
     progress.start(if dry_run { "plan" } else { "restore" }, count);
     let keep = &keep;

@@ -16,7 +16,7 @@ pub async fn read_value(
     secret: &str,
     version: Option<&str>,
 ) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let header = repo.snapshot(snapshot).await?.header;
+    let header = super::records::header(repo, snapshot).await?;
     let entries = repo.entries(&header).await?;
     let all = secrets_from_entries(&entries).map_err(Error::Snapshot)?;
     let wanted = if secret.starts_with('/') {

@@ -56,6 +56,11 @@ pub struct SnapshotMeta {
     pub job: Option<String>,
     pub failures: Vec<Failure>,
     pub parent: Option<Id>,
+    /// The writer's own version of what its records mean (the store never reads it), so a
+    /// reader can refuse records newer than it understands; `None` in snapshots written before
+    /// it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<u32>,
 }
 
 /// The `snapshots/<id>` object.

@@ -44,6 +44,31 @@ pub async fn memory_repo() -> secretsnap_store::Repository {
     .unwrap()
 }
 
+/// An emulator without a rate limit, on the caller's runtime, for tests whose point is not
+/// pacing.
+pub async fn unlimited_emulator() -> Emulator {
+    let config = Config {
+        rate_limit: None,
+        ..Default::default()
+    };
+    Emulator::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
+/// A client of `emu` in fr-par that does not pace itself (with `unlimited_emulator`).
+pub fn unpaced_client(emu: &Emulator) -> Client {
+    Client::new(
+        Credentials::new("t", None, Some("fr-par"), Some(&emu.url())),
+        "fr-par",
+        ClientOptions {
+            rate: 10_000.0,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
 /// An emulator on 127.0.0.1 and the two-thread runtime it runs on.
 pub fn emulator(config: Config) -> (tokio::runtime::Runtime, Emulator) {
     let rt = tokio::runtime::Builder::new_multi_thread()
