@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use aws_sdk_secretsmanager::primitives::Blob;
 use aws_sdk_secretsmanager::types::{ReplicaRegionType, Tag};
-use secretsnap_core::plan::{oversized, scheduled_for_deletion, Applied, VersionStep};
+use secretsnap_core::plan::{on_conflict, ruled_out, Applied, VersionStep};
 use secretsnap_core::portable::{adapt, is_binary};
 use secretsnap_core::{
     Action, Capabilities, ConflictMode, Destination, Error, ItemFailure, Location, Opt, Payload,
@@ -495,24 +495,11 @@ impl Destination for AwsDestination {
             item: s.full_name(),
             reason: e.to_string(),
         };
-        if !s.used_by.is_empty() && !opts.include_managed {
-            let reason = format!(
-                "managed by {} (create it through that service, or restore with {})",
-                s.used_by.join(", "),
-                opts.face.hint(Opt::IncludeManaged, "")
-            );
+        if let Some(action) = ruled_out(s, opts, &CAPABILITIES) {
             return Ok(PlanItem {
                 secret: s.full_name(),
                 source_id: s.id.clone(),
-                action: Action::Skip { reason },
-                notes,
-            });
-        }
-        if let Some(reason) = scheduled_for_deletion(s) {
-            return Ok(PlanItem {
-                secret: s.full_name(),
-                source_id: s.id.clone(),
-                action: Action::Skip { reason },
+                action,
                 notes,
             });
         }
@@ -551,9 +538,6 @@ impl Destination for AwsDestination {
             action,
             notes,
         };
-        if let Some(reason) = oversized(s, CAPABILITIES.max_value_size, "AWS Secrets Manager") {
-            return Ok(item(Action::Fail { reason }, notes));
-        }
         let existing = self.existing(&name).await.map_err(fail)?;
         let creating = matches!(existing, Existing::None);
         notes.extend(self.replication_notes(s, opts, creating));
@@ -611,19 +595,9 @@ impl Destination for AwsDestination {
                 arn,
                 versions,
                 labels,
-            } => match opts.conflict {
-                ConflictMode::Skip => {
-                    let reason = format!(
-                        "already exists at the destination ({arn}); use {} to add missing versions",
-                        opts.face.hint(Opt::OnConflict, "append")
-                    );
-                    Ok(item(Action::Skip { reason }, notes))
-                }
-                ConflictMode::Fail => {
-                    let reason = format!("already exists at the destination ({arn})");
-                    Ok(item(Action::Fail { reason }, notes))
-                }
-                ConflictMode::Append => {
+            } => match on_conflict(&arn, opts) {
+                Some(action) => Ok(item(action, notes)),
+                None => {
                     let (steps, more) = plan_steps(s, &versions, &labels);
                     notes.extend(more);
                     Ok(item(

@@ -79,6 +79,7 @@ async fn round_trip_keeps_version_ids_labels_values_and_tags() {
         b.clone(),
     ))
     .await;
+    secretsnap_core::conformance::rules(&AwsDestination::new(b.clone())).await;
     assert!(
         rt.first
             .notes

@@ -115,3 +115,127 @@ pub async fn skips_what_the_source_was_deleting(dest: &dyn Destination) {
         "{report:?}"
     );
 }
+
+/// A secret of `dest`'s own provider for the rule checks: under `folder`, one version per value,
+/// the newest current. Version ids the provider accepts: revisions where versions are numbered,
+/// 32-character tokens where they carry labels.
+fn probe(dest: &dyn Destination, folder: &str, name: &str, values: &[&[u8]]) -> Secret {
+    let caps = dest.capabilities();
+    let versions = values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| crate::model::Version {
+            id: if caps.labels {
+                format!("{:032x}", i + 1)
+            } else {
+                (i + 1).to_string()
+            },
+            labels: if caps.labels && i + 1 == values.len() {
+                vec!["AWSCURRENT".into()]
+            } else {
+                vec![]
+            },
+            payload: crate::Payload::Bytes(zeroize::Zeroizing::new(value.to_vec())),
+            ..Default::default()
+        })
+        .collect();
+    Secret {
+        location: Some(dest.location()),
+        id: format!("conformance-{name}"),
+        name: name.into(),
+        path: folder.into(),
+        kind: caps.secret_types[0].into(),
+        versions,
+        ..Default::default()
+    }
+}
+
+/// Every rule in core (`plan::ruled_out`, `plan::on_conflict`, dry runs) against `dest`, which
+/// must be writable and hold nothing under `/conformance-rules-*`: a secret managed by another
+/// service is skipped unless asked; a value larger than the target holds fails the secret whole;
+/// a dry run writes nothing; a secret already there is skipped or failed by name, or gets only
+/// the versions it lacks, as the conflict mode says.
+pub async fn rules(dest: &dyn Destination) {
+    use crate::plan::{Action, ConflictMode};
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let folder = format!("/conformance-rules-{nanos}");
+    let run = |s: &Secret, conflict, dry_run| {
+        let opts = RestoreOptions {
+            conflict,
+            ..Default::default()
+        };
+        let s = s.clone();
+        async move { restore_all(dest, std::slice::from_ref(&s), &opts, dry_run).await }
+    };
+
+    let mut managed = probe(dest, &folder, "managed", &[b"managed value"]);
+    managed.used_by = vec!["conformance-service".into()];
+    let (_, r) = run(&managed, ConflictMode::Skip, false).await;
+    assert_eq!(r.created_secrets, 0, "{r:?}");
+    assert!(
+        r.skipped.len() == 1
+            && r.skipped[0]
+                .reason
+                .starts_with("managed by conformance-service"),
+        "a managed secret is skipped: {r:?}"
+    );
+
+    let max = dest.capabilities().max_value_size;
+    let large = vec![b'x'; max + 1];
+    let (_, r) = run(
+        &probe(dest, &folder, "too-large", &[b"fits", &large]),
+        ConflictMode::Skip,
+        false,
+    )
+    .await;
+    assert_eq!(r.created_secrets + r.created_versions, 0, "{r:?}");
+    assert!(
+        r.failed.len() == 1 && r.failed[0].reason.contains(&format!("at most {max} bytes")),
+        "a value too large fails the secret whole: {r:?}"
+    );
+
+    let one = probe(dest, &folder, "conflict", &[b"first"]);
+    let (plan, r) = run(&one, ConflictMode::Skip, true).await;
+    assert!(
+        matches!(plan.items[0].action, Action::Create { .. }),
+        "{plan:?}"
+    );
+    assert_eq!(
+        r.created_secrets + r.created_versions,
+        0,
+        "a dry run writes nothing"
+    );
+    let (_, r) = run(&one, ConflictMode::Skip, false).await;
+    assert_eq!(
+        (r.created_secrets, r.created_versions),
+        (1, 1),
+        "after the dry run the secret was still to create: {r:?}"
+    );
+
+    let (_, r) = run(&one, ConflictMode::Skip, false).await;
+    assert!(
+        r.skipped.len() == 1
+            && r.skipped[0]
+                .reason
+                .starts_with("already exists at the destination"),
+        "skip: {r:?}"
+    );
+    let (_, r) = run(&one, ConflictMode::Fail, false).await;
+    assert!(
+        r.failed.len() == 1
+            && r.failed[0]
+                .reason
+                .starts_with("already exists at the destination"),
+        "fail: {r:?}"
+    );
+    let two = probe(dest, &folder, "conflict", &[b"first", b"second"]);
+    let (_, r) = run(&two, ConflictMode::Append, false).await;
+    assert!(r.failed.is_empty(), "{r:?}");
+    assert_eq!(
+        (r.created_secrets, r.created_versions),
+        (0, 1),
+        "append adds only the missing version: {r:?}"
+    );
+}

@@ -223,6 +223,53 @@ pub fn scheduled_for_deletion(s: &crate::Secret) -> Option<String> {
     })
 }
 
+/// The rules every destination applies to a secret before it looks at its target, in this
+/// order; `Some` is the item's action (nothing of the secret is written), `None` plans on:
+/// - managed by another service (`used_by`): skipped, unless the options include managed ones
+///   (that service re-creates its own secrets);
+/// - scheduled for deletion at the source: skipped (`scheduled_for_deletion`);
+/// - a value larger than `target` holds: fails whole, before anything of it is written
+///   (`oversized`).
+///
+/// One place for what used to be written in each destination (where they had already begun to
+/// differ); `conformance::rules` runs each rule against every destination.
+pub fn ruled_out(
+    s: &crate::Secret,
+    opts: &RestoreOptions,
+    target: &crate::Capabilities,
+) -> Option<Action> {
+    if !s.used_by.is_empty() && !opts.include_managed {
+        let reason = format!(
+            "managed by {} (that service creates it; restore it anyway with {})",
+            s.used_by.join(", "),
+            opts.face.hint(crate::Opt::IncludeManaged, "")
+        );
+        return Some(Action::Skip { reason });
+    }
+    if let Some(reason) = scheduled_for_deletion(s) {
+        return Some(Action::Skip { reason });
+    }
+    oversized(s, target.max_value_size, target.title).map(|reason| Action::Fail { reason })
+}
+
+/// What a secret the target already holds (`existing`: the target's id of it) comes to under
+/// the conflict mode: skipped or failed naming it, or `None` for `append` (the destination then
+/// plans the versions it lacks). The target's secret is never overwritten.
+pub fn on_conflict(existing: &str, opts: &RestoreOptions) -> Option<Action> {
+    match opts.conflict {
+        ConflictMode::Skip => Some(Action::Skip {
+            reason: format!(
+                "already exists at the destination ({existing}); use {} to add missing versions",
+                opts.face.hint(crate::Opt::OnConflict, "append")
+            ),
+        }),
+        ConflictMode::Fail => Some(Action::Fail {
+            reason: format!("already exists at the destination ({existing})"),
+        }),
+        ConflictMode::Append => None,
+    }
+}
+
 /// The reason a secret cannot be restored where each version holds at most `max` bytes, naming
 /// the first version that is larger; `None` when every value fits. Destinations check this while
 /// planning, so an oversized secret fails whole, before anything of it is written.

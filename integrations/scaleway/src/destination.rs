@@ -7,11 +7,11 @@
 //! asked. Secrets from another provider are first rewritten by `portable::adapt` (AWS staging
 //! labels and VersionIds kept in version descriptions, deprecated versions disabled).
 
-use secretsnap_core::plan::{oversized, scheduled_for_deletion, Applied, VersionStep};
+use secretsnap_core::plan::{on_conflict, ruled_out, Applied, VersionStep};
 use secretsnap_core::portable::adapt;
 use secretsnap_core::{
-    Action, Capabilities, ConflictMode, Destination, Error, ItemFailure, Location, Opt, Payload,
-    PlanItem, RestoreOptions, Secret, VersionStatus,
+    Action, Capabilities, Destination, Error, ItemFailure, Location, Opt, Payload, PlanItem,
+    RestoreOptions, Secret, VersionStatus,
 };
 use std::collections::HashMap;
 
@@ -180,25 +180,10 @@ impl Destination for ScalewayDestination {
             item: s.full_name(),
             reason: e.to_string(),
         };
-        if !s.used_by.is_empty() && !opts.include_managed {
-            return Ok(item(
-                Action::Skip {
-                    reason: format!(
-                        "managed by {} (restore with {})",
-                        s.used_by.join(", "),
-                        opts.face.hint(Opt::IncludeManaged, "")
-                    ),
-                },
-                vec![],
-            ));
-        }
-        if let Some(reason) = scheduled_for_deletion(s) {
-            return Ok(item(Action::Skip { reason }, vec![]));
+        if let Some(action) = ruled_out(s, opts, &CAPABILITIES) {
+            return Ok(item(action, vec![]));
         }
         let (steps, mut notes) = steps(s);
-        if let Some(reason) = oversized(s, CAPABILITIES.max_value_size, "Scaleway") {
-            return Ok(item(Action::Fail { reason }, notes));
-        }
         if let Some(k) = &s.key_id {
             if !opts.key_ids.contains_key(k) {
                 notes.push(format!(
@@ -218,88 +203,73 @@ impl Destination for ScalewayDestination {
                 notes,
             ));
         };
-        match opts.conflict {
-            ConflictMode::Skip => {
-                let reason = format!(
-                    "already exists at the destination (id {target_id}); use {} to add missing \
-                     versions",
-                    opts.face.hint(Opt::OnConflict, "append")
-                );
-                Ok(item(Action::Skip { reason }, notes))
+        if let Some(action) = on_conflict(&format!("id {target_id}"), opts) {
+            return Ok(item(action, notes));
+        }
+        // Which steps are already there: enabled versions by content, disabled ones by
+        // description (reading them would need a write).
+        // A dry run has not loaded the snapshot's values, so it reads none of the
+        // target's either: enabled versions are then matched only when restoring.
+        let loaded = !s
+            .versions
+            .iter()
+            .any(|v| matches!(v.payload, Payload::Stored(_)));
+        let mut have: Vec<(VersionStatus, String, Option<zeroize::Zeroizing<Vec<u8>>>)> =
+            Vec::new();
+        let mut unmatched = 0;
+        for v in self.client.list_versions(&target_id).await.map_err(fail)? {
+            let rev = v["revision"].as_u64().unwrap_or(0).to_string();
+            let status = VersionStatus::from(v["status"].as_str().unwrap_or(""));
+            if status == VersionStatus::Enabled && !loaded {
+                unmatched += 1;
+                continue;
             }
-            ConflictMode::Fail => {
-                let reason = format!("already exists at the destination (id {target_id})");
-                Ok(item(Action::Fail { reason }, notes))
-            }
-            ConflictMode::Append => {
-                // Which steps are already there: enabled versions by content, disabled ones by
-                // description (reading them would need a write).
-                // A dry run has not loaded the snapshot's values, so it reads none of the
-                // target's either: enabled versions are then matched only when restoring.
-                let loaded = !s
-                    .versions
-                    .iter()
-                    .any(|v| matches!(v.payload, Payload::Stored(_)));
-                let mut have: Vec<(VersionStatus, String, Option<zeroize::Zeroizing<Vec<u8>>>)> =
-                    Vec::new();
-                let mut unmatched = 0;
-                for v in self.client.list_versions(&target_id).await.map_err(fail)? {
-                    let rev = v["revision"].as_u64().unwrap_or(0).to_string();
-                    let status = VersionStatus::from(v["status"].as_str().unwrap_or(""));
-                    if status == VersionStatus::Enabled && !loaded {
-                        unmatched += 1;
-                        continue;
-                    }
-                    let data = if status == VersionStatus::Enabled {
-                        Some(self.client.access(&target_id, &rev).await.map_err(fail)?)
-                    } else {
-                        None
-                    };
-                    if status.restorable() {
-                        have.push((
-                            status,
-                            v["description"].as_str().unwrap_or("").to_string(),
-                            data,
-                        ));
-                    }
-                }
-                let missing: Vec<VersionStep> = steps
-                    .into_iter()
-                    .filter(|st| {
-                        let want = payload(s, &st.source_version);
-                        let pos = have.iter().position(|(status, desc, data)| match data {
-                            Some(d) => Some(&d[..]) == want,
-                            None => {
-                                *status == VersionStatus::Disabled
-                                    && st.disable
-                                    && *desc == st.description
-                            }
-                        });
-                        match pos {
-                            Some(i) => {
-                                have.remove(i);
-                                false
-                            }
-                            None => true,
-                        }
-                    })
-                    .collect();
-                if unmatched > 0 {
-                    notes.push(format!(
-                        "values not read (dry run): the {unmatched} enabled versions already at \
-                         the destination are compared with these when restoring, and only \
-                         versions they lack are added"
-                    ));
-                }
-                Ok(item(
-                    Action::Append {
-                        target_id,
-                        steps: missing,
-                    },
-                    notes,
-                ))
+            let data = if status == VersionStatus::Enabled {
+                Some(self.client.access(&target_id, &rev).await.map_err(fail)?)
+            } else {
+                None
+            };
+            if status.restorable() {
+                have.push((
+                    status,
+                    v["description"].as_str().unwrap_or("").to_string(),
+                    data,
+                ));
             }
         }
+        let missing: Vec<VersionStep> = steps
+            .into_iter()
+            .filter(|st| {
+                let want = payload(s, &st.source_version);
+                let pos = have.iter().position(|(status, desc, data)| match data {
+                    Some(d) => Some(&d[..]) == want,
+                    None => {
+                        *status == VersionStatus::Disabled && st.disable && *desc == st.description
+                    }
+                });
+                match pos {
+                    Some(i) => {
+                        have.remove(i);
+                        false
+                    }
+                    None => true,
+                }
+            })
+            .collect();
+        if unmatched > 0 {
+            notes.push(format!(
+                "values not read (dry run): the {unmatched} enabled versions already at \
+                 the destination are compared with these when restoring, and only \
+                 versions they lack are added"
+            ));
+        }
+        Ok(item(
+            Action::Append {
+                target_id,
+                steps: missing,
+            },
+            notes,
+        ))
     }
 
     async fn apply(
