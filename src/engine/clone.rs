@@ -1,15 +1,18 @@
 //! Clone: a source straight into a destination (another project, region or provider) with no
-//! repository in between, through the same plan/apply loop and conflict modes as restore. Values
-//! live only in memory, zeroized when dropped.
+//! repository in between, through the same plan/apply loop and conflict modes as restore, fed as
+//! the source is read. Values live only in memory, zeroized when dropped.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use futures::StreamExt;
 use secretsnap_core::fetch::fetch_each;
+use secretsnap_core::restore::restore_stream;
 use secretsnap_core::{
     Destination, Filter, ItemFailure, NothingKnown, Plan, Report, RestoreOptions, Source,
 };
 use serde::Serialize;
 
-use super::restore::apply;
 use super::{Error, Progress};
 
 /// What a clone did.
@@ -24,7 +27,11 @@ pub struct CloneReport {
     pub report: Report,
 }
 
-/// Reads every matching secret of `source` and restores it into `dest`.
+/// Reads every matching secret of `source` and restores it into `dest`, streaming: each secret
+/// is planned and written as soon as it is read, so reading the source and writing the
+/// destination overlap (a clone takes about the longer of the two, not their sum), and memory
+/// holds the secrets in flight, not the project. The plan and report come out in `path/name`
+/// order whatever order the reads finished in.
 pub async fn clone(
     source: &dyn Source,
     dest: &dyn Destination,
@@ -35,32 +42,50 @@ pub async fn clone(
     progress: &dyn Progress,
 ) -> Result<CloneReport, Error> {
     let listed = source.list(filter).await?;
-    progress.start("read", listed.len());
-    let mut fetched = fetch_each(source, listed, filter, &NothingKnown, concurrency, |_| ());
-    let mut secrets = Vec::new();
-    let mut read_failed = Vec::new();
-    while let Some((_, r)) = fetched.next().await {
-        match r {
-            Ok(s) => {
-                progress.advance(&s.full_name());
-                secrets.push(s);
-            }
-            Err(f) => {
-                progress.advance(&f.item);
-                read_failed.push(f);
-            }
-        }
-    }
-    drop(fetched);
+    let expected = listed.len();
+    progress.start(if dry_run { "plan" } else { "clone" }, expected);
+    let read_failed = Mutex::new(Vec::new());
+    let read = AtomicUsize::new(0);
+    let secrets = fetch_each(source, listed, filter, &NothingKnown, concurrency, |_| ())
+        .filter_map(|(_, r)| {
+            futures::future::ready(match r {
+                Ok(s) => {
+                    read.fetch_add(1, Ordering::Relaxed);
+                    Some(Ok(s))
+                }
+                Err(f) => {
+                    progress.advance(&f.item);
+                    read_failed
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(f);
+                    None
+                }
+            })
+        });
+    let done = |name: &str| progress.advance(name);
+    let (mut plan, mut report) =
+        restore_stream(dest, secrets, expected, opts, dry_run, &done).await;
     progress.finish();
-    secrets.sort_by_key(|s| s.full_name());
-    let (plan, report) = apply(dest, &secrets, opts, dry_run, progress).await;
+    plan.items.sort_by(|a, b| a.secret.cmp(&b.secret));
+    report.skipped.sort_by(|a, b| a.item.cmp(&b.item));
+    report.failed.sort_by(|a, b| a.item.cmp(&b.item));
+    report
+        .notes
+        .sort_by(|a, b| note_secret(a).cmp(note_secret(b)));
+    let mut read_failed = read_failed.into_inner().unwrap_or_else(|p| p.into_inner());
+    read_failed.sort_by(|a, b| a.item.cmp(&b.item));
     Ok(CloneReport {
         source: source.location().url(),
-        secrets_read: secrets.len(),
+        secrets_read: read.into_inner(),
         read_failed,
         source_api_calls: source.calls(),
         plan,
         report,
     })
+}
+
+/// The secret a report note is about (`/path/name: note`).
+fn note_secret(note: &str) -> &str {
+    note.split_once(": ").map_or(note, |(secret, _)| secret)
 }
