@@ -299,6 +299,7 @@ where
         )),
         SdkError::ResponseError(_) => Error::Protocol(format!("{what}: unreadable response")),
         SdkError::ConstructionFailure(_) => Error::Config(format!("{what}: invalid request")),
-        _ => Error::Protocol(format!("{what}: {e}")),
+        // A kind of SDK failure this code does not know: its text is not ours to forward.
+        _ => Error::Protocol(format!("{what}: failed in the AWS SDK")),
     }
 }

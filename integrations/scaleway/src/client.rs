@@ -307,8 +307,14 @@ impl Client {
             return if text.is_empty() {
                 Ok(None)
             } else {
+                // Where and what kind of error, not serde's text (a type error quotes the value).
                 serde_json::from_slice(&text).map(Some).map_err(|e| {
-                    Failure::Final(Error::Protocol(format!("invalid JSON from {path}: {e}")))
+                    Failure::Final(Error::Protocol(format!(
+                        "invalid JSON from {path} ({:?} error at line {}, column {})",
+                        e.classify(),
+                        e.line(),
+                        e.column()
+                    )))
                 })
             };
         }

@@ -60,6 +60,17 @@ struct ConfigFile {
     profiles: std::collections::HashMap<String, Profile>,
 }
 
+/// The scw config file's text parsed. The file holds secret keys and a YAML error can quote what
+/// it failed on: the error says where, never what.
+fn parse_config(text: &str, path: &std::path::Path) -> Result<ConfigFile, Error> {
+    serde_norway::from_str(text).map_err(|e| {
+        let at = e.location().map_or(String::new(), |l| {
+            format!(" at line {}, column {}", l.line(), l.column())
+        });
+        Error::Config(format!("{}: not a valid scw config{at}", path.display()))
+    })
+}
+
 fn config_path() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("SCW_CONFIG_PATH") {
         return Some(PathBuf::from(p));
@@ -106,8 +117,7 @@ impl Credentials {
                     std::fs::read_to_string(&p)
                         .map_err(|e| Error::Config(format!("reading {}: {e}", p.display())))?,
                 );
-                serde_norway::from_str(&text)
-                    .map_err(|e| Error::Config(format!("{}: {e}", p.display())))?
+                parse_config(&text, &p)?
             }
             None => ConfigFile::default(),
         };
@@ -153,5 +163,28 @@ impl Credentials {
 
     pub(crate) fn secret_key(&self) -> &str {
         &self.secret_key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_config_file_is_named_without_its_contents() {
+        for text in [
+            "secret_key: [LEAKCANARY-1111\n",
+            "profiles:\n  a:\n    secret_key: {LEAKCANARY-2222: x}\n",
+            "profiles: LEAKCANARY-3333\n",
+        ] {
+            let Err(e) = parse_config(text, std::path::Path::new("/x/config.yaml")) else {
+                panic!("{text} must not parse");
+            };
+            let e = e.to_string();
+            assert!(
+                e.contains("/x/config.yaml") && !e.contains("LEAKCANARY"),
+                "{e}"
+            );
+        }
     }
 }
