@@ -140,10 +140,15 @@ impl Runner for ChildRunner {
 fn outcome_of(code: u8) -> Finished {
     match code {
         OK => Finished::ok(),
-        PARTIAL => Finished::new(Outcome::Partial, "some items failed (exit 3)"),
+        PARTIAL => Finished::new(
+            Outcome::Partial,
+            format!("some items failed (exit {PARTIAL})"),
+        ),
         LOCKED => Finished::new(
             Outcome::Locked,
-            "the repository stayed locked by another process past lock_wait (exit 5)",
+            format!(
+                "the repository stayed locked by another process past lock_wait (exit {LOCKED})"
+            ),
         ),
         c => Finished::new(Outcome::Failed, format!("exit code {c}")),
     }
