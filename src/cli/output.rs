@@ -90,12 +90,19 @@ pub fn usage(e: impl std::fmt::Display) -> anyhow::Error {
 }
 
 /// Prints `value` as JSON with `--json`, else runs `human`.
-pub fn print(g: &Global, value: serde_json::Value, human: impl FnOnce()) {
+///
+/// The JSON is written to stdout as it is serialized, never built whole in memory first (a
+/// restore's report names every secret: at 100 000 secrets a `Value` tree of it would cost more
+/// than the restore itself).
+pub fn print(g: &Global, value: impl serde::Serialize, human: impl FnOnce()) {
     if g.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&value).expect("JSON values serialize")
-        );
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        // A closed stdout is the reader's business: nothing to report it to.
+        let _ = serde_json::to_writer_pretty(&mut out, &value)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
+            .and_then(|()| out.flush());
     } else {
         human();
     }

@@ -6,7 +6,6 @@ use clap::Args;
 use secretsnap::engine::{self, select};
 use secretsnap::locations::Endpoint;
 use secretsnap_core::{Action, Plan, Report};
-use serde_json::json;
 
 use super::args::{ReadArgs, RestoreArgs, SecretArgs, SelectArgs};
 use super::output::{partial_if, print, usage};
@@ -76,20 +75,29 @@ pub async fn restore(g: &Global, cmd: &RestoreCmd) -> anyhow::Result<u8> {
     )
     .await?;
     let dry = cmd.restore.dry_run;
-    print(
-        g,
-        json!({"snapshot": snap.id, "dry_run": dry, "plan": &plan, "report": &report}),
-        || {
-            println!(
-                "snapshot {} ({}, {}) → {}",
-                snap.id.short(),
-                snap.header.meta.source,
-                snap.header.time.format("%Y-%m-%d %H:%M:%S"),
-                plan.target
-            );
-            human(&plan, &report, dry);
-        },
-    );
+    #[derive(serde::Serialize)]
+    struct Out<'a> {
+        snapshot: &'a secretsnap_store::Id,
+        dry_run: bool,
+        plan: &'a secretsnap_core::Plan,
+        report: &'a secretsnap_core::Report,
+    }
+    let out = Out {
+        snapshot: &snap.id,
+        dry_run: dry,
+        plan: &plan,
+        report: &report,
+    };
+    print(g, &out, || {
+        println!(
+            "snapshot {} ({}, {}) → {}",
+            snap.id.short(),
+            snap.header.meta.source,
+            snap.header.time.format("%Y-%m-%d %H:%M:%S"),
+            plan.target
+        );
+        human(&plan, &report, dry);
+    });
     Ok(partial_if(!report.failed.is_empty()))
 }
 
@@ -120,16 +128,28 @@ pub async fn clone(g: &Global, cmd: &CloneCmd) -> anyhow::Result<u8> {
         bar.as_ref(),
     )
     .await?;
-    print(g, json!({"dry_run": dry, "clone": &r}), || {
-        println!(
-            "{} → {}: {} secrets read ({} API calls)",
-            r.source, r.plan.target, r.secrets_read, r.source_api_calls
-        );
-        for f in &r.read_failed {
-            println!("  read failed: {}: {}", f.item, f.reason);
-        }
-        human(&r.plan, &r.report, dry);
-    });
+    #[derive(serde::Serialize)]
+    struct Out<'a> {
+        dry_run: bool,
+        clone: &'a engine::CloneReport,
+    }
+    print(
+        g,
+        Out {
+            dry_run: dry,
+            clone: &r,
+        },
+        || {
+            println!(
+                "{} → {}: {} secrets read ({} API calls)",
+                r.source, r.plan.target, r.secrets_read, r.source_api_calls
+            );
+            for f in &r.read_failed {
+                println!("  read failed: {}: {}", f.item, f.reason);
+            }
+            human(&r.plan, &r.report, dry);
+        },
+    );
     Ok(partial_if(
         !r.read_failed.is_empty() || !r.report.failed.is_empty(),
     ))
