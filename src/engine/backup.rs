@@ -96,7 +96,7 @@ async fn carryable(
         .and_then(|d| chrono::Utc::now().checked_sub_signed(d))
         .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
     let mut out = HashMap::new();
-    for (mut s, contents) in secrets_from_entries(&entries).map_err(Error::Snapshot)? {
+    for (mut s, contents) in secrets_from_entries(entries).map_err(Error::Snapshot)? {
         if unchanged::scanned_at(&s).is_none_or(|t| t < oldest) {
             continue;
         }

@@ -2,9 +2,6 @@
 //! repository in between, through the same plan/apply loop and conflict modes as restore, fed as
 //! the source is read. Values live only in memory, zeroized when dropped.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
-
 use futures::StreamExt;
 use secretsnap_core::fetch::fetch_each;
 use secretsnap_core::restore::restore_stream;
@@ -44,21 +41,18 @@ pub async fn clone(
     let listed = source.list(filter).await?;
     let expected = listed.len();
     progress.start(if dry_run { "plan" } else { "clone" }, expected);
-    let read_failed = Mutex::new(Vec::new());
-    let read = AtomicUsize::new(0);
+    let mut read_failed = Vec::new();
+    let mut read = 0;
     let secrets = fetch_each(source, listed, filter, &NothingKnown, concurrency, |_| ())
         .filter_map(|(_, r)| {
             futures::future::ready(match r {
                 Ok(s) => {
-                    read.fetch_add(1, Ordering::Relaxed);
+                    read += 1;
                     Some(Ok(s))
                 }
                 Err(f) => {
                     progress.advance(&f.item);
-                    read_failed
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(f);
+                    read_failed.push(f);
                     None
                 }
             })
@@ -73,11 +67,10 @@ pub async fn clone(
     report
         .notes
         .sort_by(|a, b| note_secret(a).cmp(note_secret(b)));
-    let mut read_failed = read_failed.into_inner().unwrap_or_else(|p| p.into_inner());
     read_failed.sort_by(|a, b| a.item.cmp(&b.item));
     Ok(CloneReport {
         source: source.location().url(),
-        secrets_read: read.into_inner(),
+        secrets_read: read,
         read_failed,
         source_api_calls: source.calls(),
         plan,

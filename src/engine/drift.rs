@@ -51,7 +51,7 @@ pub async fn drift(
 ) -> Result<DriftReport, Error> {
     let header = super::records::header(repo, snapshot).await?;
     let entries = repo.entries(&header).await?;
-    let stored = secrets_from_entries(&entries).map_err(Error::Snapshot)?;
+    let stored = secrets_from_entries(entries).map_err(Error::Snapshot)?;
     let before: Vec<SecretView> = stored.iter().map(|(s, c)| secret_view(s, c)).collect();
     // Every version "already held" (as recorded, so what a read once taught is carried, e.g. a
     // binary value): the connectors then read metadata and never a value.

@@ -90,7 +90,7 @@ pub fn secret_view(s: &Secret, contents: &[Option<Entry>]) -> SecretView {
 pub async fn list(repo: &Repository, snapshot: &Id) -> Result<Vec<SecretView>, Error> {
     let header = super::records::header(repo, snapshot).await?;
     let entries = repo.entries(&header).await?;
-    Ok(secrets_from_entries(&entries)
+    Ok(secrets_from_entries(entries)
         .map_err(Error::Snapshot)?
         .iter()
         .map(|(s, c)| secret_view(s, c))

@@ -10,6 +10,7 @@ use secretsnap_core::{Payload, Secret, Version};
 use secretsnap_store::Entry;
 
 pub const SECRET_RECORD: &str = "secret.json";
+pub const VERSION_DIR: &str = "versions";
 
 /// The version of these records that this code writes (`SnapshotMeta::format`), and the newest
 /// it reads. Snapshots from before it was recorded (no `format`) are format 1, the same
@@ -33,7 +34,6 @@ pub async fn header(
     }
     Ok(header)
 }
-pub const VERSION_DIR: &str = "versions";
 
 /// Record path prefix of a secret: `scaleway/fr-par/<project>/<path>/<name>`.
 pub fn secret_prefix(s: &Secret) -> String {
@@ -62,15 +62,17 @@ pub type StoredSecret = (Secret, Vec<Option<Entry>>);
 /// Records of one secret while grouping: its metadata record and its version records.
 type Grouped = (Option<Secret>, Vec<(Version, Entry)>);
 
-/// Rebuilds secrets (metadata and version metadata, payloads `Absent`) from snapshot entries,
-/// keeping for each version the entry that holds its content.
-pub fn secrets_from_entries(entries: &[Entry]) -> Result<Vec<StoredSecret>, String> {
+/// Rebuilds secrets (metadata and version metadata, payloads `Absent`) from a snapshot's
+/// entries (in path order), keeping for each version the entry that holds its content; sorted
+/// by record prefix.
+pub fn secrets_from_entries(entries: Vec<Entry>) -> Result<Vec<StoredSecret>, String> {
     let mut g = Grouper::default();
     let mut out = Vec::new();
     for e in entries {
-        out.extend(g.push(e.clone())?);
+        out.extend(g.push(e)?);
     }
     out.extend(g.finish()?);
+    out.sort_by_cached_key(|(s, _)| secret_prefix(s));
     Ok(out)
 }
 

@@ -11,7 +11,7 @@ use secretsnap_core::restore::{restore_each, restore_stream};
 use secretsnap_core::{Destination, ItemFailure, Payload, Plan, Report, RestoreOptions, Secret};
 use secretsnap_store::{Entry, Id, Repository, SnapshotHeader};
 
-use super::records::{Grouper, StoredSecret};
+use super::records::{secrets_from_entries, Grouper, StoredSecret};
 use super::{Error, Progress};
 
 /// Secrets whose values are read ahead of the destination, each secret's versions at once. At
@@ -33,25 +33,13 @@ pub async fn load_secrets(
     keep: impl Fn(&Secret) -> bool,
 ) -> Result<Vec<Secret>, Error> {
     let header = super::records::header(repo, snapshot).await?;
-    let mut g = Grouper::default();
-    let mut out = Vec::new();
-    for t in &header.trees {
-        let mut complete = Vec::new();
-        for e in repo.tree(t).await? {
-            complete.extend(g.push(e).map_err(Error::Snapshot)?);
-        }
-        for stored in complete {
-            if keep(&stored.0) {
-                out.push(with_values(repo, stored, false).await);
-            }
-        }
-    }
-    for stored in g.finish().map_err(Error::Snapshot)? {
-        if keep(&stored.0) {
-            out.push(with_values(repo, stored, false).await);
-        }
-    }
-    Ok(out)
+    let mut stored = secrets_from_entries(repo.entries(&header).await?).map_err(Error::Snapshot)?;
+    stored.retain(|(s, _)| keep(s));
+    Ok(stream::iter(stored)
+        .map(|s| with_values(repo, s, false))
+        .buffered(SECRETS_READ_AHEAD)
+        .collect()
+        .await)
 }
 
 /// A stored secret with its values read (all its versions at once), or with their sizes only
@@ -206,7 +194,8 @@ pub async fn restore_snapshot(
     Ok(out)
 }
 
-/// Plans (and unless `dry_run`, applies) `secrets` at `dest`: the loop clone and drills share.
+/// Plans (and unless `dry_run`, applies) `secrets` at `dest`, all in memory: the loop drills
+/// use (their read-back needs the values afterwards).
 pub async fn apply(
     dest: &dyn Destination,
     secrets: &[Secret],

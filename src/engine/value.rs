@@ -18,7 +18,7 @@ pub async fn read_value(
 ) -> Result<Zeroizing<Vec<u8>>, Error> {
     let header = super::records::header(repo, snapshot).await?;
     let entries = repo.entries(&header).await?;
-    let all = secrets_from_entries(&entries).map_err(Error::Snapshot)?;
+    let all = secrets_from_entries(entries).map_err(Error::Snapshot)?;
     let wanted = if secret.starts_with('/') {
         secret.to_string()
     } else {

@@ -46,7 +46,6 @@ struct Pending {
     plain: Zeroizing<Vec<u8>>,
     /// Each blob and where its plaintext ends in `plain`.
     blobs: Vec<(Kind, Id, usize)>,
-    bytes: usize,
 }
 
 impl Pending {
@@ -70,7 +69,6 @@ impl Pending {
             pool.give(std::mem::replace(&mut *self.plain, larger));
         }
         self.plain.extend_from_slice(plaintext);
-        self.bytes += plaintext.len();
         self.blobs.push((kind, id, self.plain.len()));
         Ok(())
     }
@@ -79,17 +77,23 @@ impl Pending {
         self.blobs.is_empty()
     }
 
+    /// Plaintext bytes gathered.
+    fn bytes(&self) -> usize {
+        self.plain.len()
+    }
+
     /// Seals every blob and the header into one pack (CPU-bound: run on a blocking thread),
     /// into a pooled buffer sized once; the plaintext buffer goes back to the pool, wiped.
     fn seal(mut self, keys: &Keys, pool: &BufferPool) -> Result<crate::pack::FinishedPack> {
-        let mut start = 0;
-        let mut lengths = Vec::with_capacity(self.blobs.len());
-        for (_, _, end) in &self.blobs {
-            lengths.push(end - start);
-            start = *end;
-        }
-        let (size, _) = PackBuilder::sealed_size(lengths.iter().copied());
-        let mut pack = PackBuilder::for_blobs_in(pool.take(size), lengths.into_iter());
+        let lengths = || {
+            self.blobs.iter().scan(0, |start, (_, _, end)| {
+                let len = end - *start;
+                *start = *end;
+                Some(len)
+            })
+        };
+        let (size, _) = PackBuilder::sealed_size(lengths());
+        let mut pack = PackBuilder::for_blobs_in(pool.take(size), lengths());
         let mut start = 0;
         for (kind, id, end) in &self.blobs {
             pack.add(keys, *kind, *id, &self.plain[start..*end])?;
@@ -167,7 +171,7 @@ impl SnapshotWriter<'_> {
                 .add(&self.repo.buffers, pack_size, Kind::Data, id, piece)?;
             self.stats.new_chunks += 1;
             self.stats.new_bytes += piece.len() as u64;
-            if self.data.bytes >= self.repo.config.pack_size as usize {
+            if self.data.bytes() >= pack_size {
                 self.flush(Kind::Data).await?;
             }
         }
@@ -276,7 +280,7 @@ impl SnapshotWriter<'_> {
             let pack_size = self.repo.config.pack_size as usize;
             self.trees
                 .add(&self.repo.buffers, pack_size, Kind::Tree, id, &plain)?;
-            if self.trees.bytes >= self.repo.config.pack_size as usize {
+            if self.trees.bytes() >= pack_size {
                 self.flush(Kind::Tree).await?;
             }
         }

@@ -3,8 +3,8 @@
 //! into one plan and one report in the input's order. Secrets proceed in parallel (a secret's own
 //! writes stay in order inside `apply`), so a restore runs at the destination's rate limit, not at
 //! its latency. The input is a stream (`restore_stream`): a restore from a repository plans and
-//! writes the first secrets while later ones are still being read. `restore`, `clone`, drills, the Plakar exporter and the conformance suite all run
-//! this loop.
+//! writes the first secrets while later ones are still being read. `restore`, `clone`, drills,
+//! the Plakar exporter and the conformance suite all run this loop.
 
 use std::time::Instant;
 
@@ -66,6 +66,8 @@ pub async fn restore_each(
     dry_run: bool,
     done: &(dyn Fn(&str) + Send + Sync),
 ) -> (Plan, Report) {
+    // Owned copies: a stream of `&Secret` makes the loop's future `Send` only for one lifetime,
+    // which callers that spawn it (the Plakar exporter) cannot prove.
     let input = stream::iter(secrets.iter().cloned().map(Ok));
     restore_stream(dest, input, secrets.len(), opts, dry_run, done).await
 }

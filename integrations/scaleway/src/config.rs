@@ -39,9 +39,9 @@ pub fn credentials_for(
     api_url: Option<&str>,
     profile: Option<&str>,
 ) -> Result<Credentials, Error> {
-    let mut creds = match &keys.secret_key {
-        _ if profile.is_some() => Credentials::from_env_with(profile)?,
-        Some(k) => {
+    let mut creds = match (&keys.secret_key, profile) {
+        (_, Some(named)) => Credentials::from_env_with(Some(named))?,
+        (Some(k), None) => {
             let env = Credentials::from_env().ok();
             let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
             let project = env
@@ -60,7 +60,7 @@ pub fn credentials_for(
             c.access_key = keys.access_key.clone();
             c
         }
-        None => Credentials::from_env()?,
+        (None, None) => Credentials::from_env()?,
     };
     if let Some(url) = api_url {
         creds.api_url = url.trim_end_matches('/').to_string();

@@ -207,9 +207,9 @@ impl Destination for ScalewayDestination {
             return Ok(item(action, notes));
         }
         // Which steps are already there: enabled versions by content, disabled ones by
-        // description (reading them would need a write).
-        // A dry run has not loaded the snapshot's values, so it reads none of the
-        // target's either: enabled versions are then matched only when restoring.
+        // description (reading them would need a write). A dry run has not loaded the
+        // snapshot's values, so it reads none of the target's either: enabled versions are then
+        // matched only when restoring.
         let loaded = !s
             .versions
             .iter()
