@@ -468,6 +468,8 @@ impl Repository {
             }
             match self.read_snapshot_object(&name).await {
                 Ok(info) => list.snapshots.push(info),
+                // Forgotten by another process since the listing: gone, not damaged.
+                Err(Error::NotFound(_)) => {}
                 Err(e) => list.damaged.push((name, e.to_string())),
             }
         }

@@ -167,3 +167,99 @@ async fn keys_add_change_remove_and_wrong_passphrase() {
     assert!(msg.contains("wrong passphrase"));
     let _ = Arc::clone(&backend);
 }
+
+/// Commits a one-entry snapshot through its own handle on `backend`, as another agent would.
+async fn commit_elsewhere(backend: Arc<dyn secretsnap_store::backend::Backend>, what: &str) {
+    let other = Repository::open(backend, common::PW, common::opts(None))
+        .await
+        .unwrap();
+    let mut w = other.writer().await.unwrap();
+    w.add(what, b"m", None, what.as_bytes()).await.unwrap();
+    w.commit(common::meta("test://fleet")).await.unwrap();
+}
+
+/// A hook that forgets `ids` except the snapshot about to be read, as a retention on another
+/// agent would.
+fn forget_all_but(
+    backend: Arc<dyn secretsnap_store::backend::Backend>,
+    ids: Vec<secretsnap_store::Id>,
+) -> common::interleave::Hook {
+    Box::new(move |name| {
+        Box::pin(async move {
+            let forgetter = Repository::open(backend, common::PW, common::opts(None))
+                .await
+                .unwrap();
+            let others: Vec<_> = ids
+                .into_iter()
+                .filter(|id| name != format!("snapshots/{id}"))
+                .collect();
+            forgetter.forget(&others).await.unwrap();
+        })
+    })
+}
+
+/// Commits one one-entry snapshot per name through `repo`.
+async fn commit_each(repo: &Repository, names: &[&str]) -> Vec<secretsnap_store::Id> {
+    let mut ids = Vec::new();
+    for name in names {
+        let mut w = repo.writer().await.unwrap();
+        w.add(name, b"m", None, name.as_bytes()).await.unwrap();
+        ids.push(w.commit(common::meta("test://fleet")).await.unwrap().0);
+    }
+    ids
+}
+
+/// A check shares the repository with backups and forgets (they take no exclusive lock). Between
+/// its listing of indexes and of snapshots another agent commits a snapshot, and while it reads
+/// the snapshots a retention forgets one it has listed: neither is damage, and the check must not
+/// say so (a scheduler running a check beside its backups failed exactly so).
+#[tokio::test]
+async fn check_beside_a_backup_and_a_forget_reports_no_damage() {
+    use common::interleave::{At, Interleave};
+    let dir = tempfile::tempdir().unwrap();
+    let (backend, repo) = common::local_repo(dir.path()).await;
+    let ours = commit_each(&repo, &["a", "b"]).await;
+    // Hooks count from here: opening a repository reads and lists too.
+    let seen = Arc::new(Interleave::new(backend.clone()));
+    let checker = Repository::open(seen.clone(), common::PW, common::opts(None))
+        .await
+        .unwrap();
+    // Whichever listing the check makes first, a commit lands before the other one.
+    for (prefix, what) in [("index/", "after-index"), ("snapshots/", "after-snapshots")] {
+        let backend = backend.clone();
+        seen.at(
+            At::AfterList(prefix, 1),
+            Box::new(move |_| Box::pin(commit_elsewhere(backend, what))),
+        );
+    }
+    // Reading the first snapshot, the others listed with it are forgotten.
+    seen.at(
+        At::BeforeGet("snapshots/", 1),
+        forget_all_but(backend.clone(), ours),
+    );
+    let report = checker.check(Some(Subset::All)).await.unwrap();
+    assert_eq!(seen.pending(), 0, "every interleaving happened");
+    assert!(report.ok(), "{:?}", report.errors);
+}
+
+/// Listing snapshots while a retention forgets one of them: the forgotten one is gone, not
+/// damaged (`snapshots` feeds prune's refusal, `status` and the scheduler).
+#[tokio::test]
+async fn snapshots_listed_during_a_forget_are_not_damaged() {
+    use common::interleave::{At, Interleave};
+    let dir = tempfile::tempdir().unwrap();
+    let (backend, repo) = common::local_repo(dir.path()).await;
+    let ours = commit_each(&repo, &["a", "b", "c"]).await;
+    let seen = Arc::new(Interleave::new(backend.clone()));
+    let lister = Repository::open(seen.clone(), common::PW, common::opts(None))
+        .await
+        .unwrap();
+    seen.at(
+        At::BeforeGet("snapshots/", 1),
+        forget_all_but(backend.clone(), ours),
+    );
+    let list = lister.snapshots().await.unwrap();
+    assert_eq!(seen.pending(), 0);
+    assert!(list.damaged.is_empty(), "{:?}", list.damaged);
+    assert_eq!(list.snapshots.len(), 1);
+}

@@ -1,6 +1,8 @@
 //! Shared helpers for the store's integration tests: fast key derivation and fresh repositories.
 #![allow(dead_code)]
 
+pub mod interleave;
+
 use std::sync::Arc;
 
 use secretsnap_store::backend::{Backend, LocalBackend};
