@@ -61,6 +61,11 @@ fn providers() -> Vec<Box<dyn Provider>> {
     ]
 }
 
+/// What every known provider declares (`RestoreOptions::origins`).
+pub fn origins() -> Vec<secretsnap_core::Capabilities> {
+    providers().iter().map(|p| p.capabilities()).collect()
+}
+
 fn find<'a>(providers: &'a [Box<dyn Provider>], name: &str) -> Option<&'a dyn Provider> {
     providers.iter().find(|p| p.name() == name).map(|p| &**p)
 }

@@ -51,4 +51,8 @@ impl Connect for PluginConnect {
         }
         connections(cfg).destination(&e).await
     }
+
+    fn origins(&self) -> Vec<secretsnap_core::Capabilities> {
+        crate::locations::origins()
+    }
 }

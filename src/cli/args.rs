@@ -139,6 +139,7 @@ impl RestoreArgs {
             face: Face::Cli,
             under: None,
             mark: None,
+            origins: secretsnap::locations::origins(),
         })
     }
 }

@@ -58,8 +58,15 @@ pub async fn clone(
             })
         });
     let done = |name: &str| progress.advance(name);
-    let (mut plan, mut report) =
-        restore_stream(dest, secrets, expected, opts, dry_run, &done).await;
+    let (mut plan, mut report) = restore_stream(
+        dest,
+        secrets,
+        expected,
+        &super::knowing_origins(opts),
+        dry_run,
+        &done,
+    )
+    .await;
     progress.finish();
     plan.items.sort_by(|a, b| a.secret.cmp(&b.secret));
     report.skipped.sort_by(|a, b| a.item.cmp(&b.item));

@@ -76,7 +76,7 @@ pub fn secret_view(s: &Secret, contents: &[Option<Entry>]) -> SecretView {
         protected: s.protected,
         managed: !s.used_by.is_empty(),
         deletion_requested_at: s.deletion_requested_at.clone(),
-        replicas: s.replicas().into_iter().map(|(region, _)| region).collect(),
+        replicas: s.replica_regions(),
         versions: s
             .versions
             .iter()

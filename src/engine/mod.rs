@@ -27,6 +27,20 @@ pub use restore::{apply, load_secrets, restore_snapshot};
 pub use select::SnapshotFilter;
 pub use value::read_value;
 
+/// `opts`, knowing every provider this binary links (unless the caller listed them): a secret
+/// moving between providers is adapted with its origin's conventions.
+fn knowing_origins(
+    opts: &secretsnap_core::RestoreOptions,
+) -> std::borrow::Cow<'_, secretsnap_core::RestoreOptions> {
+    if opts.origins.is_empty() {
+        let mut known = opts.clone();
+        known.origins = crate::locations::origins();
+        std::borrow::Cow::Owned(known)
+    } else {
+        std::borrow::Cow::Borrowed(opts)
+    }
+}
+
 /// Engine errors: the store's, a connector's, an unreadable snapshot record, or a selection
 /// (snapshot, secret, version) that names nothing.
 #[derive(Debug, thiserror::Error)]

@@ -189,7 +189,8 @@ pub async fn restore_snapshot(
         })
         .buffered(SECRETS_READ_AHEAD);
     let done = |name: &str| progress.advance(name);
-    let out = restore_stream(dest, secrets, count, opts, dry_run, &done).await;
+    let opts = super::knowing_origins(opts);
+    let out = restore_stream(dest, secrets, count, &opts, dry_run, &done).await;
     progress.finish();
     Ok(out)
 }
@@ -205,7 +206,8 @@ pub async fn apply(
 ) -> (Plan, Report) {
     progress.start(if dry_run { "plan" } else { "restore" }, secrets.len());
     let done = |name: &str| progress.advance(name);
-    let out = restore_each(dest, secrets, opts, dry_run, &done).await;
+    let opts = super::knowing_origins(opts);
+    let out = restore_each(dest, secrets, &opts, dry_run, &done).await;
     progress.finish();
     out
 }

@@ -73,6 +73,10 @@ impl Provider for AwsProvider {
         NAME
     }
 
+    fn capabilities(&self) -> secretsnap_core::Capabilities {
+        crate::destination::CAPABILITIES
+    }
+
     fn check_location(&self, _region: &str, scope: &str) -> Result<(), String> {
         if !scope.is_empty() {
             return Err("an AWS location is aws://REGION; filter names with ?path=".into());

@@ -195,6 +195,24 @@ pub fn secret(m: Meta<'_>, location: &Location) -> Secret {
     s
 }
 
+/// The regions `s` was replicated to at its source, with each replica's KMS key id
+/// (`extras.replicas`, recorded from DescribeSecret by the source).
+pub fn replicas(s: &Secret) -> Vec<(String, Option<String>)> {
+    let Some(list) = s.extras.get("replicas").and_then(|r| r.as_array()) else {
+        return Vec::new();
+    };
+    list.iter()
+        .filter_map(|r| {
+            let region = r.get("region")?.as_str()?.to_string();
+            let key = r
+                .get("kms_key_id")
+                .and_then(|k| k.as_str())
+                .map(String::from);
+            Some((region, key))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

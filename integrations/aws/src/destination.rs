@@ -16,7 +16,7 @@ use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use aws_sdk_secretsmanager::primitives::Blob;
 use aws_sdk_secretsmanager::types::{ReplicaRegionType, Tag};
 use secretsnap_core::plan::{on_conflict, ruled_out, Applied, VersionStep};
-use secretsnap_core::portable::{adapt, is_binary};
+use secretsnap_core::portable::is_binary;
 use secretsnap_core::{
     Action, Capabilities, ConflictMode, Destination, Error, ItemFailure, Location, Opt, Payload,
     PlanItem, RestoreOptions, Secret, Version,
@@ -24,7 +24,7 @@ use secretsnap_core::{
 use serde_json::Value;
 
 use crate::client::{error, AwsClient};
-use crate::convert::{aws_name, aws_tags, External};
+use crate::convert::{aws_name, aws_tags, replicas, External};
 use crate::policy::{account_of, map_role, rewrite, Target};
 use crate::quota::Api;
 
@@ -93,6 +93,8 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     disabled_versions: false,
     rotation: true,
     expiry: false,
+    current_label: Some("AWSCURRENT"),
+    structured_type: None,
 };
 
 /// `aws://REGION` as a destination.
@@ -272,9 +274,8 @@ impl AwsDestination {
     /// exists there, why replicating there would fail (AWS would leave that replica `Failed`).
     async fn replica_conflicts(&self, s: &Secret, name: &str) -> Vec<(String, Option<String>)> {
         let regions: Vec<String> = s
-            .replicas()
+            .replica_regions()
             .into_iter()
-            .map(|(r, _)| r)
             .filter(|r| *r != self.location.region)
             .collect();
         let looks = regions.iter().map(|region| async move {
@@ -358,7 +359,7 @@ impl AwsDestination {
 
     /// The regions to replicate to: the source's replica regions other than this one.
     fn replica_regions(&self, s: &Secret, opts: &RestoreOptions) -> Vec<ReplicaRegionType> {
-        s.replicas()
+        replicas(s)
             .into_iter()
             .filter(|(region, _)| *region != self.location.region)
             .map(|(region, key)| {
@@ -384,7 +385,7 @@ impl AwsDestination {
                 ));
             }
         }
-        let list = s.replicas();
+        let list = replicas(s);
         if list.is_empty() {
             return notes;
         }
@@ -488,8 +489,7 @@ impl Destination for AwsDestination {
     }
 
     async fn plan(&self, s: &Secret, opts: &RestoreOptions) -> Result<PlanItem, ItemFailure> {
-        let (adapted, mut notes) = adapt(s, &CAPABILITIES);
-        let s: &Secret = &adapted;
+        let mut notes = Vec::new();
         let name = opts.placed_name(&aws_name(s));
         let fail = |e: Error| ItemFailure {
             item: s.full_name(),
@@ -618,8 +618,6 @@ impl Destination for AwsDestination {
         s: &Secret,
         opts: &RestoreOptions,
     ) -> Result<Applied, ItemFailure> {
-        let (adapted, _) = adapt(s, &CAPABILITIES);
-        let s: &Secret = &adapted;
         let fail = |e: Error| ItemFailure {
             item: s.full_name(),
             reason: e.to_string(),

@@ -36,4 +36,11 @@ pub struct Capabilities {
     pub rotation: bool,
     /// Secrets or versions that expire (Scaleway ephemeral policies).
     pub expiry: bool,
+    /// The label that marks a secret's current version, where versions carry labels (AWS:
+    /// `AWSCURRENT`): a restore from this provider into one without labels makes that version
+    /// the newest, and one into this provider puts it on the newest enabled version.
+    pub current_label: Option<&'static str>,
+    /// The one of `secret_types` whose values are JSON objects of scalars (Scaleway:
+    /// `key_value`): a secret of a type this provider lacks becomes it when all its values are.
+    pub structured_type: Option<&'static str>,
 }

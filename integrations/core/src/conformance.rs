@@ -130,10 +130,9 @@ fn probe(dest: &dyn Destination, folder: &str, name: &str, values: &[&[u8]]) -> 
             } else {
                 (i + 1).to_string()
             },
-            labels: if caps.labels && i + 1 == values.len() {
-                vec!["AWSCURRENT".into()]
-            } else {
-                vec![]
+            labels: match caps.current_label {
+                Some(current) if i + 1 == values.len() => vec![current.into()],
+                _ => vec![],
             },
             payload: crate::Payload::Bytes(zeroize::Zeroizing::new(value.to_vec())),
             ..Default::default()

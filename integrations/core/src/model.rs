@@ -228,21 +228,15 @@ pub struct Secret {
 }
 
 impl Secret {
-    /// The regions the provider replicated this secret to, with each replica's KMS key id
-    /// (AWS: `extras.replicas`, recorded from DescribeSecret); empty when it has none.
-    pub fn replicas(&self) -> Vec<(String, Option<String>)> {
+    /// The regions the provider replicated this secret to (`extras.replicas[].region`, recorded
+    /// by a provider with replication); empty when it has none. What else a replica carries is
+    /// the provider's to read.
+    pub fn replica_regions(&self) -> Vec<String> {
         let Some(list) = self.extras.get("replicas").and_then(|r| r.as_array()) else {
             return Vec::new();
         };
         list.iter()
-            .filter_map(|r| {
-                let region = r.get("region")?.as_str()?.to_string();
-                let key = r
-                    .get("kms_key_id")
-                    .and_then(|k| k.as_str())
-                    .map(String::from);
-                Some((region, key))
-            })
+            .filter_map(|r| Some(r.get("region")?.as_str()?.to_string()))
             .collect()
     }
 

@@ -58,9 +58,20 @@ pub struct RestoreOptions {
     /// tags: restore drills mark what they write, so that they only ever delete what the mark
     /// proves they created.
     pub mark: Option<(String, String)>,
+    /// What each provider this process knows declares: the restore loop reads the conventions of
+    /// the provider a secret comes from (its current label, its first type) when it moves the
+    /// secret into another. Filled by whoever knows the providers (the binary's list); a secret
+    /// from a provider not listed is still adapted, without reading those conventions back.
+    #[serde(skip)]
+    pub origins: Vec<crate::Capabilities>,
 }
 
 impl RestoreOptions {
+    /// What the provider named `provider` declares, if this process knows it.
+    pub fn origin(&self, provider: &str) -> Option<&crate::Capabilities> {
+        self.origins.iter().find(|c| c.provider == provider)
+    }
+
     /// The folder a secret of folder `path` is restored into.
     pub fn placed_path(&self, path: &str) -> String {
         match self.under.as_deref().map(|u| u.trim_end_matches('/')) {

@@ -1,46 +1,48 @@
-//! Moving a secret between providers (the table in `docs/cross-provider.md`). A destination calls
-//! `adapt` with its own `Capabilities` before planning: same provider → unchanged; otherwise the
-//! capabilities decide how the secret is rewritten into the target's terms (no provider-name
-//! pairs here), and every loss is returned as a note for the plan and the report. What the target
-//! has no place for is kept as metadata where it can be, so a round trip A → B → A restores it:
-//! AWS VersionIds, staging labels and the binary flag travel in Scaleway version descriptions
-//! (`aws:version=…;labels=…;binary`), the Scaleway type in an AWS tag (`secretsnap:scaleway-type`).
+//! Moving a secret between providers (the table in `docs/cross-provider.md`). The restore loop
+//! calls `adapt` with the capabilities of the provider a secret comes from and of the target,
+//! before the destination plans it: same provider → unchanged; otherwise the capabilities decide
+//! how the secret is rewritten into the target's terms, and every loss is returned as a note for
+//! the plan and the report. No provider's name or reserved word is written here: what the target
+//! has no place for is kept as metadata named after the provider it belongs to, so a round trip
+//! A → B → A restores it. Version ids, labels and the binary flag of a provider with labels
+//! travel in version descriptions (`<provider>:version=…;labels=…;binary`), the type of a provider
+//! with types in a tag (`secretsnap:<provider>-type`).
 
 use std::borrow::Cow;
 
 use crate::capability::Capabilities;
 use crate::model::{Payload, Secret, Version, VersionStatus};
 
-/// Description prefix carrying AWS version metadata in a Scaleway version.
-pub const AWS_META_PREFIX: &str = "aws:";
-/// AWS tag carrying the Scaleway secret type.
-pub const SCALEWAY_TYPE_TAG: &str = "secretsnap:scaleway-type";
-/// The type a secret without any value is given on the way back into a target without labels
-/// (the first type it lists, Scaleway's `opaque`): such a secret needs no type tag, so an AWS
-/// secret without versions comes home from Scaleway with exactly its own tags.
-const UNTYPED_KIND: &str = "opaque";
+/// The tag carrying a secret's type for `typed`, the provider that has the type, while the
+/// secret lives in a provider without it.
+fn type_tag(typed: &str) -> String {
+    format!("secretsnap:{typed}-type=")
+}
 
-/// AWS version metadata kept in a Scaleway version description.
+/// Version metadata of `provider` (a provider with labels) kept in a version description of a
+/// provider without labels: `<provider>:version=<id>;labels=<l,…>[;binary]`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct AwsVersionMeta {
+pub struct LabelledVersionMeta {
     pub version_id: String,
     pub labels: Vec<String>,
     pub binary: bool,
 }
 
-impl AwsVersionMeta {
-    pub fn encode(&self) -> String {
+impl LabelledVersionMeta {
+    pub fn encode(&self, provider: &str) -> String {
         format!(
-            "{AWS_META_PREFIX}version={};labels={}{}",
+            "{provider}:version={};labels={}{}",
             self.version_id,
             self.labels.join(","),
             if self.binary { ";binary" } else { "" }
         )
     }
 
-    pub fn decode(description: &str) -> Option<AwsVersionMeta> {
-        let rest = description.strip_prefix(AWS_META_PREFIX)?;
-        let mut m = AwsVersionMeta::default();
+    pub fn decode(provider: &str, description: &str) -> Option<LabelledVersionMeta> {
+        let rest = description
+            .strip_prefix(provider)
+            .and_then(|r| r.strip_prefix(':'))?;
+        let mut m = LabelledVersionMeta::default();
         for part in rest.split(';') {
             match part.split_once('=') {
                 Some(("version", v)) => m.version_id = v.to_string(),
@@ -59,7 +61,7 @@ impl AwsVersionMeta {
     }
 }
 
-/// Whether a version was binary at its AWS source.
+/// Whether a version was binary at its source (a provider that tells binary from text).
 pub fn is_binary(v: &Version) -> bool {
     v.extras.get("binary").and_then(|b| b.as_bool()) == Some(true)
 }
@@ -72,23 +74,30 @@ fn source_provider(s: &Secret) -> &str {
 }
 
 /// Rewrites `s` for a target that can hold what `target` declares; returns the adapted secret
-/// (borrowed, not copied, when nothing changes) and what does not carry over. Same provider →
-/// unchanged. Otherwise the target's capabilities decide: versions told apart by staging labels
-/// go to a target without labels as ordered revisions (labels and ids kept in descriptions where
-/// it has them); revisions go to a target with labels as versions with derived ids and
-/// `AWSCURRENT` on the newest enabled one; a secret type the target does not hold is mapped; and
-/// every field the target has no place for is named in a note.
-pub fn adapt<'a>(s: &'a Secret, target: &Capabilities) -> (Cow<'a, Secret>, Vec<String>) {
+/// (borrowed, not copied, when nothing changes) and what does not carry over. `origin` is what
+/// the provider the secret comes from declares (`None`: a provider this process does not know,
+/// whose conventions are then not read back). Same provider → unchanged. Otherwise the
+/// capabilities decide: versions told apart by labels go to a target without labels as ordered
+/// revisions (labels and ids kept in descriptions where it has them, the origin's current
+/// version last); revisions go to a target with labels as versions with derived ids and the
+/// target's current label on the newest enabled one; a secret type the target does not hold is
+/// mapped; and every field the target has no place for is named in a note.
+pub fn adapt<'a>(
+    s: &'a Secret,
+    origin: Option<&Capabilities>,
+    target: &Capabilities,
+) -> (Cow<'a, Secret>, Vec<String>) {
     let from = source_provider(s);
     if from == target.provider || from.is_empty() {
         return (Cow::Borrowed(s), vec![]);
     }
     let labelled = s.versions.iter().any(|v| !v.labels.is_empty());
     let foreign_type = !target.secret_types.contains(&s.kind.as_str());
+    let current = origin.and_then(|o| o.current_label);
     match (labelled, target.labels) {
-        (true, false) => owned(labels_to_revisions(s, target)),
-        (false, true) => owned(revisions_to_labels(s, target)),
-        _ if foreign_type && !target.labels => owned(labels_to_revisions(s, target)),
+        (true, false) => owned(labels_to_revisions(s, from, current, target)),
+        (false, true) => owned(revisions_to_labels(s, from, origin, target)),
+        _ if foreign_type && !target.labels => owned(labels_to_revisions(s, from, current, target)),
         _ => (
             Cow::Borrowed(s),
             vec![format!(
@@ -103,8 +112,9 @@ fn owned<'a>((s, notes): (Secret, Vec<String>)) -> (Cow<'a, Secret>, Vec<String>
     (Cow::Owned(s), notes)
 }
 
-/// A value a Scaleway `key_value` secret accepts: a JSON object of scalars.
-fn is_key_value(bytes: &[u8]) -> bool {
+/// A value a structured secret type accepts (`Capabilities::structured_type`): a JSON object of
+/// scalars.
+fn is_object_of_scalars(bytes: &[u8]) -> bool {
     match serde_json::from_slice::<serde_json::Value>(bytes) {
         Ok(serde_json::Value::Object(m)) => m.values().all(|v| {
             !matches!(
@@ -118,10 +128,16 @@ fn is_key_value(bytes: &[u8]) -> bool {
     }
 }
 
-fn labels_to_revisions(s: &Secret, target: &Capabilities) -> (Secret, Vec<String>) {
+/// `from` has labels and `current` is its current label; `target` has none.
+fn labels_to_revisions(
+    s: &Secret,
+    from: &str,
+    current: Option<&str>,
+    target: &Capabilities,
+) -> (Secret, Vec<String>) {
     let mut t = s.clone();
     let mut notes = Vec::new();
-    let kind_tag = format!("{SCALEWAY_TYPE_TAG}=");
+    let kind_tag = type_tag(target.provider);
     let kept_kind = s
         .tags
         .iter()
@@ -143,32 +159,35 @@ fn labels_to_revisions(s: &Secret, target: &Capabilities) -> (Secret, Vec<String
             .versions
             .iter()
             .any(|v| matches!(v.payload, Payload::Stored(_)));
-        if unread && holds("key_value") && !any_binary {
+        let structured = target.structured_type.filter(|k| holds(k));
+        if unread && structured.is_some() && !any_binary {
             notes.push(
                 "values not read (dry run): whether the values are key/value JSON, and so the \
                  secret's type, is decided when restoring"
                     .into(),
             );
         }
-        t.kind = kept_kind.filter(|k| holds(k)).unwrap_or_else(|| {
-            if holds("key_value")
-                && !any_binary
-                && !values.is_empty()
-                && values.iter().all(|b| is_key_value(b))
-            {
-                "key_value".into()
-            } else {
-                target.secret_types.first().copied().unwrap_or("").into()
-            }
-        });
+        t.kind = kept_kind
+            .filter(|k| holds(k))
+            .unwrap_or_else(|| match structured {
+                Some(k)
+                    if !any_binary
+                        && !values.is_empty()
+                        && values.iter().all(|b| is_object_of_scalars(b)) =>
+                {
+                    k.into()
+                }
+                _ => target.secret_types.first().copied().unwrap_or("").into(),
+            });
     }
-    // AWSCURRENT becomes the newest enabled revision; versions without labels (deprecated) are
-    // kept disabled; ids, labels and the binary flag live on in the description.
+    // The current version becomes the newest enabled revision; versions without labels
+    // (deprecated) are kept disabled; ids, labels and the binary flag live on in the description.
     let mut versions = s.versions.clone();
-    if let Some(i) = versions
-        .iter()
-        .position(|v| v.labels.iter().any(|l| l == "AWSCURRENT"))
-    {
+    if let Some(i) = current.and_then(|c| {
+        versions
+            .iter()
+            .position(|v| v.labels.iter().any(|l| l == c))
+    }) {
         let current = versions.remove(i);
         versions.push(current);
     }
@@ -177,12 +196,12 @@ fn labels_to_revisions(s: &Secret, target: &Capabilities) -> (Secret, Vec<String
             v.status = VersionStatus::Disabled;
         }
         if target.version_descriptions {
-            v.description = AwsVersionMeta {
+            v.description = LabelledVersionMeta {
                 version_id: v.id.clone(),
                 labels: v.labels.clone(),
                 binary: is_binary(v),
             }
-            .encode();
+            .encode(from);
         }
     }
     if !target.version_descriptions {
@@ -191,7 +210,7 @@ fn labels_to_revisions(s: &Secret, target: &Capabilities) -> (Secret, Vec<String
     t.versions = versions;
     if let Some(k) = &s.key_id {
         notes.push(format!(
-            "KMS key {k} has no {} equivalent: the target's default key is used",
+            "encryption key {k} has no {} equivalent: the target's default key is used",
             target.title
         ));
         t.key_id = None;
@@ -202,7 +221,7 @@ fn labels_to_revisions(s: &Secret, target: &Capabilities) -> (Secret, Vec<String
             target.title
         ));
     }
-    if !target.replication && !s.replicas().is_empty() {
+    if !target.replication && !s.replica_regions().is_empty() {
         notes.push(format!(
             "replica regions not carried: {} has no replication",
             target.title
@@ -216,7 +235,7 @@ fn labels_to_revisions(s: &Secret, target: &Capabilities) -> (Secret, Vec<String
             == Some(true)
     {
         notes.push(format!(
-            "rotation settings not carried: {} has no rotation Lambda",
+            "rotation settings not carried: {} has no rotation",
             target.title
         ));
     }
@@ -236,7 +255,8 @@ fn labels_to_revisions(s: &Secret, target: &Capabilities) -> (Secret, Vec<String
     (t, notes)
 }
 
-/// A deterministic AWS ClientRequestToken (32 hex characters) for a version without an AWS id:
+/// A deterministic version token (32 hex characters, what a provider with labels takes as a
+/// client request token) for a version without such an id:
 /// derived from ids only, never from a value, so a re-run reuses it and creates nothing twice.
 pub fn derived_token(secret_id: &str, version_id: &str) -> String {
     let h = blake3::derive_key(
@@ -246,16 +266,26 @@ pub fn derived_token(secret_id: &str, version_id: &str) -> String {
     h[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn revisions_to_labels(s: &Secret, target: &Capabilities) -> (Secret, Vec<String>) {
+/// `from` (described by `origin` when known) has no labels; `target` has.
+fn revisions_to_labels(
+    s: &Secret,
+    from: &str,
+    origin: Option<&Capabilities>,
+    target: &Capabilities,
+) -> (Secret, Vec<String>) {
     let mut t = s.clone();
     let mut notes = Vec::new();
-    let from_aws = !s.versions.is_empty()
+    let home = target.provider;
+    let coming_home = !s.versions.is_empty()
         && s.versions
             .iter()
-            .all(|v| AwsVersionMeta::decode(&v.description).is_some());
-    let inferred_home = s.versions.is_empty() && s.kind == UNTYPED_KIND;
-    if !from_aws && !inferred_home {
-        t.tags.push(format!("{SCALEWAY_TYPE_TAG}={}", s.kind));
+            .all(|v| LabelledVersionMeta::decode(home, &v.description).is_some());
+    // A secret without values was given the origin's first type on its way in (see
+    // `labels_to_revisions`): that type needs no tag to be inferred again.
+    let inferred_home = s.versions.is_empty()
+        && origin.and_then(|o| o.secret_types.first()) == Some(&s.kind.as_str());
+    if !coming_home && !inferred_home {
+        t.tags.push(format!("{}{}", type_tag(from), s.kind));
     }
     let newest_enabled = s
         .versions
@@ -265,7 +295,7 @@ fn revisions_to_labels(s: &Secret, target: &Capabilities) -> (Secret, Vec<String
         .map(|v| v.id.clone());
     let mut lost_descriptions = 0;
     for v in &mut t.versions {
-        let meta = AwsVersionMeta::decode(&v.description);
+        let meta = LabelledVersionMeta::decode(home, &v.description);
         match meta {
             Some(m) => {
                 v.id = m.version_id;
@@ -276,10 +306,9 @@ fn revisions_to_labels(s: &Secret, target: &Capabilities) -> (Secret, Vec<String
                 if !v.description.is_empty() {
                     lost_descriptions += 1;
                 }
-                v.labels = if Some(&v.id) == newest_enabled.as_ref() {
-                    vec!["AWSCURRENT".into()]
-                } else {
-                    vec![]
+                v.labels = match target.current_label {
+                    Some(c) if Some(&v.id) == newest_enabled.as_ref() => vec![c.into()],
+                    _ => vec![],
                 };
                 v.id = derived_token(&s.id, &v.id);
             }
@@ -316,7 +345,7 @@ fn revisions_to_labels(s: &Secret, target: &Capabilities) -> (Secret, Vec<String
         notes.push("disabled versions become deprecated versions (no staging label)".into());
     }
     notes.push(format!(
-        "revision numbers become {title} VersionIds derived from them; creation dates are not \
+        "revision numbers become {title} version ids derived from them; creation dates are not \
          carried"
     ));
     (t, notes)
@@ -328,19 +357,33 @@ mod tests {
 
     #[test]
     fn version_meta_round_trips() {
-        let m = AwsVersionMeta {
+        let m = LabelledVersionMeta {
             version_id: "0123456789abcdef0123456789abcdef".into(),
-            labels: vec!["AWSCURRENT".into(), "GOLDEN".into()],
+            labels: vec!["CURRENT".into(), "GOLDEN".into()],
             binary: true,
         };
-        assert_eq!(AwsVersionMeta::decode(&m.encode()), Some(m));
-        assert_eq!(AwsVersionMeta::decode("rotation 2"), None);
-        let none = AwsVersionMeta {
+        assert_eq!(
+            m.encode("labelled"),
+            "labelled:version=0123456789abcdef0123456789abcdef;labels=CURRENT,GOLDEN;binary"
+        );
+        assert_eq!(
+            LabelledVersionMeta::decode("labelled", &m.encode("labelled")),
+            Some(m.clone())
+        );
+        assert_eq!(
+            LabelledVersionMeta::decode("other", &m.encode("labelled")),
+            None
+        );
+        assert_eq!(LabelledVersionMeta::decode("labelled", "rotation 2"), None);
+        let none = LabelledVersionMeta {
             version_id: "x".repeat(32),
             labels: vec![],
             binary: false,
         };
-        assert_eq!(AwsVersionMeta::decode(&none.encode()), Some(none));
+        assert_eq!(
+            LabelledVersionMeta::decode("l", &none.encode("l")),
+            Some(none)
+        );
     }
 
     const LABELLED: Capabilities = Capabilities {
@@ -358,6 +401,8 @@ mod tests {
         disabled_versions: false,
         rotation: true,
         expiry: false,
+        current_label: Some("CURRENT"),
+        structured_type: None,
     };
     const TYPED: Capabilities = Capabilities {
         provider: "typed",
@@ -374,6 +419,8 @@ mod tests {
         disabled_versions: true,
         rotation: false,
         expiry: true,
+        current_label: None,
+        structured_type: Some("key_value"),
     };
 
     fn at(provider: &str, mut s: Secret) -> Secret {
@@ -398,10 +445,10 @@ mod tests {
                 ..Default::default()
             },
         );
-        let (there, _) = adapt(&original, &TYPED);
+        let (there, _) = adapt(&original, Some(&LABELLED), &TYPED);
         let there = at("typed", there.into_owned());
         assert_eq!(there.kind, "opaque");
-        let (back, _) = adapt(&there, &LABELLED);
+        let (back, _) = adapt(&there, Some(&TYPED), &LABELLED);
         assert_eq!(back.tags, original.tags);
 
         let cert = at(
@@ -411,17 +458,17 @@ mod tests {
                 ..Default::default()
             },
         );
-        let (away, _) = adapt(&cert, &LABELLED);
+        let (away, _) = adapt(&cert, Some(&TYPED), &LABELLED);
         // Read back from the labelled provider, whose kinds are its own.
         let mut away = at("labelled", away.into_owned());
         away.kind = "string".into();
-        let (home, _) = adapt(&away, &TYPED);
+        let (home, _) = adapt(&away, Some(&LABELLED), &TYPED);
         assert_eq!(home.kind, "certificate");
         assert!(home.tags.is_empty(), "{:?}", home.tags);
     }
 
     #[test]
-    fn tokens_are_stable_and_aws_shaped() {
+    fn tokens_are_stable_and_32_hex_digits() {
         let a = derived_token("secret-id", "3");
         assert_eq!(a, derived_token("secret-id", "3"));
         assert_ne!(a, derived_token("secret-id", "4"));

@@ -53,6 +53,10 @@ pub trait Provider: Send + Sync {
     /// The scheme of its location URLs (`scaleway`, `aws`).
     fn name(&self) -> &'static str;
 
+    /// What its destinations can hold and the conventions its secrets carry, known without
+    /// connecting: the restore loop reads them when a secret of this provider goes elsewhere.
+    fn capabilities(&self) -> crate::Capabilities;
+
     /// Refuses a region or scope this provider cannot address, saying what it expects; checked
     /// when a location is parsed, before anything connects.
     fn check_location(&self, _region: &str, _scope: &str) -> Result<(), String> {

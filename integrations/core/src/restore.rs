@@ -1,4 +1,5 @@
 //! The restore loop: the destination surveys what it holds once, then per secret
+//! `portable::adapt` (a secret from another provider, in the target's terms) and
 //! `Destination::plan` from that state, then (unless a dry run) `Destination::apply`, gathered
 //! into one plan and one report in the input's order. Secrets proceed in parallel (a secret's own
 //! writes stay in order inside `apply`), so a restore runs at the destination's rate limit, not at
@@ -42,8 +43,17 @@ async fn one(
     dry_run: bool,
     done: &(dyn Fn(&str) + Send + Sync),
 ) -> Outcome {
+    // A secret from another provider is rewritten into the target's terms first; what does not
+    // carry over is noted on its plan item.
+    let target = dest.capabilities();
+    let origin = s.location.as_ref().and_then(|l| opts.origin(&l.provider));
+    let (adapted, mapping_notes) = crate::portable::adapt(s, origin, &target);
+    let s: &Secret = &adapted;
     let item = match dest.plan(s, opts).await {
-        Ok(i) => i,
+        Ok(mut i) => {
+            i.notes.extend(mapping_notes);
+            i
+        }
         Err(f) => {
             done(&s.full_name());
             return Outcome::Unplanned(f);

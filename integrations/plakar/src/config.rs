@@ -229,6 +229,7 @@ impl PluginConfig {
                 face: Face::Plugin,
                 under: None,
                 mark: None,
+                origins: Vec::new(),
             },
             dry_run: boolean(map, "dry_run")?,
         })

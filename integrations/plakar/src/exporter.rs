@@ -52,7 +52,8 @@ impl<C: Connect> Exporter for ExporterService<C> {
         let mut req = req.into_inner();
         let cfg = PluginConfig::parse(&req.proto, &req.config, Side::Exporter);
         wipe(&mut req.config); // the host's map carries credentials: parsed, then wiped
-        let cfg = cfg.map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let mut cfg = cfg.map_err(|e| Status::invalid_argument(e.to_string()))?;
+        cfg.restore.origins = self.connect.origins();
         let dest = self
             .connect
             .destination(&cfg)

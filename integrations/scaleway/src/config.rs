@@ -120,6 +120,10 @@ impl Provider for ScalewayProvider {
         NAME
     }
 
+    fn capabilities(&self) -> secretsnap_core::Capabilities {
+        crate::destination::CAPABILITIES
+    }
+
     fn check_location(&self, _region: &str, scope: &str) -> Result<(), String> {
         if scope.contains('/') {
             return Err("the project id cannot contain '/'; filter folders with ?path=".into());

@@ -4,11 +4,10 @@
 //! overwritten or deleted: skipped by default; `append` adds only versions whose content is not
 //! there yet, so a re-run after a crash completes the restore without duplicates. More than 20
 //! restorable versions → the newest 20, and the plan says so. Managed secrets are skipped unless
-//! asked. Secrets from another provider are first rewritten by `portable::adapt` (AWS staging
+//! asked. Secrets from another provider arrive rewritten by `portable::adapt` in the restore loop (AWS staging
 //! labels and VersionIds kept in version descriptions, deprecated versions disabled).
 
 use secretsnap_core::plan::{on_conflict, ruled_out, Applied, VersionStep};
-use secretsnap_core::portable::adapt;
 use secretsnap_core::{
     Action, Capabilities, Destination, Error, ItemFailure, Location, Opt, Payload, PlanItem,
     RestoreOptions, Secret, VersionStatus,
@@ -36,6 +35,8 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     disabled_versions: true,
     rotation: false,
     expiry: true,
+    current_label: None,
+    structured_type: Some("key_value"),
 };
 
 /// `scaleway://REGION/PROJECT` as a destination.
@@ -165,16 +166,11 @@ impl Destination for ScalewayDestination {
     }
 
     async fn plan(&self, s: &Secret, opts: &RestoreOptions) -> Result<PlanItem, ItemFailure> {
-        let (adapted, mapping_notes) = adapt(s, &CAPABILITIES);
-        let s: &Secret = &adapted;
-        let item = |action, mut notes: Vec<String>| PlanItem {
+        let item = |action, notes: Vec<String>| PlanItem {
             secret: s.full_name(),
             source_id: s.id.clone(),
             action,
-            notes: {
-                notes.extend(mapping_notes.iter().cloned());
-                notes
-            },
+            notes,
         };
         let fail = |e: Error| ItemFailure {
             item: s.full_name(),
@@ -278,8 +274,6 @@ impl Destination for ScalewayDestination {
         s: &Secret,
         opts: &RestoreOptions,
     ) -> Result<Applied, ItemFailure> {
-        let (adapted, _) = adapt(s, &CAPABILITIES);
-        let s: &Secret = &adapted;
         let fail = |e: Error| ItemFailure {
             item: s.full_name(),
             reason: e.to_string(),
