@@ -58,6 +58,7 @@ fn providers() -> Vec<Box<dyn Provider>> {
     vec![
         Box::new(ScalewayProvider::default()),
         Box::new(AwsProvider::default()),
+        Box::new(secretsnap_vault::VaultProvider::default()),
     ]
 }
 

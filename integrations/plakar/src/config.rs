@@ -12,7 +12,11 @@ use zeroize::Zeroizing;
 use crate::error::{Error, Result};
 
 /// The URL schemes this plugin answers to and the provider each one means.
-pub const SCHEMES: &[(&str, &str)] = &[("scaleway-secrets", "scaleway"), ("aws-secrets", "aws")];
+pub const SCHEMES: &[(&str, &str)] = &[
+    ("scaleway-secrets", "scaleway"),
+    ("aws-secrets", "aws"),
+    ("vault-secrets", "vault"),
+];
 
 /// Which connector a key applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,251 @@
+//! The KV HTTP client: `X-Vault-Token` and `X-Vault-Namespace` on every request, a bounded number
+//! of requests in flight, an optional rate cap (`--max-rate`), retries with full-jitter backoff on
+//! 429 (Vault's rate-limit quotas publish no fixed rate), 5xx and transport errors, and a call
+//! counter. Errors are built from the call, the path and the status only: Vault's error texts are
+//! not forwarded, and response bodies that carry values are zeroized once parsed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use reqwest::Method;
+use reqwest::StatusCode;
+use secretsnap_core::polite::{CallCounter, RateLimiter, RetryPolicy};
+use secretsnap_core::Error;
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+/// How to reach one server as one token.
+#[derive(Clone)]
+pub struct ServerAccess {
+    /// `http(s)://host:port`, without a trailing slash.
+    pub addr: String,
+    pub token: Zeroizing<String>,
+    /// Namespace sent as `X-Vault-Namespace` (Vault Enterprise, OpenBao); `None`: the root.
+    pub namespace: Option<String>,
+}
+
+impl std::fmt::Debug for ServerAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerAccess")
+            .field("addr", &self.addr)
+            .field("token", &"<redacted>")
+            .field("namespace", &self.namespace)
+            .finish()
+    }
+}
+
+/// Knobs of a client.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// At most this many requests per second; `None`: as fast as the server answers.
+    pub max_rate: Option<f64>,
+    pub retry: RetryPolicy,
+    pub timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            concurrency: 16,
+            max_rate: None,
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One answer: the status and the body (zeroized on drop: KV reads carry values).
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Zeroizing<Vec<u8>>,
+}
+
+impl Reply {
+    /// The body as JSON (`Null` when empty or not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+struct Inner {
+    http: reqwest::Client,
+    access: ServerAccess,
+    gate: tokio::sync::Semaphore,
+    limiter: Option<RateLimiter>,
+    retry: RetryPolicy,
+    calls: CallCounter,
+}
+
+/// A client of one server and token, shared by every connector opened with them (one budget).
+#[derive(Clone)]
+pub struct VaultClient {
+    inner: Arc<Inner>,
+}
+
+enum Failure {
+    Retry(String),
+    Final(Error),
+}
+
+impl VaultClient {
+    pub fn new(access: ServerAccess, opts: ClientOptions) -> Result<VaultClient, Error> {
+        let http = reqwest::Client::builder()
+            .timeout(opts.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|_| Error::Config("cannot build the HTTP client".into()))?;
+        Ok(VaultClient {
+            inner: Arc::new(Inner {
+                http,
+                access,
+                gate: tokio::sync::Semaphore::new(opts.concurrency.max(1)),
+                limiter: opts.max_rate.map(RateLimiter::new),
+                retry: opts.retry,
+                calls: CallCounter::default(),
+            }),
+        })
+    }
+
+    /// Whether this client talks to `access`'s server as its token in its namespace.
+    pub fn same_access(&self, access: &ServerAccess) -> bool {
+        let a = &self.inner.access;
+        a.addr == access.addr && *a.token == *access.token && a.namespace == access.namespace
+    }
+
+    pub fn addr(&self) -> &str {
+        &self.inner.access.addr
+    }
+
+    pub fn namespace(&self) -> Option<&str> {
+        self.inner.access.namespace.as_deref()
+    }
+
+    pub fn calls(&self) -> u64 {
+        self.inner.calls.get()
+    }
+
+    /// `method /v1/{path}` with a JSON body; retried on 429, 5xx and transport errors. Any other
+    /// status comes back as a `Reply` for the caller to read (a 404 of a deleted version carries
+    /// its metadata).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Reply, Error> {
+        let retry = &self.inner.retry;
+        let mut last = String::new();
+        for attempt in 1..=retry.attempts {
+            match self.once(&method, path, body).await {
+                Ok(r) => return Ok(r),
+                Err(Failure::Final(e)) => return Err(e),
+                Err(Failure::Retry(why)) => {
+                    tracing::debug!(%path, attempt, %why, "retrying");
+                    last = why;
+                    if attempt < retry.attempts {
+                        tokio::time::sleep(retry.delay(attempt)).await;
+                    }
+                }
+            }
+        }
+        Err(Error::Exhausted {
+            attempts: retry.attempts,
+            last,
+        })
+    }
+
+    async fn once(
+        &self,
+        method: &Method,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Reply, Failure> {
+        let inner = &self.inner;
+        let _slot = inner
+            .gate
+            .acquire()
+            .await
+            .map_err(|_| Failure::Final(Error::Transport("client closed".into())))?;
+        if let Some(l) = &inner.limiter {
+            l.acquire().await;
+        }
+        inner.calls.add();
+        let url = format!("{}/v1/{}", inner.access.addr, path);
+        let mut req = inner
+            .http
+            .request(method.clone(), &url)
+            .header("X-Vault-Token", inner.access.token.as_str());
+        if let Some(ns) = &inner.access.namespace {
+            req = req.header("X-Vault-Namespace", ns);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("Content-Type", "application/json")
+                .body(b.to_vec());
+        }
+        let what = format!("{method} {}", redact_path(path));
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) if e.is_timeout() => return Err(Failure::Retry(format!("{what}: timed out"))),
+            Err(_) => return Err(Failure::Retry(format!("{what}: connection failed"))),
+        };
+        let status = resp.status();
+        let body = match resp.bytes().await {
+            Ok(b) => Zeroizing::new(b.to_vec()),
+            Err(_) => return Err(Failure::Retry(format!("{what}: response cut short"))),
+        };
+        match status.as_u16() {
+            429 => Err(Failure::Retry(format!(
+                "{what}: HTTP 429 (rate-limit quota)"
+            ))),
+            500..=599 => Err(Failure::Retry(format!("{what}: HTTP {}", status.as_u16()))),
+            401 => Err(Failure::Final(Error::Auth(format!(
+                "{what}: HTTP 401 (the token is not valid at {})",
+                inner.access.addr
+            )))),
+            403 => Err(Failure::Final(Error::Permission(format!(
+                "{what}: HTTP 403 (the token's policies do not allow it)"
+            )))),
+            _ => Ok(Reply { status, body }),
+        }
+    }
+
+    /// A JSON answer of a call that must succeed (2xx).
+    pub async fn ok_json(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Value, Error> {
+        let r = self.call(method.clone(), path, body).await?;
+        if !r.status.is_success() {
+            return Err(rejected(&method, path, &r));
+        }
+        Ok(r.json())
+    }
+}
+
+/// The error of a call the server refused with a 4xx other than 401/403/429, naming what Vault's
+/// message means where we recognise it, never quoting it.
+pub fn rejected(method: &Method, path: &str, r: &Reply) -> Error {
+    let what = format!("{method} {}", redact_path(path));
+    let text = String::from_utf8_lossy(&r.body);
+    let why = if text.contains("check-and-set") {
+        " (check-and-set: the path changed since it was read)"
+    } else if r.status == StatusCode::NOT_FOUND {
+        " (not found)"
+    } else {
+        ""
+    };
+    match r.status.as_u16() {
+        404 => Error::NotFound(format!("{what}{why}")),
+        s => Error::Rejected(format!("{what}: HTTP {s}{why}")),
+    }
+}
+
+/// A request path for messages: the query (version numbers) dropped.
+fn redact_path(path: &str) -> &str {
+    path.split('?').next().unwrap_or(path)
+}

@@ -1,0 +1,124 @@
+//! Vault / OpenBao as a `Provider`, configured the way the official CLI is: the address from the
+//! location's API URL, else `VAULT_ADDR` or `BAO_ADDR`; the token from explicit keys, else
+//! `VAULT_TOKEN` or `BAO_TOKEN`, else `~/.vault-token`; the namespace from the location
+//! (`vault://MOUNT/NAMESPACE`), else `VAULT_NAMESPACE` or `BAO_NAMESPACE`. Connectors opened with
+//! the same server, token and namespace share one client (one concurrency bound, one rate cap).
+
+use std::sync::Mutex;
+
+use secretsnap_core::{Access, Capabilities, Destination, Error, Location, Provider, Source};
+use zeroize::Zeroizing;
+
+use crate::client::{ClientOptions, ServerAccess, VaultClient};
+use crate::{VaultDestination, VaultSource};
+
+/// The provider's name in location URLs.
+pub const NAME: &str = "vault";
+
+/// The location of `mount` through `client` (its namespace as the scope).
+pub fn location(client: &VaultClient, mount: &str) -> Location {
+    Location {
+        provider: NAME.into(),
+        region: mount.trim_matches('/').to_string(),
+        scope: client.namespace().unwrap_or_default().to_string(),
+    }
+}
+
+fn var(names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+}
+
+/// Address, token and namespace for `at`, resolved as the CLI resolves them.
+pub fn server_access(at: &Access<'_>) -> Result<ServerAccess, Error> {
+    let addr = at
+        .api_url
+        .map(String::from)
+        .or_else(|| var(&["VAULT_ADDR", "BAO_ADDR"]))
+        .ok_or_else(|| {
+            Error::Config("no Vault address: set VAULT_ADDR (or BAO_ADDR) or --api-url".into())
+        })?;
+    let token = match &at.keys.secret_key {
+        Some(k) => Zeroizing::new(k.trim().to_string()),
+        None => match var(&["VAULT_TOKEN", "BAO_TOKEN"]) {
+            Some(t) => Zeroizing::new(t),
+            None => {
+                let home = std::env::var_os("HOME").unwrap_or_default();
+                let file = std::path::Path::new(&home).join(".vault-token");
+                let t = std::fs::read_to_string(&file).map_err(|_| {
+                    Error::Auth(
+                        "no Vault token: set VAULT_TOKEN (or BAO_TOKEN), or log in so that \
+                         ~/.vault-token exists"
+                            .into(),
+                    )
+                })?;
+                Zeroizing::new(t.trim().to_string())
+            }
+        },
+    };
+    let namespace = Some(at.scope.trim_matches('/').to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| var(&["VAULT_NAMESPACE", "BAO_NAMESPACE"]));
+    Ok(ServerAccess {
+        addr: addr.trim_end_matches('/').to_string(),
+        token,
+        namespace,
+    })
+}
+
+/// Opens Vault connectors; one client per (server, token, namespace).
+#[derive(Default)]
+pub struct VaultProvider {
+    clients: Mutex<Vec<VaultClient>>,
+}
+
+impl VaultProvider {
+    fn open(&self, at: &Access<'_>) -> Result<VaultClient, Error> {
+        if at.profile.is_some() {
+            return Err(Error::Config(
+                "vault locations take no profile: set the token (VAULT_TOKEN) instead".into(),
+            ));
+        }
+        let access = server_access(at)?;
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = clients.iter().find(|c| c.same_access(&access)) {
+            return Ok(c.clone());
+        }
+        let client = VaultClient::new(
+            access,
+            ClientOptions {
+                max_rate: at.max_rate,
+                ..Default::default()
+            },
+        )?;
+        clients.push(client.clone());
+        Ok(client)
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for VaultProvider {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        crate::destination::CAPABILITIES
+    }
+
+    fn check_location(&self, mount: &str, _namespace: &str) -> Result<(), String> {
+        if mount.is_empty() {
+            return Err("a vault location names its KV mount: vault://MOUNT[/NAMESPACE]".into());
+        }
+        Ok(())
+    }
+
+    async fn source(&self, at: Access<'_>) -> Result<Box<dyn Source>, Error> {
+        Ok(Box::new(VaultSource::new(self.open(&at)?, at.region)))
+    }
+
+    async fn destination(&self, at: Access<'_>) -> Result<Box<dyn Destination>, Error> {
+        Ok(Box::new(VaultDestination::new(self.open(&at)?, at.region)))
+    }
+}
