@@ -241,3 +241,45 @@ fn vault_to_scaleway_and_back_keeps_live_values_and_custom_metadata() {
     );
     assert_eq!(bao.custom_metadata(&w, &back, "app/db")["team"], "payments");
 }
+
+/// A drill into a scratch mount restores, verifies and deletes exactly what it created: the
+/// mount ends as it began, with a path someone made by hand still there.
+#[test]
+fn a_drill_into_a_scratch_mount_cleans_up_only_its_own() {
+    let Some(addr) = server() else { return };
+    let w = World::new(Config::default());
+    let bao = Bao::new(&addr);
+    let (a, scratch) = (bao.mount(&w, "drilled"), bao.mount(&w, "scratch"));
+    seed(&bao, &w, &a);
+    bao.call(
+        &w,
+        Method::POST,
+        &format!("{scratch}/data/hand/made"),
+        json!({"data": {"keep": "me"}}),
+    );
+    w.json(&["init"], 0);
+    bao.json(&w, &["backup", &format!("vault://{a}")], 0);
+    let into = format!("vault://{scratch}");
+    // A path the drill cannot show it made: refused without --allow-foreign, named.
+    let refused = w
+        .std_cmd(&["drill", "--into", &into])
+        .env("VAULT_ADDR", &bao.addr)
+        .env("VAULT_TOKEN", token())
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("/hand/made"));
+    let r = bao.json(&w, &["drill", "--into", &into, "--allow-foreign"], 0);
+    let d = &r["drill"];
+    assert_eq!(r["ok"], true, "{r:#}");
+    assert_eq!(d["restored_secrets"], 2, "{d}");
+    assert_eq!(d["removed"], 2, "{d}");
+    assert_eq!(d["mismatches"], json!([]));
+    let left = bao.call(
+        &w,
+        Method::GET,
+        &format!("{scratch}/metadata/?list=true"),
+        Value::Null,
+    );
+    assert_eq!(left["data"]["keys"], json!(["hand/"]), "{left}");
+}

@@ -74,6 +74,24 @@ pub fn compare_within(a: &[Secret], b: &[Secret], max_versions: Option<usize>) -
         let va = &va[keep..]; // a version quota keeps the newest
                               // Where the target kept the version ids (AWS VersionIds), pair versions by id: the
                               // order a destination creates them in (AWS: current first) need not be the source's.
+                              // A target that keeps version ids and numbers writes a placeholder for a version the
+                              // backup holds no value for (so later ones keep their numbers): where dropping the
+                              // target's versions named like those makes the ids agree, they are placeholders, not
+                              // restored values.
+        let unread: BTreeSet<&str> = s
+            .versions
+            .iter()
+            .filter(|v| !matches!(v.payload, Payload::Bytes(_)))
+            .map(|v| v.id.as_str())
+            .collect();
+        let kept: BTreeSet<&str> = vb
+            .iter()
+            .map(|v| v.0)
+            .filter(|id| !unread.contains(id))
+            .collect();
+        if kept.len() < vb.len() && ids(va) == kept {
+            vb.retain(|v| !unread.contains(v.0));
+        }
         if ids(va) == ids(&vb) {
             vb.sort_by_key(|v| va.iter().position(|w| w.0 == v.0));
         }
@@ -102,4 +120,59 @@ pub fn compare_within(a: &[Secret], b: &[Secret], max_versions: Option<usize>) -
         }
     }
     diffs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Version, VersionStatus};
+
+    fn version(id: &str, status: VersionStatus, value: Option<&[u8]>) -> Version {
+        let mut v = Version {
+            id: id.into(),
+            status,
+            ..Default::default()
+        };
+        match value {
+            Some(b) => v.payload = Payload::Bytes(Zeroizing::new(b.to_vec())),
+            None => v.not_read_because("not read"),
+        }
+        v
+    }
+
+    fn secret(versions: Vec<Version>) -> Secret {
+        Secret {
+            name: "s".into(),
+            path: "/".into(),
+            versions,
+            ..Default::default()
+        }
+    }
+
+    /// A target that keeps numbers holds a placeholder where the backup had no value: that is
+    /// not a difference. A target that renumbers is compared in order, as before.
+    #[test]
+    fn placeholders_keeping_numbers_are_not_differences() {
+        let backup = secret(vec![
+            version("1", VersionStatus::Enabled, Some(b"a")),
+            version("2", VersionStatus::Disabled, None),
+            version("3", VersionStatus::Enabled, Some(b"c")),
+        ]);
+        let numbered = secret(vec![
+            version("1", VersionStatus::Enabled, Some(b"a")),
+            version("2", VersionStatus::Disabled, Some(b"{}")),
+            version("3", VersionStatus::Enabled, Some(b"c")),
+        ]);
+        assert_eq!(compare(&[backup.clone()], &[numbered]), Vec::<String>::new());
+        let renumbered = secret(vec![
+            version("1", VersionStatus::Enabled, Some(b"a")),
+            version("2", VersionStatus::Enabled, Some(b"c")),
+        ]);
+        assert_eq!(compare(&[backup.clone()], &[renumbered]), Vec::<String>::new());
+        let wrong = secret(vec![
+            version("1", VersionStatus::Enabled, Some(b"a")),
+            version("2", VersionStatus::Enabled, Some(b"x")),
+        ]);
+        assert_eq!(compare(&[backup], &[wrong]).len(), 1);
+    }
 }
