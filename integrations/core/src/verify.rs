@@ -163,12 +163,18 @@ mod tests {
             version("2", VersionStatus::Disabled, Some(b"{}")),
             version("3", VersionStatus::Enabled, Some(b"c")),
         ]);
-        assert_eq!(compare(&[backup.clone()], &[numbered]), Vec::<String>::new());
+        assert_eq!(
+            compare(std::slice::from_ref(&backup), &[numbered]),
+            Vec::<String>::new()
+        );
         let renumbered = secret(vec![
             version("1", VersionStatus::Enabled, Some(b"a")),
             version("2", VersionStatus::Enabled, Some(b"c")),
         ]);
-        assert_eq!(compare(&[backup.clone()], &[renumbered]), Vec::<String>::new());
+        assert_eq!(
+            compare(std::slice::from_ref(&backup), &[renumbered]),
+            Vec::<String>::new()
+        );
         let wrong = secret(vec![
             version("1", VersionStatus::Enabled, Some(b"a")),
             version("2", VersionStatus::Enabled, Some(b"x")),
