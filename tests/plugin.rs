@@ -179,6 +179,29 @@ async fn scaleway_project_through_importer_and_exporter() {
     assert!(nothing.is_empty());
 }
 
+/// Imports `from` through the plugin and exports what came into `to`; every record and every
+/// export must succeed.
+async fn import_then_export(scheme: &str, keys: &[(&str, &str)], from: &str, to: &str) {
+    let p = plugin("importer").await;
+    let mut cfg = config(keys);
+    cfg.insert("location".into(), from.into());
+    let imported = host::import(p.channel.clone(), scheme, cfg, true)
+        .await
+        .unwrap();
+    exits_cleanly(p).await;
+    assert!(imported.records.iter().all(|r| r.error.is_empty()));
+    let p = plugin("exporter").await;
+    let mut cfg = config(keys);
+    cfg.insert("location".into(), to.into());
+    let requests = host::export_requests(&imported.records, &imported.contents);
+    let results = host::export(p.channel.clone(), scheme, cfg, requests)
+        .await
+        .unwrap();
+    exits_cleanly(p).await;
+    let errors: Vec<_> = results.iter().filter(|r| !r.error.is_empty()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
 #[tokio::test]
 async fn aws_region_through_importer_and_exporter() {
     let Some(url) = secretsnap_aws::fixtures::moto_endpoint() else {
@@ -200,28 +223,13 @@ async fn aws_region_through_importer_and_exporter() {
         ("secret_key", "testing"),
         ("api_url", url.as_str()),
     ];
-    let p = plugin("importer").await;
-    let mut cfg = config(&keys);
-    cfg.insert(
-        "location".into(),
-        "aws-secrets://eu-west-1?path=/plk".into(),
-    );
-    let imported = host::import(p.channel.clone(), "aws-secrets", cfg, true)
-        .await
-        .unwrap();
-    exits_cleanly(p).await;
-    assert!(imported.records.iter().all(|r| r.error.is_empty()));
-
-    let p = plugin("exporter").await;
-    let mut cfg = config(&keys);
-    cfg.insert("location".into(), "aws-secrets://eu-west-2".into());
-    let requests = host::export_requests(&imported.records, &imported.contents);
-    let results = host::export(p.channel.clone(), "aws-secrets", cfg, requests)
-        .await
-        .unwrap();
-    exits_cleanly(p).await;
-    let errors: Vec<_> = results.iter().filter(|r| !r.error.is_empty()).collect();
-    assert!(errors.is_empty(), "{errors:#?}");
+    import_then_export(
+        "aws-secrets",
+        &keys,
+        "aws-secrets://eu-west-1?path=/plk",
+        "aws-secrets://eu-west-2",
+    )
+    .await;
 
     let under = Filter {
         path_prefix: Some("/plk".into()),
@@ -494,4 +502,78 @@ fn plakar_pkg_build_finds_a_makefile_a_manifest_and_a_recipe() {
     let yaml = std::fs::read_to_string(out.path().join("manifest.yaml")).unwrap();
     assert!(yaml.contains("api_version: v1.1.0"), "{yaml}");
     assert!(yaml.contains(&format!("executable: {exe}")), "{yaml}");
+}
+
+/// A KV mount through the plugin (`vault-secrets://MOUNT`, the token as `secret_key`, the address
+/// as `api_url`): imported with every version, exported into another mount where each keeps its
+/// number and state.
+#[tokio::test]
+async fn vault_mount_through_importer_and_exporter() {
+    use secretsnap_vault::client::Method;
+    use secretsnap_vault::fixtures;
+    let Some(addr) = fixtures::server() else {
+        return;
+    };
+    let token = fixtures::token();
+    let root = fixtures::client(&addr, &token, None);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let (a, b) = (format!("plk-a-{nanos:x}"), format!("plk-b-{nanos:x}"));
+    let call = |method: Method, path: String, body: serde_json::Value| {
+        let root = root.clone();
+        async move {
+            let bytes = body.to_string();
+            root.ok_json(method, &path, Some(bytes.as_bytes()))
+                .await
+                .unwrap_or_else(|e| panic!("{path}: {e}"))
+        }
+    };
+    for m in [&a, &b] {
+        let kv = serde_json::json!({"type": "kv", "options": {"version": "2"}});
+        call(Method::POST, format!("sys/mounts/{m}"), kv).await;
+    }
+    for i in 0..3 {
+        let data = serde_json::json!({"data": {"i": i, "on": i % 2 == 0}});
+        call(Method::POST, format!("{a}/data/team/key"), data).await;
+    }
+    let one = serde_json::json!({"versions": [1]});
+    call(Method::PUT, format!("{a}/destroy/team/key"), one).await;
+    let keys = [("secret_key", token.as_str()), ("api_url", addr.as_str())];
+    import_then_export(
+        "vault-secrets",
+        &keys,
+        &format!("vault-secrets://{a}"),
+        &format!("vault-secrets://{b}"),
+    )
+    .await;
+
+    let (original, _) = read_all(
+        &secretsnap_vault::VaultSource::new(root.clone(), &a),
+        &Filter::default(),
+    )
+    .await;
+    let (restored, _) = read_all(
+        &secretsnap_vault::VaultSource::new(root.clone(), &b),
+        &Filter::default(),
+    )
+    .await;
+    assert_eq!(original.len(), 1);
+    assert!(secretsnap_core::conformance::compare(&original, &restored).is_empty());
+    let states = |s: &[secretsnap_core::Secret]| -> Vec<(String, String)> {
+        s[0].versions
+            .iter()
+            .map(|v| (v.id.clone(), v.status.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        states(&original),
+        states(&restored),
+        "numbers and states kept"
+    );
+    assert_eq!(
+        states(&restored)[0],
+        ("1".to_string(), "deleted".to_string())
+    );
 }

@@ -110,6 +110,15 @@ impl Bao {
     }
 }
 
+/// The data of the live versions of a history, oldest first.
+fn live_values(history: Vec<(u64, String, Value)>) -> Vec<Value> {
+    history
+        .into_iter()
+        .filter(|v| v.1 == "live")
+        .map(|v| v.2)
+        .collect()
+}
+
 fn seed(bao: &Bao, w: &World, mount: &str) {
     for data in [
         json!({"password": "one", "port": 5432}),
@@ -224,17 +233,8 @@ fn vault_to_scaleway_and_back_keeps_live_values_and_custom_metadata() {
     assert_eq!(db.tags, ["team=payments"]);
     let home = bao.json(&w, &["clone", &scw, &format!("vault://{back}")], 0);
     let there = bao.history(&w, &back, "app/db");
-    let live: Vec<&Value> = there
-        .iter()
-        .filter(|v| v.1 == "live")
-        .map(|v| &v.2)
-        .collect();
-    let original = bao.history(&w, &a, "app/db");
-    let original_live: Vec<&Value> = original
-        .iter()
-        .filter(|v| v.1 == "live")
-        .map(|v| &v.2)
-        .collect();
+    let live = live_values(there.clone());
+    let original_live = live_values(bao.history(&w, &a, "app/db"));
     assert_eq!(
         live, original_live,
         "live values come back, in order, types kept: {there:?} {home:#}"
@@ -326,13 +326,8 @@ fn vault_to_aws_and_back_keeps_live_values_and_custom_metadata() {
         json!({"versions": [1]}),
     );
     let there = bao.history(&w, &back, "app/db");
-    let live: Vec<&Value> = there.iter().map(|v| &v.2).collect();
-    let original = bao.history(&w, &a, "app/db");
-    let original_live: Vec<&Value> = original
-        .iter()
-        .filter(|v| v.1 == "live")
-        .map(|v| &v.2)
-        .collect();
+    let live: Vec<Value> = there.iter().map(|v| v.2.clone()).collect();
+    let original_live = live_values(bao.history(&w, &a, "app/db"));
     assert_eq!(live, original_live, "{home:#}");
     assert_eq!(bao.custom_metadata(&w, &back, "app/db")["team"], "payments");
 }
