@@ -192,10 +192,7 @@ impl VaultClient {
             Err(_) => return Err(Failure::Retry(format!("{what}: connection failed"))),
         };
         let status = resp.status();
-        let body = match resp.bytes().await {
-            Ok(b) => Zeroizing::new(b.to_vec()),
-            Err(_) => return Err(Failure::Retry(format!("{what}: response cut short"))),
-        };
+        let body = read_bounded(resp, &what).await?;
         match status.as_u16() {
             429 => Err(Failure::Retry(format!(
                 "{what}: HTTP 429 (rate-limit quota)"
@@ -224,6 +221,39 @@ impl VaultClient {
             return Err(rejected(&method, path, &r));
         }
         Ok(r.json())
+    }
+}
+
+/// Largest response body believed: a KV entry is at most a few MiB, a LIST page of a million keys
+/// well under this. Past it the call fails, naming the limit, whatever the server says.
+pub const MAX_BODY: usize = 16 << 20;
+
+/// The body, read chunk by chunk into a zeroized buffer and refused past `MAX_BODY`.
+async fn read_bounded(
+    mut resp: reqwest::Response,
+    what: &str,
+) -> Result<Zeroizing<Vec<u8>>, Failure> {
+    let too_large = || {
+        Failure::Final(Error::Protocol(format!(
+            "{what}: response larger than {} MiB",
+            MAX_BODY >> 20
+        )))
+    };
+    if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_large());
+    }
+    let mut body = Zeroizing::new(Vec::new());
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_BODY {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(_) => return Err(Failure::Retry(format!("{what}: response cut short"))),
+        }
     }
 }
 

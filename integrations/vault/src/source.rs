@@ -15,6 +15,11 @@ use zeroize::Zeroizing;
 use crate::client::{rejected, VaultClient};
 use crate::convert;
 
+/// Deepest folder nesting a listing follows.
+const MAX_DEPTH: usize = 64;
+/// Most keys (paths and folders) a listing takes.
+const MAX_KEYS: usize = 1_000_000;
+
 /// `vault://MOUNT[/NAMESPACE]` as a source.
 pub struct VaultSource {
     client: VaultClient,
@@ -131,8 +136,25 @@ impl Source for VaultSource {
             .unwrap_or_default();
         let mut folders = vec![start];
         let mut out = Vec::new();
+        let mut seen = 0usize;
         while let Some(folder) = folders.pop() {
-            for key in self.keys(&folder).await? {
+            // A server is not believed without bounds: a folder nested deeper than any real
+            // tree, or more keys than any real mount, ends the listing with an error.
+            if folder.matches('/').count() > MAX_DEPTH {
+                return Err(Error::Protocol(format!(
+                    "{}: folders nested deeper than {MAX_DEPTH} levels",
+                    self.mount
+                )));
+            }
+            let keys = self.keys(&folder).await?;
+            seen += keys.len();
+            if seen > MAX_KEYS {
+                return Err(Error::Protocol(format!(
+                    "{}: more than {MAX_KEYS} keys listed",
+                    self.mount
+                )));
+            }
+            for key in keys {
                 let full = format!("{folder}{key}");
                 if key.ends_with('/') {
                     folders.push(full);
