@@ -50,29 +50,26 @@ fn answer(body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The error of listing a mount of a server that always answers `response`, and the calls made.
+async fn listing_error(response: Vec<u8>) -> (String, u64) {
+    let addr = liar(response).await;
+    let source = VaultSource::new(client(&addr, "t", None), "secret");
+    let err = source.list(&Filter::default()).await.unwrap_err();
+    (err.to_string(), source.calls())
+}
+
 #[tokio::test]
 async fn folders_that_never_end_fail_at_a_bounded_depth() {
-    let addr = liar(answer(r#"{"data":{"keys":["a/"]}}"#)).await;
-    let source = VaultSource::new(client(&addr, "t", None), "secret");
-    let err = source
-        .list(&Filter::default())
-        .await
-        .unwrap_err()
-        .to_string();
+    let (err, calls) = listing_error(answer(r#"{"data":{"keys":["a/"]}}"#)).await;
     assert!(err.contains("deeper than 64"), "{err}");
-    assert!(source.calls() <= 66, "{} calls", source.calls());
+    assert!(calls <= 66, "{calls} calls");
 }
 
 #[tokio::test]
 async fn a_body_larger_than_any_answer_fails_naming_the_limit() {
     let head =
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 104857600\r\n\r\n{";
-    let addr = liar(head.as_bytes().to_vec()).await;
-    let source = VaultSource::new(client(&addr, "t", None), "secret");
-    let err = source
-        .list(&Filter::default())
-        .await
-        .unwrap_err()
-        .to_string();
+    let (err, calls) = listing_error(head.as_bytes().to_vec()).await;
     assert!(err.contains("larger than 16 MiB"), "{err}");
+    assert_eq!(calls, 1, "not retried");
 }
