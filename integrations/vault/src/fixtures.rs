@@ -7,13 +7,23 @@ use crate::VaultClient;
 
 /// The test server's address, or `None` (after saying why) when the test must skip.
 pub fn server() -> Option<String> {
-    match std::env::var("SECRETSNAP_TEST_VAULT") {
+    address("SECRETSNAP_TEST_VAULT")
+}
+
+/// A second test server (`SECRETSNAP_TEST_VAULT_2`, same token), or `None` as `server` says.
+pub fn second_server() -> Option<String> {
+    address("SECRETSNAP_TEST_VAULT_2")
+}
+
+/// The address in `var`; unset: skip with a message, or fail when servers are required.
+fn address(var: &str) -> Option<String> {
+    match std::env::var(var) {
         Ok(u) => Some(u),
         Err(_) if std::env::var_os("SECRETSNAP_REQUIRE_SERVERS").is_some() => {
-            panic!("SECRETSNAP_TEST_VAULT is not set: run the tests through tests/run.sh")
+            panic!("{var} is not set: run the tests through tests/run.sh")
         }
         Err(_) => {
-            eprintln!("skipped: SECRETSNAP_TEST_VAULT is not set (tests/run.sh starts OpenBao)");
+            eprintln!("skipped: {var} is not set (tests/run.sh starts OpenBao)");
             None
         }
     }

@@ -16,7 +16,7 @@ use secretsnap_core::fetch::fetch_each;
 use secretsnap_core::{
     Destination, Filter, Payload, RestoreOptions, Source, Version, VersionStatus,
 };
-use secretsnap_vault::fixtures::{client, server, token};
+use secretsnap_vault::fixtures::{client, second_server, server, token};
 use secretsnap_vault::{VaultClient, VaultDestination, VaultSource};
 use serde_json::{json, Value};
 
@@ -159,37 +159,51 @@ async fn settings(c: &VaultClient, mount: &str, path: &str) -> Value {
            "cas_required": d["cas_required"], "delete_version_after": d["delete_version_after"]})
 }
 
-#[tokio::test]
-async fn every_version_keeps_its_number_state_and_types_into_another_mount() {
-    let Some(addr) = server() else { return };
-    let root = client(&addr, &token(), None);
-    let (a, b) = (mount(&root).await, mount(&root).await);
-    seed(&root, &a).await;
+/// Seeds a new mount through `one`, runs the conformance round trip into a new mount through
+/// `two`, and requires every path's history (number, state, typed data) and settings equal.
+/// Returns the target mount.
+async fn round_trip_keeping_numbers(one: &VaultClient, two: &VaultClient) -> String {
+    let (a, b) = (mount(one).await, mount(two).await);
+    seed(one, &a).await;
     let trip = round_trip(
-        &VaultSource::new(root.clone(), &a),
-        &VaultDestination::new(root.clone(), &b),
-        &VaultSource::new(root.clone(), &b),
+        &VaultSource::new(one.clone(), &a),
+        &VaultDestination::new(two.clone(), &b),
+        &VaultSource::new(two.clone(), &b),
         &Filter::default(),
         &RestoreOptions::default(),
     )
     .await;
     assert_eq!(trip.secrets, 3);
     for path in ["app/db", "app/deep/er/token", "top"] {
-        assert_eq!(
-            history(&root, &a, path).await,
-            history(&root, &b, path).await,
-            "{path}"
-        );
-        assert_eq!(
-            settings(&root, &a, path).await,
-            settings(&root, &b, path).await,
-            "{path}"
-        );
+        let (x, y) = (history(one, &a, path).await, history(two, &b, path).await);
+        assert_eq!(x, y, "{path}");
+        let (x, y) = (settings(one, &a, path).await, settings(two, &b, path).await);
+        assert_eq!(x, y, "{path}");
     }
+    b
+}
+
+#[tokio::test]
+async fn every_version_keeps_its_number_state_and_types_into_another_mount() {
+    let Some(addr) = server() else { return };
+    let root = client(&addr, &token(), None);
+    let b = round_trip_keeping_numbers(&root, &root).await;
     let db = history(&root, &b, "app/db").await;
     let states: Vec<&str> = db.iter().map(|v| v.1).collect();
     assert_eq!(states, ["destroyed", "live", "deleted", "live"]);
     assert_eq!(db[1].2["tls"], true, "types kept");
+}
+
+#[tokio::test]
+async fn every_version_keeps_its_number_on_another_server() {
+    let (Some(addr), Some(addr2)) = (server(), second_server()) else {
+        return;
+    };
+    let (one, two) = (
+        client(&addr, &token(), None),
+        client(&addr2, &token(), None),
+    );
+    round_trip_keeping_numbers(&one, &two).await;
 }
 
 #[tokio::test]
