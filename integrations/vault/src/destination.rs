@@ -286,6 +286,21 @@ impl Destination for VaultDestination {
                 .and_then(|m| m["current_version"].as_u64())
                 .unwrap_or(0)
         };
+        // Appending numbered versions continues the target's numbering from where the plan saw
+        // it; if someone wrote to the path since, the numbers would shift: refuse, write nothing.
+        let planned = steps
+            .first()
+            .and_then(|st| st.source_version.parse::<u64>().ok());
+        if let (false, true, Some(first)) = (creating, numbered(s), planned) {
+            if first != cas + 1 {
+                return Err(fail(Error::Rejected(format!(
+                    "{}/{kv} is at version {cas} since the plan, which expected {}; nothing was \
+                     written (plan again)",
+                    self.mount,
+                    first - 1
+                ))));
+            }
+        }
         let mut applied = Applied {
             target_id: kv.clone(),
             created_secret: creating,

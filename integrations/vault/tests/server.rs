@@ -383,3 +383,28 @@ async fn a_rate_limit_quota_is_waited_out() {
     // 1 listing + 2 per path were needed; the 429s were retried.
     assert!(source.calls() > 25, "calls {}", source.calls());
 }
+
+/// `append` continues the target's numbering from where its plan saw it: a path someone wrote to
+/// between the plan and the write is refused, and nothing is written.
+#[tokio::test]
+async fn an_append_refuses_a_path_written_since_its_plan() {
+    let Some(addr) = server() else { return };
+    let root = client(&addr, &token(), None);
+    let (a, b) = (mount(&root).await, mount(&root).await);
+    write(&root, &a, "x", json!({"v": 1})).await;
+    write(&root, &a, "x", json!({"v": 2})).await;
+    // The target holds version 1: a restore that stopped half-way.
+    write(&root, &b, "x", json!({"v": 1})).await;
+    let (secrets, _) = read_all(&VaultSource::new(root.clone(), &a), &Filter::default()).await;
+    let dest = VaultDestination::new(root.clone(), &b);
+    let append = RestoreOptions {
+        conflict: secretsnap_core::ConflictMode::Append,
+        ..Default::default()
+    };
+    let item = dest.plan(&secrets[0], &append).await.unwrap();
+    assert_eq!(item.creates(), 1, "{item:?}");
+    write(&root, &b, "x", json!({"someone": "else"})).await;
+    let err = dest.apply(&item, &secrets[0], &append).await.unwrap_err();
+    assert!(err.reason.contains("since the plan"), "{}", err.reason);
+    assert_eq!(history(&root, &b, "x").await.len(), 2, "nothing written");
+}
