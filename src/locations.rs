@@ -67,8 +67,12 @@ pub fn origins() -> Vec<secretsnap_core::Capabilities> {
     providers().iter().map(|p| p.capabilities()).collect()
 }
 
+/// The provider a scheme names: its name or one of its aliases (`openbao` for `vault`).
 fn find<'a>(providers: &'a [Box<dyn Provider>], name: &str) -> Option<&'a dyn Provider> {
-    providers.iter().find(|p| p.name() == name).map(|p| &**p)
+    providers
+        .iter()
+        .find(|p| p.name() == name || p.aliases().contains(&name))
+        .map(|p| &**p)
 }
 
 impl Endpoint {
@@ -91,6 +95,8 @@ impl Endpoint {
         let region = url.host_str().unwrap_or("").to_string();
         let scope = url.path().trim_matches('/').to_string();
         p.check_location(&region, &scope).map_err(|why| bad(&why))?;
+        // An alias is a spelling: the location is the provider's (snapshots, jobs, plans).
+        let provider = p.name().to_string();
         let mut filter = FilterSpec::default();
         let mut profile = None;
         for (k, v) in url.query_pairs() {
@@ -193,6 +199,11 @@ mod tests {
         let e = Endpoint::parse("aws://eu-west-1?path=/prod").unwrap();
         assert_eq!((e.region.as_str(), e.scope.as_str()), ("eu-west-1", ""));
         assert_eq!(e.profile, None);
+        let e = Endpoint::parse("openbao://secret/team-a?path=/app").unwrap();
+        assert_eq!(
+            (e.provider.as_str(), e.region.as_str(), e.scope.as_str()),
+            ("vault", "secret", "team-a")
+        );
         let e = Endpoint::parse("scaleway://nl-ams/p?profile=org-b&path=/x").unwrap();
         assert_eq!(e.profile.as_deref(), Some("org-b"));
         for bad in [

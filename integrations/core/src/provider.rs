@@ -57,6 +57,12 @@ pub trait Provider: Send + Sync {
     /// connecting: the restore loop reads them when a secret of this provider goes elsewhere.
     fn capabilities(&self) -> crate::Capabilities;
 
+    /// Other schemes that name this provider (`openbao` for `vault`); locations written with one
+    /// are the provider's own.
+    fn aliases(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Refuses a region or scope this provider cannot address, saying what it expects; checked
     /// when a location is parsed, before anything connects.
     fn check_location(&self, _region: &str, _scope: &str) -> Result<(), String> {

@@ -1,4 +1,4 @@
-//! Vault / OpenBao as a `Provider`, configured the way the official CLI is: the address from the
+//! Vault / OpenBao as a `Provider` (`vault://`, alias `openbao://`), configured the way the official CLI is: the address from the
 //! location's API URL, else `VAULT_ADDR` or `BAO_ADDR`; the token from explicit keys, else
 //! `VAULT_TOKEN` or `BAO_TOKEN`, else `~/.vault-token`; the namespace from the location
 //! (`vault://MOUNT/NAMESPACE`), else `VAULT_NAMESPACE` or `BAO_NAMESPACE`. Connectors opened with
@@ -105,6 +105,10 @@ impl Provider for VaultProvider {
 
     fn capabilities(&self) -> Capabilities {
         crate::destination::CAPABILITIES
+    }
+
+    fn aliases(&self) -> &'static [&'static str] {
+        &["openbao"]
     }
 
     fn check_location(&self, mount: &str, _namespace: &str) -> Result<(), String> {
