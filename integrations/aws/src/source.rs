@@ -362,10 +362,10 @@ impl Source for AwsSource {
             if !matches!(v.payload, Payload::Absent) {
                 continue;
             }
-            if let Some(recorded) = known.known(&secret.item_key(v)) {
-                v.carry_learned(&recorded);
-                v.payload = Payload::Known;
-            } else if secret.deletion_requested_at.is_some() {
+            if known.reuse(&secret.item_key(v), v) {
+                continue;
+            }
+            if secret.deletion_requested_at.is_some() {
                 let why =
                     "secret scheduled for deletion: metadata only (reading it needs RestoreSecret)";
                 v.not_read_because(why);

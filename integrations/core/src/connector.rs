@@ -62,6 +62,18 @@ pub fn glob(pattern: &str, text: &str) -> bool {
 /// value again still carries what reading it once taught (`Version::carry_learned`).
 pub trait Known: Send + Sync {
     fn known(&self, item_key: &str) -> Option<Version>;
+    /// Whether the repository holds `v` (its key `item_key`); if so, marks it `Known` and copies
+    /// what its first read taught (`Version::carry_learned`), so the source reads it no more.
+    fn reuse(&self, item_key: &str, v: &mut Version) -> bool {
+        match self.known(item_key) {
+            Some(recorded) => {
+                v.carry_learned(&recorded);
+                v.payload = crate::model::Payload::Known;
+                true
+            }
+            None => false,
+        }
+    }
     /// The secret `id` as the parent snapshot recorded it (payload `Known` where the value is
     /// held, `NotRead` where it is not), offered to a source that `lists_changes` so it can carry
     /// a secret its listing shows unchanged (`unchanged::carry`); `None` asks for a full read.

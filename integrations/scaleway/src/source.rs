@@ -85,9 +85,7 @@ impl Source for ScalewaySource {
         versions.sort_by_key(|v| v.id.parse::<u64>().unwrap_or(0));
         for v in &mut versions {
             // Values are immutable: one the repository holds is reused whatever the status now.
-            if let Some(recorded) = known.known(&secret.item_key(v)) {
-                v.carry_learned(&recorded);
-                v.payload = Payload::Known;
+            if known.reuse(&secret.item_key(v), v) {
                 continue;
             }
             let once = v

@@ -224,18 +224,12 @@ impl Destination for VaultDestination {
                 if let Some(a) = on_conflict(&format!("{}/{kv}", self.mount), opts) {
                     (a, vec![])
                 } else {
-                    let current = m["current_version"].as_u64().unwrap_or(0);
-                    let after = if numbered(s) { current } else { u64::MAX };
-                    let (steps, n) = if after == u64::MAX {
-                        (
-                            Vec::new(),
-                            vec![
-                                "versions of another provider are not appended to an existing path"
-                                    .to_string(),
-                            ],
-                        )
+                    let (steps, n) = if numbered(s) {
+                        steps(s, m["current_version"].as_u64().unwrap_or(0))
                     } else {
-                        steps(s, after)
+                        let why =
+                            "versions of another provider are not appended to an existing path";
+                        (Vec::new(), vec![why.to_string()])
                     };
                     (
                         Action::Append {
@@ -274,6 +268,13 @@ impl Destination for VaultDestination {
         let kv = Self::target(s, opts);
         let (steps, creating) = match &item.action {
             Action::Create { steps, .. } => (steps, true),
+            // Nothing to append: no call to make.
+            Action::Append { steps, .. } if steps.is_empty() => {
+                return Ok(Applied {
+                    target_id: kv,
+                    ..Default::default()
+                })
+            }
             Action::Append { steps, .. } => (steps, false),
             _ => return Ok(Applied::default()),
         };

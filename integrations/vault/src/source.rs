@@ -201,9 +201,7 @@ impl Source for VaultSource {
         for v in &mut versions {
             // A version's value never changes under its number (within one life of the path,
             // which the secret id names).
-            if let Some(recorded) = known.known(&secret.item_key(v)) {
-                v.carry_learned(&recorded);
-                v.payload = Payload::Known;
+            if known.reuse(&secret.item_key(v), v) {
                 continue;
             }
             let read = match v.status {
