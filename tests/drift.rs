@@ -6,26 +6,9 @@
 
 mod common;
 
-use common::{World, A};
+use common::{changed, names, World, A};
 use secretsnap_scaleway::emulator::Config;
-use serde_json::{json, Value};
-
-fn names(v: &Value) -> Vec<String> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_str().unwrap().to_string())
-        .collect()
-}
-
-fn changed<'a>(d: &'a Value, secret: &str) -> &'a Value {
-    d["changed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["secret"] == secret)
-        .unwrap_or_else(|| panic!("{secret} not reported as changed: {d}"))
-}
+use serde_json::json;
 
 #[test]
 fn drift_reports_each_change_from_metadata_only() {

@@ -2,11 +2,12 @@
 //! (SECRETSNAP_TEST_VAULT): a backup of a KV mount, a dry run that writes nothing, a restore into
 //! another mount where every version keeps its number, state and typed value, an incremental
 //! backup that reads no value again, and Vault → Scaleway → Vault, where what comes back is what
-//! docs/cross-provider.md says: live values and custom metadata, renumbered versions.
+//! docs/cross-provider.md says: live values and custom metadata, renumbered versions; `ls`,
+//! `drift` and `diff` on a KV mount.
 
 mod common;
 
-use common::World;
+use common::{changed, names, World};
 use secretsnap_scaleway::emulator::Config;
 use secretsnap_vault::client::Method;
 use secretsnap_vault::fixtures::{client, server, token};
@@ -208,10 +209,11 @@ fn backup_dry_run_restore_and_incremental_keep_every_number() {
     );
     assert_eq!(again["report"]["created_versions"], 0);
 
-    // Incremental: one listing per folder (root, app/, ci/) and one metadata read per path.
+    // Incremental: the mount lookup, one listing per folder (root, app/, ci/) and one metadata
+    // read per path.
     let second = bao.json(&w, &["backup", &source], 0);
     assert_eq!(second["backup"]["values_read"], 0);
-    assert_eq!(second["backup"]["api_calls"], 3 + 2);
+    assert_eq!(second["backup"]["api_calls"], 1 + 3 + 2);
 }
 
 #[test]
@@ -330,4 +332,82 @@ fn vault_to_aws_and_back_keeps_live_values_and_custom_metadata() {
     let original_live = live_values(bao.history(&w, &a, "app/db"));
     assert_eq!(live, original_live, "{home:#}");
     assert_eq!(bao.custom_metadata(&w, &back, "app/db")["team"], "payments");
+}
+
+/// The provider-neutral commands on a KV mount: `ls` lists every path with its numbered versions,
+/// `drift` sees a new version, a soft delete and a new path from metadata alone, and `diff`
+/// between the two backups says the same.
+#[test]
+fn ls_drift_and_diff_on_a_kv_mount() {
+    let Some(addr) = server() else { return };
+    let w = World::new(Config::default());
+    let bao = Bao::new(&addr);
+    let m = bao.mount(&w, "drift");
+    seed(&bao, &w, &m);
+    w.json(&["init"], 0);
+    let source = format!("vault://{m}");
+    let first = bao.json(&w, &["backup", &source], 0);
+    let before = first["backup"]["snapshot"].as_str().unwrap().to_string();
+
+    let ls = bao.json(&w, &["ls", "latest"], 0);
+    let listed: Vec<(String, usize)> = ls["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["secret"].as_str().unwrap_or_default().to_string(),
+                s["versions"].as_array().map_or(0, Vec::len),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [("/app/db".to_string(), 4), ("/ci/token".to_string(), 1)],
+        "{ls}"
+    );
+
+    let same = bao.json(&w, &["drift", &source], 0);
+    assert_eq!(same["drifted"], false, "{same}");
+    let write = |path: &str, data: Value| {
+        bao.call(
+            &w,
+            Method::POST,
+            &format!("{m}/data/{path}"),
+            json!({ "data": data }),
+        )
+    };
+    write("app/db", json!({"password": "five"}));
+    write("new/x", json!({"x": 1}));
+    bao.call(
+        &w,
+        Method::POST,
+        &format!("{m}/delete/ci/token"),
+        json!({"versions": [1]}),
+    );
+
+    let out = bao.json(&w, &["drift", &source], 6);
+    assert_eq!(out["drifted"], true, "{out}");
+    let d = &out["drift"]["diff"];
+    assert_eq!(names(&d["added"]), ["/new/x"], "{d}");
+    assert_eq!(
+        names(&changed(d, "/app/db")["versions_added"]),
+        ["5"],
+        "{d}"
+    );
+    let deleted = &changed(d, "/ci/token")["versions_changed"][0];
+    assert_eq!(deleted["version"], "1", "{d}");
+    assert_eq!(deleted["changes"][0]["field"], "status", "{d}");
+    assert_eq!(deleted["changes"][0]["after"], "disabled", "{d}");
+
+    let second = bao.json(&w, &["backup", &source], 0);
+    let after = second["backup"]["snapshot"].as_str().unwrap().to_string();
+    let diff = bao.json(&w, &["diff", &before, &after], 0);
+    let d = &diff["diff"];
+    assert_eq!(names(&d["added"]), ["/new/x"], "{d}");
+    assert_eq!(
+        names(&changed(d, "/app/db")["versions_added"]),
+        ["5"],
+        "{d}"
+    );
 }

@@ -189,3 +189,22 @@ pub fn repo_files(root: &Path) -> BTreeSet<String> {
     }
     out
 }
+
+/// The strings of a JSON list (a diff's `added`, `versions_added`…).
+pub fn names(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not a list: {v}"))
+        .iter()
+        .map(|x| x.as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// The entry of a diff's `changed` list for `secret` (a failure names the whole diff).
+pub fn changed<'a>(d: &'a serde_json::Value, secret: &str) -> &'a serde_json::Value {
+    d["changed"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no changed list: {d}"))
+        .iter()
+        .find(|c| c["secret"] == secret)
+        .unwrap_or_else(|| panic!("{secret} not reported as changed: {d}"))
+}

@@ -14,24 +14,27 @@ use secretsnap_core::Error;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-/// How to reach one server as one token.
-#[derive(Clone)]
+use crate::login::{Login, Session};
+
+/// How to reach one server as one identity.
+#[derive(Debug, Clone)]
 pub struct ServerAccess {
     /// `http(s)://host:port`, without a trailing slash.
     pub addr: String,
-    pub token: Zeroizing<String>,
+    /// The token, or the login that gets one (its `Debug` shows no secret).
+    pub login: Login,
     /// Namespace sent as `X-Vault-Namespace` (Vault Enterprise, OpenBao); `None`: the root.
     pub namespace: Option<String>,
+    pub tls: Tls,
 }
 
-impl std::fmt::Debug for ServerAccess {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerAccess")
-            .field("addr", &self.addr)
-            .field("token", &"<redacted>")
-            .field("namespace", &self.namespace)
-            .finish()
-    }
+/// How the server's certificate is checked (`VAULT_CACERT`, `VAULT_SKIP_VERIFY`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tls {
+    /// PEM certificates trusted besides the system's.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Accept any certificate (a test server; never in production).
+    pub skip_verify: bool,
 }
 
 /// Knobs of a client.
@@ -43,6 +46,8 @@ pub struct ClientOptions {
     pub max_rate: Option<f64>,
     pub retry: RetryPolicy,
     pub timeout: Duration,
+    /// Keys asked for per LIST page where the server pages listings (OpenBao).
+    pub list_page: usize,
 }
 
 impl Default for ClientOptions {
@@ -52,6 +57,7 @@ impl Default for ClientOptions {
             max_rate: None,
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(30),
+            list_page: 1000,
         }
     }
 }
@@ -76,6 +82,9 @@ struct Inner {
     limiter: Option<RateLimiter>,
     retry: RetryPolicy,
     calls: CallCounter,
+    list_page: usize,
+    /// The token of the last login (logins only), renewed when its lease nears its end.
+    session: tokio::sync::Mutex<Option<Session>>,
 }
 
 /// A client of one server and token, shared by every connector opened with them (one budget).
@@ -91,9 +100,20 @@ enum Failure {
 
 impl VaultClient {
     pub fn new(access: ServerAccess, opts: ClientOptions) -> Result<VaultClient, Error> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(opts.timeout)
-            .redirect(reqwest::redirect::Policy::none())
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(pem) = &access.tls.ca_pem {
+            for cert in reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|_| Error::Config("VAULT_CACERT: not a PEM certificate bundle".into()))?
+            {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if access.tls.skip_verify {
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        let http = builder
             .build()
             .map_err(|_| Error::Config("cannot build the HTTP client".into()))?;
         Ok(VaultClient {
@@ -104,14 +124,70 @@ impl VaultClient {
                 limiter: opts.max_rate.map(RateLimiter::new),
                 retry: opts.retry,
                 calls: CallCounter::default(),
+                list_page: opts.list_page.max(1),
+                session: tokio::sync::Mutex::new(None),
             }),
         })
     }
 
-    /// Whether this client talks to `access`'s server as its token in its namespace.
+    /// Whether this client talks to `access`'s server as its identity in its namespace.
     pub fn same_access(&self, access: &ServerAccess) -> bool {
         let a = &self.inner.access;
-        a.addr == access.addr && *a.token == *access.token && a.namespace == access.namespace
+        a.addr == access.addr
+            && a.login == access.login
+            && a.namespace == access.namespace
+            && a.tls == access.tls
+    }
+
+    /// The token to send: the given one, or the session's, logging in when there is none yet or
+    /// its lease is nearly over (one login at a time).
+    async fn token(&self) -> Result<Zeroizing<String>, Failure> {
+        let inner = &self.inner;
+        let login = &inner.access.login;
+        let Some((path, body)) = login.request() else {
+            let Login::Token(t) = login else {
+                unreachable!("only a token needs no login")
+            };
+            return Ok(t.clone());
+        };
+        let mut session = inner.session.lock().await;
+        let now = std::time::Instant::now();
+        if let Some(s) = session.as_ref().filter(|s| s.fresh(now)) {
+            return Ok(s.token.clone());
+        }
+        inner.calls.add();
+        let what = format!("login ({})", login.describe());
+        let mut req = inner
+            .http
+            .post(format!("{}/v1/{path}", inner.access.addr))
+            .header("Content-Type", "application/json")
+            .body(body.to_vec());
+        if let Some(ns) = &inner.access.namespace {
+            req = req.header("X-Vault-Namespace", ns);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|_| Failure::Retry(format!("{what}: connection failed")))?;
+        let status = resp.status();
+        let answer = read_bounded(resp, &what).await?;
+        match status.as_u16() {
+            429 | 500..=599 => Err(Failure::Retry(format!("{what}: HTTP {}", status.as_u16()))),
+            200..=299 => {
+                let s = Session::from_answer(&answer, now).ok_or_else(|| {
+                    Failure::Final(Error::Protocol(format!(
+                        "{what}: the answer holds no token"
+                    )))
+                })?;
+                let token = s.token.clone();
+                *session = Some(s);
+                Ok(token)
+            }
+            code => Err(Failure::Final(Error::Auth(format!(
+                "{what} refused: HTTP {code} (check the role and its secret at {})",
+                inner.access.addr
+            )))),
+        }
     }
 
     pub fn addr(&self) -> &str {
@@ -120,6 +196,11 @@ impl VaultClient {
 
     pub fn namespace(&self) -> Option<&str> {
         self.inner.access.namespace.as_deref()
+    }
+
+    /// Keys asked for per LIST page.
+    pub fn list_page(&self) -> usize {
+        self.inner.list_page
     }
 
     pub fn calls(&self) -> u64 {
@@ -163,6 +244,7 @@ impl VaultClient {
         body: Option<&[u8]>,
     ) -> Result<Reply, Failure> {
         let inner = &self.inner;
+        let token = self.token().await?;
         let _slot = inner
             .gate
             .acquire()
@@ -176,7 +258,7 @@ impl VaultClient {
         let mut req = inner
             .http
             .request(method.clone(), &url)
-            .header("X-Vault-Token", inner.access.token.as_str());
+            .header("X-Vault-Token", token.as_str());
         if let Some(ns) = &inner.access.namespace {
             req = req.header("X-Vault-Namespace", ns);
         }
@@ -199,7 +281,8 @@ impl VaultClient {
             ))),
             500..=599 => Err(Failure::Retry(format!("{what}: HTTP {}", status.as_u16()))),
             401 => Err(Failure::Final(Error::Auth(format!(
-                "{what}: HTTP 401 (the token is not valid at {})",
+                "{what}: HTTP 401 ({} is not valid at {})",
+                inner.access.login.describe(),
                 inner.access.addr
             )))),
             403 => Err(Failure::Final(Error::Permission(format!(

@@ -9,7 +9,8 @@ use std::sync::Mutex;
 use secretsnap_core::{Access, Capabilities, Destination, Error, Location, Provider, Source};
 use zeroize::Zeroizing;
 
-use crate::client::{ClientOptions, ServerAccess, VaultClient};
+use crate::client::{ClientOptions, ServerAccess, Tls, VaultClient};
+use crate::login::Login;
 use crate::{VaultDestination, VaultSource};
 
 /// The provider's name in location URLs.
@@ -39,10 +40,11 @@ pub fn server_access(at: &Access<'_>) -> Result<ServerAccess, Error> {
         .ok_or_else(|| {
             Error::Config("no Vault address: set VAULT_ADDR (or BAO_ADDR) or --api-url".into())
         })?;
-    let token = match &at.keys.secret_key {
-        Some(k) => Zeroizing::new(k.trim().to_string()),
+    let given = Login::from_keys(at.keys.access_key.as_deref(), at.keys.secret_key.clone())?;
+    let login = match given {
+        Some(l) => l,
         None => match var(&["VAULT_TOKEN", "BAO_TOKEN"]) {
-            Some(t) => Zeroizing::new(t),
+            Some(t) => Login::Token(Zeroizing::new(t)),
             None => {
                 let home = std::env::var_os("HOME").unwrap_or_default();
                 let file = std::path::Path::new(&home).join(".vault-token");
@@ -53,17 +55,29 @@ pub fn server_access(at: &Access<'_>) -> Result<ServerAccess, Error> {
                             .into(),
                     )
                 })?;
-                Zeroizing::new(t.trim().to_string())
+                Login::Token(Zeroizing::new(t.trim().to_string()))
             }
         },
     };
+    let ca_pem = match var(&["VAULT_CACERT", "BAO_CACERT"]) {
+        Some(path) => Some(std::fs::read(&path).map_err(|e| {
+            Error::Config(format!("VAULT_CACERT: cannot read {path}: {}", e.kind()))
+        })?),
+        None => None,
+    };
+    let skip_verify = var(&["VAULT_SKIP_VERIFY", "BAO_SKIP_VERIFY"])
+        .is_some_and(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "0" | "false" | "no"));
     let namespace = Some(at.scope.trim_matches('/').to_string())
         .filter(|s| !s.is_empty())
         .or_else(|| var(&["VAULT_NAMESPACE", "BAO_NAMESPACE"]));
     Ok(ServerAccess {
         addr: addr.trim_end_matches('/').to_string(),
-        token,
+        login,
         namespace,
+        tls: Tls {
+            ca_pem,
+            skip_verify,
+        },
     })
 }
 
@@ -109,13 +123,6 @@ impl Provider for VaultProvider {
 
     fn aliases(&self) -> &'static [&'static str] {
         &["openbao"]
-    }
-
-    fn check_location(&self, mount: &str, _namespace: &str) -> Result<(), String> {
-        if mount.is_empty() {
-            return Err("a vault location names its KV mount: vault://MOUNT[/NAMESPACE]".into());
-        }
-        Ok(())
     }
 
     async fn source(&self, at: Access<'_>) -> Result<Box<dyn Source>, Error> {

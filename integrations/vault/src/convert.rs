@@ -54,6 +54,16 @@ pub fn listed(location: &Location, kv_path: &str) -> Secret {
     }
 }
 
+/// The one version of a KV v1 path: its value, numbered 1 (v1 keeps no history, no times).
+pub fn v1_version(value: zeroize::Zeroizing<Vec<u8>>) -> Version {
+    Version {
+        id: "1".into(),
+        status: VersionStatus::Enabled,
+        payload: secretsnap_core::Payload::Bytes(value),
+        ..Default::default()
+    }
+}
+
 /// Fills `s` from `GET metadata/P`'s `data`: id, times, tags, settings and every version
 /// (oldest first), values not read. `now` tells a soft delete already done from one
 /// scheduled by `delete_version_after`.

@@ -9,6 +9,11 @@
 //! target's current one, which completes a restore that stopped half-way with the numbers kept.
 //! Secrets from another provider (ids that are not numbers) have their values written in order,
 //! each as its JSON object, or wrapped as `{"value": text}`.
+//!
+//! Into a KV v1 mount a path holds one value: the latest version with a value is written, into
+//! a path that does not exist (KV v1 has no check-and-set: existence is read just before the
+//! write), and nothing else (no history, no metadata; the plan says what is left out). Into
+//! `vault://` alone, each path goes into the mount its folder starts with, which must exist.
 
 use reqwest::{Method, StatusCode};
 use secretsnap_core::plan::{on_conflict, ruled_out, Applied, VersionStep};
@@ -20,7 +25,8 @@ use serde_json::{json, Value};
 
 use crate::client::{rejected, VaultClient};
 use crate::convert;
-use crate::source::VaultSource;
+use crate::mount::{self, Mount};
+use crate::source::{locate, VaultSource};
 
 pub const CAPABILITIES: Capabilities = Capabilities {
     provider: crate::config::NAME,
@@ -47,11 +53,21 @@ const DESTROYED: &str = "placeholder, destroyed";
 /// A step writing a placeholder that is then deleted (a deleted version never read).
 const PLACEHOLDER: &str = "placeholder";
 
-/// `vault://MOUNT[/NAMESPACE]` as a destination.
+/// `vault://MOUNT[/NAMESPACE]` (or `vault://`, every mount by name) as a destination.
 pub struct VaultDestination {
     client: VaultClient,
-    mount: String,
+    /// The mount named by the location; `None`: the mount each secret's folder starts with.
+    mount: Option<String>,
+    mounts: tokio::sync::OnceCell<Vec<Mount>>,
     location: Location,
+}
+
+/// Where a secret goes: its mount, its path inside it, and the target id (the path, prefixed
+/// with the mount where the location names none).
+struct Place {
+    mount: Mount,
+    kv: String,
+    id: String,
 }
 
 /// Whether the secret's version ids are KV version numbers (it comes from a KV mount).
@@ -127,21 +143,44 @@ fn steps(s: &Secret, after: u64) -> (Vec<VersionStep>, Vec<String>) {
 }
 
 impl VaultDestination {
+    /// `mount` empty: every mount, by the first folders of each secret.
     pub fn new(client: VaultClient, mount: &str) -> VaultDestination {
         let location = crate::config::location(&client, mount);
+        let mount = Some(mount.trim_matches('/').to_string()).filter(|m| !m.is_empty());
         VaultDestination {
             client,
-            mount: mount.trim_matches('/').to_string(),
+            mount,
+            mounts: tokio::sync::OnceCell::new(),
             location,
         }
     }
 
-    fn target(s: &Secret, opts: &RestoreOptions) -> String {
-        convert::join(&opts.placed_path(&s.path), &s.name)
+    /// The mounts this destination writes to, looked up once (one call).
+    async fn mounts(&self) -> Result<&[Mount], Error> {
+        self.mounts
+            .get_or_try_init(|| async {
+                match &self.mount {
+                    Some(name) => Ok(vec![mount::one(&self.client, name).await?]),
+                    None => mount::all(&self.client).await,
+                }
+            })
+            .await
+            .map(Vec::as_slice)
     }
 
-    async fn post(&self, what: &str, kv: &str, body: &Value) -> Result<Value, Error> {
-        let path = format!("{}/{what}/{kv}", self.mount);
+    async fn place(&self, s: &Secret, opts: &RestoreOptions) -> Result<Place, Error> {
+        let (mount, inside) = locate(self.mounts().await?, self.mount.is_some(), s)?;
+        let (folder, name) = convert::split(&inside);
+        let kv = convert::join(&opts.placed_path(&folder), &name);
+        let id = match self.mount {
+            Some(_) => kv.clone(),
+            None => format!("{}/{kv}", mount.path),
+        };
+        Ok(Place { mount, kv, id })
+    }
+
+    async fn post(&self, m: &Mount, what: &str, kv: &str, body: &Value) -> Result<Value, Error> {
+        let path = format!("{}/{what}/{kv}", m.path);
         let bytes = zeroize::Zeroizing::new(serde_json::to_vec(body).expect("JSON serializes"));
         let method = if what == "destroy" {
             Method::PUT
@@ -152,12 +191,120 @@ impl VaultDestination {
     }
 
     /// Writes one version with check-and-set `cas`; returns its number.
-    async fn write(&self, kv: &str, data: Value, cas: u64) -> Result<u64, Error> {
+    async fn write(&self, m: &Mount, kv: &str, data: Value, cas: u64) -> Result<u64, Error> {
         let body = json!({ "data": data, "options": { "cas": cas } });
-        let r = self.post("data", kv, &body).await?;
+        let r = self.post(m, "data", kv, &body).await?;
         r["data"]["version"]
             .as_u64()
             .ok_or_else(|| Error::Protocol(format!("write of {kv}: no version number")))
+    }
+}
+
+impl VaultDestination {
+    /// The plan into a KV v1 mount: the latest version with a value, into a new path.
+    async fn plan_v1(
+        &self,
+        s: &Secret,
+        m: &Mount,
+        kv: &str,
+        opts: &RestoreOptions,
+    ) -> Result<(Action, Vec<String>), Error> {
+        let mut notes = Vec::new();
+        let with_value: Vec<&secretsnap_core::Version> = s
+            .versions
+            .iter()
+            .filter(|v| v.status.restorable() && v.payload.has_value())
+            .collect();
+        let Some(latest) = with_value.last() else {
+            let reason = "no version with a value: a KV v1 path holds one value".to_string();
+            return Ok((Action::Skip { reason }, notes));
+        };
+        if with_value.len() > 1 || with_value.len() < s.versions.len() {
+            notes.push(format!(
+                "KV v1 holds one value per path: version {} is written, the other {} are not",
+                latest.id,
+                s.versions.len() - 1
+            ));
+        }
+        let settings = [
+            convert::MAX_VERSIONS,
+            convert::CAS_REQUIRED,
+            convert::DELETE_AFTER,
+        ];
+        if !s.tags.is_empty() || settings.iter().any(|k| s.extras.contains_key(*k)) {
+            notes.push("KV v1 keeps no metadata: tags and settings are not written".into());
+        }
+        if self.v1_exists(m, kv).await? {
+            let action = on_conflict(&format!("{}/{kv}", m.path), opts).unwrap_or(Action::Skip {
+                reason: "exists, and a KV v1 path has no history to append to: left as it is"
+                    .into(),
+            });
+            return Ok((action, notes));
+        }
+        let steps = vec![VersionStep {
+            source_version: latest.id.clone(),
+            description: String::new(),
+            disable: false,
+        }];
+        Ok((
+            Action::Create {
+                steps,
+                protect: false,
+            },
+            notes,
+        ))
+    }
+
+    async fn v1_exists(&self, m: &Mount, kv: &str) -> Result<bool, Error> {
+        let path = format!("{}/{kv}", m.path);
+        let r = self.client.call(Method::GET, &path, None).await?;
+        match r.status {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(rejected(&Method::GET, &path, &r)),
+        }
+    }
+
+    /// Writes a planned KV v1 path, if it is still absent (v1 has no check-and-set: this read
+    /// and the write are as close as the API allows).
+    async fn apply_v1(
+        &self,
+        s: &Secret,
+        steps: &[VersionStep],
+        m: &Mount,
+        kv: &str,
+        id: String,
+    ) -> Result<Applied, Error> {
+        let Some(step) = steps.first() else {
+            return Ok(Applied::default());
+        };
+        let value = s
+            .versions
+            .iter()
+            .find(|v| v.id == step.source_version)
+            .and_then(|v| match &v.payload {
+                Payload::Bytes(b) => convert::as_object(b),
+                _ => None,
+            })
+            .map(|(v, _)| v)
+            .ok_or_else(|| Error::Rejected(format!("version {}: no value", step.source_version)))?;
+        if self.v1_exists(m, kv).await? {
+            return Err(Error::Rejected(format!(
+                "{}/{kv} appeared since the plan; nothing of it was changed",
+                m.path
+            )));
+        }
+        let path = format!("{}/{kv}", m.path);
+        let bytes = zeroize::Zeroizing::new(serde_json::to_vec(&value).expect("JSON serializes"));
+        self.client
+            .ok_json(Method::POST, &path, Some(&bytes))
+            .await?;
+        Ok(Applied {
+            target_id: id,
+            created_secret: true,
+            versions: vec![(step.source_version.clone(), "1".into())],
+            ..Default::default()
+        })
     }
 }
 
@@ -202,13 +349,19 @@ impl Destination for VaultDestination {
                 }
             }
         }
-        let kv = Self::target(s, opts);
-        let existing = VaultSource::metadata(&self.client, &self.mount, &kv)
+        let fail = |e: Error| ItemFailure {
+            item: s.full_name(),
+            reason: e.to_string(),
+        };
+        let Place { mount, kv, id } = self.place(s, opts).await.map_err(fail)?;
+        if mount.v1 {
+            let (action, more) = self.plan_v1(s, &mount, &kv, opts).await.map_err(fail)?;
+            notes.extend(more);
+            return Ok(item(action, notes));
+        }
+        let existing = VaultSource::metadata(&self.client, &mount.path, &kv)
             .await
-            .map_err(|e| ItemFailure {
-                item: s.full_name(),
-                reason: e.to_string(),
-            })?;
+            .map_err(fail)?;
         let (action, more) = match existing {
             None => {
                 let (steps, n) = steps(s, 0);
@@ -221,7 +374,7 @@ impl Destination for VaultDestination {
                 )
             }
             Some(m) => {
-                if let Some(a) = on_conflict(&format!("{}/{kv}", self.mount), opts) {
+                if let Some(a) = on_conflict(&format!("{}/{kv}", mount.path), opts) {
                     (a, vec![])
                 } else {
                     let (steps, n) = if numbered(s) {
@@ -233,7 +386,7 @@ impl Destination for VaultDestination {
                     };
                     (
                         Action::Append {
-                            target_id: kv.clone(),
+                            target_id: id.clone(),
                             steps,
                         },
                         n,
@@ -265,13 +418,16 @@ impl Destination for VaultDestination {
             item: s.full_name(),
             reason: e.to_string(),
         };
-        let kv = Self::target(s, opts);
+        let Place { mount, kv, id } = self.place(s, opts).await.map_err(fail)?;
         let (steps, creating) = match &item.action {
+            Action::Create { steps, .. } if mount.v1 => {
+                return self.apply_v1(s, steps, &mount, &kv, id).await.map_err(fail)
+            }
             Action::Create { steps, .. } => (steps, true),
             // Nothing to append: no call to make.
             Action::Append { steps, .. } if steps.is_empty() => {
                 return Ok(Applied {
-                    target_id: kv,
+                    target_id: id,
                     ..Default::default()
                 })
             }
@@ -281,7 +437,7 @@ impl Destination for VaultDestination {
         let mut cas = if creating {
             0
         } else {
-            VaultSource::metadata(&self.client, &self.mount, &kv)
+            VaultSource::metadata(&self.client, &mount.path, &kv)
                 .await
                 .map_err(fail)?
                 .and_then(|m| m["current_version"].as_u64())
@@ -297,27 +453,27 @@ impl Destination for VaultDestination {
                 return Err(fail(Error::Rejected(format!(
                     "{}/{kv} is at version {cas} since the plan, which expected {}; nothing was \
                      written (plan again)",
-                    self.mount,
+                    mount.path,
                     first - 1
                 ))));
             }
         }
         let mut applied = Applied {
-            target_id: kv.clone(),
+            target_id: id,
             created_secret: creating,
             ..Default::default()
         };
         let tags = opts.marked_tags(&s.tags);
         if creating && steps.is_empty() {
             // No version to write: the path is its metadata alone, created only if still absent.
-            if VaultSource::metadata(&self.client, &self.mount, &kv)
+            if VaultSource::metadata(&self.client, &mount.path, &kv)
                 .await
                 .map_err(fail)?
                 .is_some()
             {
                 return Err(fail(Error::Rejected(format!(
                     "{}/{kv} appeared since the plan; nothing of it was changed",
-                    self.mount
+                    mount.path
                 ))));
             }
         }
@@ -332,7 +488,7 @@ impl Destination for VaultDestination {
                 })
                 .map(|(v, _)| v)
                 .unwrap_or_else(|| json!({}));
-            let n = self.write(&kv, value, cas).await.map_err(|e| {
+            let n = self.write(&mount, &kv, value, cas).await.map_err(|e| {
                 fail(if cas == 0 {
                     Error::Rejected(format!(
                         "{e} — the path appeared since the plan; nothing of it was changed"
@@ -349,13 +505,19 @@ impl Destination for VaultDestination {
                     "max_versions": steps.len().max(1),
                     "custom_metadata": convert::metadata_body(s, &tags)["custom_metadata"],
                 });
-                self.post("metadata", &kv, &room).await.map_err(fail)?;
+                self.post(&mount, "metadata", &kv, &room)
+                    .await
+                    .map_err(fail)?;
             }
             let versions = json!({ "versions": [n] });
             if step.description == DESTROYED {
-                self.post("destroy", &kv, &versions).await.map_err(fail)?;
+                self.post(&mount, "destroy", &kv, &versions)
+                    .await
+                    .map_err(fail)?;
             } else if step.disable {
-                self.post("delete", &kv, &versions).await.map_err(fail)?;
+                self.post(&mount, "delete", &kv, &versions)
+                    .await
+                    .map_err(fail)?;
             }
             applied
                 .versions
@@ -366,13 +528,28 @@ impl Destination for VaultDestination {
             if body.get("max_versions").is_none() {
                 body["max_versions"] = json!(0);
             }
-            self.post("metadata", &kv, &body).await.map_err(fail)?;
+            self.post(&mount, "metadata", &kv, &body)
+                .await
+                .map_err(fail)?;
         }
         Ok(applied)
     }
 
     async fn remove(&self, target_id: &str) -> Result<(), Error> {
-        let path = format!("{}/metadata/{target_id}", self.mount);
+        let mounts = self.mounts().await?;
+        let (m, kv) = match self.mount {
+            Some(_) => (mounts.first(), target_id.to_string()),
+            None => match mount::holding(mounts, target_id) {
+                Some((m, kv)) => (Some(m), kv),
+                None => (None, String::new()),
+            },
+        };
+        let m = m.ok_or_else(|| Error::NotFound(format!("no mount holds {target_id}")))?;
+        let path = if m.v1 {
+            format!("{}/{kv}", m.path)
+        } else {
+            format!("{}/metadata/{kv}", m.path)
+        };
         let r = self.client.call(Method::DELETE, &path, None).await?;
         if r.status.is_success() || r.status == StatusCode::NOT_FOUND {
             Ok(())

@@ -1,8 +1,12 @@
-//! Reading a KV v2 mount: `LIST metadata/` level by level (one call per folder), then per path
-//! one metadata read (every version's number, time and state) and one data read per version the
+//! Reading KV mounts. A KV v2 mount: `LIST metadata/` level by level (one call per folder, or
+//! per page of 1 000 keys where the server pages listings, as OpenBao does), then per path one
+//! metadata read (every version's number, time and state) and one data read per version the
 //! repository does not hold yet. Soft-deleted versions are read only on request
 //! (`read_disabled`, "read deleted"), which undeletes each for the read and deletes it again:
 //! that writes to the source, and the plan says so. Destroyed versions have no value to read.
+//! A KV v1 mount has one value per path and no metadata: its paths are listed the same way and
+//! each value is read on every run (nothing tells a changed value from an unchanged one without
+//! reading it). `vault://` alone reads every KV mount the token can see (`mount`).
 
 use chrono::Utc;
 use reqwest::{Method, StatusCode};
@@ -14,47 +18,99 @@ use zeroize::Zeroizing;
 
 use crate::client::{rejected, VaultClient};
 use crate::convert;
+use crate::mount::{self, Mount};
 
 /// Deepest folder nesting a listing follows.
 const MAX_DEPTH: usize = 64;
 /// Most keys (paths and folders) a listing takes.
 const MAX_KEYS: usize = 1_000_000;
 
-/// `vault://MOUNT[/NAMESPACE]` as a source.
+/// `vault://MOUNT[/NAMESPACE]` (or `vault://` for every KV mount) as a source.
 pub struct VaultSource {
     client: VaultClient,
-    mount: String,
+    /// The mount named by the location; `None`: every KV mount the token can see.
+    mount: Option<String>,
+    mounts: tokio::sync::OnceCell<Vec<Mount>>,
     location: Location,
 }
 
 impl VaultSource {
+    /// `mount` empty: every KV mount.
     pub fn new(client: VaultClient, mount: &str) -> VaultSource {
         let location = crate::config::location(&client, mount);
+        let mount = Some(mount.trim_matches('/').to_string()).filter(|m| !m.is_empty());
         VaultSource {
             client,
-            mount: mount.trim_matches('/').to_string(),
+            mount,
+            mounts: tokio::sync::OnceCell::new(),
             location,
         }
     }
 
-    /// The keys of one folder (`""` or `app/`): names, and folders ending in `/`.
-    async fn keys(&self, folder: &str) -> Result<Vec<String>, Error> {
-        let path = format!("{}/metadata/{folder}?list=true", self.mount);
-        let r = self.client.call(Method::GET, &path, None).await?;
-        if r.status == StatusCode::NOT_FOUND {
-            return Ok(Vec::new());
+    /// The mounts this source reads, looked up once (one call).
+    async fn mounts(&self) -> Result<&[Mount], Error> {
+        self.mounts
+            .get_or_try_init(|| resolve(&self.client, self.mount.as_deref()))
+            .await
+            .map(Vec::as_slice)
+    }
+
+    /// The mount holding `s` and its path inside it.
+    async fn locate(&self, s: &Secret) -> Result<(Mount, String), Error> {
+        locate(self.mounts().await?, self.mount.is_some(), s)
+    }
+
+    /// The keys of one folder (`""` or `app/`) of `m`: names, and folders ending in `/`, page
+    /// by page where the server pages (OpenBao's `after` and `limit`). A server that does not
+    /// page (Vault) ignores both and answers the whole folder at once: a page longer than asked,
+    /// or one that repeats keys already taken, ends the listing.
+    async fn keys(&self, m: &Mount, folder: &str) -> Result<Vec<String>, Error> {
+        let base = if m.v1 {
+            format!("{}/{folder}", m.path)
+        } else {
+            format!("{}/metadata/{folder}", m.path)
+        };
+        let page = self.client.list_page();
+        let mut out: Vec<String> = Vec::new();
+        loop {
+            let mut path = format!("{base}?list=true&limit={page}");
+            if let Some(last) = out.last() {
+                path.push_str("&after=");
+                path.push_str(&query_escape(last));
+            }
+            let r = self.client.call(Method::GET, &path, None).await?;
+            if r.status == StatusCode::NOT_FOUND {
+                return Ok(out);
+            }
+            if !r.status.is_success() {
+                return Err(rejected(&Method::GET, &path, &r));
+            }
+            let keys: Vec<String> = r.json()["data"]["keys"]
+                .as_array()
+                .map(|ks| {
+                    ks.iter()
+                        .filter_map(|k| k.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let n = keys.len();
+            let after = out.last().cloned();
+            let fresh: Vec<String> = keys
+                .into_iter()
+                .filter(|k| after.as_ref().is_none_or(|a| k > a))
+                .collect();
+            let whole = n != page || fresh.len() != n || fresh.is_empty();
+            out.extend(fresh);
+            if out.len() > MAX_KEYS {
+                return Err(Error::Protocol(format!(
+                    "{}: more than {MAX_KEYS} keys listed in one folder",
+                    m.path
+                )));
+            }
+            if whole {
+                return Ok(out);
+            }
         }
-        if !r.status.is_success() {
-            return Err(rejected(&Method::GET, &path, &r));
-        }
-        Ok(r.json()["data"]["keys"]
-            .as_array()
-            .map(|ks| {
-                ks.iter()
-                    .filter_map(|k| k.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default())
     }
 
     /// A path's metadata (`data` of `GET metadata/P`); `None` when the path does not exist.
@@ -75,14 +131,14 @@ impl VaultSource {
     }
 
     /// Version `n`'s data, serialized as the JSON object it is (types kept).
-    async fn read(&self, kv_path: &str, n: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
-        let path = format!("{}/data/{kv_path}?version={n}", self.mount);
+    async fn read(&self, m: &Mount, kv_path: &str, n: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let path = format!("{}/data/{kv_path}?version={n}", m.path);
         let r = self.client.call(Method::GET, &path, None).await?;
         if !r.status.is_success() {
             return Err(rejected(&Method::GET, &path, &r));
         }
         let mut body: Value = serde_json::from_slice(&r.body)
-            .map_err(|_| Error::Protocol(format!("GET {} data: not JSON", self.mount)))?;
+            .map_err(|_| Error::Protocol(format!("GET {} data: not JSON", m.path)))?;
         let data = body["data"]["data"].take();
         if !data.is_object() {
             return Err(Error::Protocol(format!(
@@ -95,8 +151,8 @@ impl VaultSource {
     }
 
     /// `POST {action}/P` for version `n` (delete, undelete).
-    async fn act(&self, action: &str, kv_path: &str, n: &str) -> Result<(), Error> {
-        let path = format!("{}/{action}/{kv_path}", self.mount);
+    async fn act(&self, m: &Mount, action: &str, kv_path: &str, n: &str) -> Result<(), Error> {
+        let path = format!("{}/{action}/{kv_path}", m.path);
         let body = json!({ "versions": [n.parse::<u64>().unwrap_or(0)] }).to_string();
         self.client
             .ok_json(Method::POST, &path, Some(body.as_bytes()))
@@ -107,10 +163,15 @@ impl VaultSource {
     /// A soft-deleted version's value: undelete, read, delete again. The delete is attempted
     /// even when the read fails, and its own failure is the error (the source must not be left
     /// with a version undeleted).
-    async fn read_deleted(&self, kv_path: &str, n: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
-        self.act("undelete", kv_path, n).await?;
-        let read = self.read(kv_path, n).await;
-        if let Err(e) = self.act("delete", kv_path, n).await {
+    async fn read_deleted(
+        &self,
+        m: &Mount,
+        kv_path: &str,
+        n: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, Error> {
+        self.act(m, "undelete", kv_path, n).await?;
+        let read = self.read(m, kv_path, n).await;
+        if let Err(e) = self.act(m, "delete", kv_path, n).await {
             return Err(Error::Rejected(format!(
                 "version {n} was undeleted to be read and could not be deleted again ({e}): \
                  delete it by hand"
@@ -118,22 +179,33 @@ impl VaultSource {
         }
         read
     }
-}
 
-#[async_trait::async_trait]
-impl Source for VaultSource {
-    fn location(&self) -> Location {
-        self.location.clone()
+    /// A KV v1 path's value (`None`: gone since it was listed).
+    async fn read_v1(&self, m: &Mount, kv_path: &str) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
+        let path = format!("{}/{kv_path}", m.path);
+        let r = self.client.call(Method::GET, &path, None).await?;
+        if r.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !r.status.is_success() {
+            return Err(rejected(&Method::GET, &path, &r));
+        }
+        let mut body: Value = serde_json::from_slice(&r.body)
+            .map_err(|_| Error::Protocol(format!("GET {}: not JSON", m.path)))?;
+        let data = body["data"].take();
+        if !data.is_object() {
+            return Err(Error::Protocol(format!(
+                "{}: the server returned no data object",
+                m.path
+            )));
+        }
+        Ok(Some(Zeroizing::new(
+            serde_json::to_vec(&data).expect("a JSON value serializes"),
+        )))
     }
 
-    async fn list(&self, filter: &Filter) -> Result<Vec<Secret>, Error> {
-        let start = filter
-            .path_prefix
-            .as_deref()
-            .map(|p| p.trim_matches('/'))
-            .filter(|p| !p.is_empty())
-            .map(|p| format!("{p}/"))
-            .unwrap_or_default();
+    /// Every path of `m` under `start` (a folder ending in `/`, or `""`).
+    async fn walk(&self, m: &Mount, start: String) -> Result<Vec<String>, Error> {
         let mut folders = vec![start];
         let mut out = Vec::new();
         let mut seen = 0usize;
@@ -143,28 +215,120 @@ impl Source for VaultSource {
             if folder.matches('/').count() > MAX_DEPTH {
                 return Err(Error::Protocol(format!(
                     "{}: folders nested deeper than {MAX_DEPTH} levels",
-                    self.mount
+                    m.path
                 )));
             }
-            let keys = self.keys(&folder).await?;
+            let keys = self.keys(m, &folder).await?;
             seen += keys.len();
             if seen > MAX_KEYS {
                 return Err(Error::Protocol(format!(
                     "{}: more than {MAX_KEYS} keys listed",
-                    self.mount
+                    m.path
                 )));
             }
             for key in keys {
                 let full = format!("{folder}{key}");
                 if key.ends_with('/') {
                     folders.push(full);
-                    continue;
+                } else {
+                    out.push(full);
                 }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The mounts a location means: the one it names, or every KV mount the token can see.
+async fn resolve(client: &VaultClient, mount: Option<&str>) -> Result<Vec<Mount>, Error> {
+    match mount {
+        Some(name) => Ok(vec![mount::one(client, name).await?]),
+        None => mount::all(client).await,
+    }
+}
+
+/// The mount holding `s` and its path inside it: the one mount, or (every mount) the one its
+/// folder starts with.
+pub(crate) fn locate(mounts: &[Mount], single: bool, s: &Secret) -> Result<(Mount, String), Error> {
+    let full = convert::join(&s.path, &s.name);
+    if single {
+        let m = mounts
+            .first()
+            .ok_or_else(|| Error::NotFound("no mount".into()))?;
+        return Ok((m.clone(), full));
+    }
+    mount::holding(mounts, &full)
+        .map(|(m, rest)| (m.clone(), rest))
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "no KV mount here holds {full} (its folder starts with its mount's name): enable \
+                 the mount first (bao secrets enable -path=NAME kv-v2)"
+            ))
+        })
+}
+
+/// A key as a query value: everything but unreserved characters percent-encoded.
+fn query_escape(key: &str) -> String {
+    let mut out = String::new();
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[async_trait::async_trait]
+impl Source for VaultSource {
+    fn location(&self) -> Location {
+        self.location.clone()
+    }
+
+    async fn list(&self, filter: &Filter) -> Result<Vec<Secret>, Error> {
+        let prefix = filter
+            .path_prefix
+            .as_deref()
+            .map(|p| p.trim_matches('/'))
+            .unwrap_or_default()
+            .to_string();
+        let single = self.mount.is_some();
+        let mut out = Vec::new();
+        for m in self.mounts().await? {
+            // Where every mount is read, a folder filter starts with the mount's name.
+            let start = if single {
+                prefix.as_str()
+            } else if prefix.is_empty()
+                || prefix == m.path
+                || m.path.starts_with(&format!("{prefix}/"))
+            {
+                ""
+            } else if let Some(rest) = prefix.strip_prefix(&format!("{}/", m.path)) {
+                rest
+            } else {
+                continue;
+            };
+            let start = if start.is_empty() {
+                String::new()
+            } else {
+                format!("{start}/")
+            };
+            for kv in self.walk(m, start).await? {
+                let full = if single {
+                    kv.clone()
+                } else {
+                    format!("{}/{kv}", m.path)
+                };
                 let mut s = convert::listed(&self.location, &full);
                 if !filter.tags.is_empty() {
-                    // Tags are custom metadata: read only when a filter needs them.
-                    match Self::metadata(&self.client, &self.mount, &full).await? {
-                        Some(m) => convert::metadata(&mut s, &m, Utc::now()),
+                    // Tags are custom metadata: read only when a filter needs them (a KV v1
+                    // path has none).
+                    if m.v1 {
+                        continue;
+                    }
+                    match Self::metadata(&self.client, &m.path, &kv).await? {
+                        Some(meta) => convert::metadata(&mut s, &meta, Utc::now()),
                         None => continue,
                     }
                     s.versions.clear();
@@ -184,19 +348,30 @@ impl Source for VaultSource {
         filter: &Filter,
         known: &dyn Known,
     ) -> Result<Secret, ItemFailure> {
-        let kv = convert::join(&secret.path, &secret.name);
         let fail = |e: Error| ItemFailure {
             item: secret.full_name(),
             reason: e.to_string(),
         };
-        let m = Self::metadata(&self.client, &self.mount, &kv)
+        let gone = || ItemFailure {
+            item: secret.full_name(),
+            reason: "deleted since it was listed".into(),
+        };
+        let (m, kv) = self.locate(&secret).await.map_err(fail)?;
+        if m.v1 {
+            // One value, no history: read on every run.
+            let bytes = self
+                .read_v1(&m, &kv)
+                .await
+                .map_err(fail)?
+                .ok_or_else(gone)?;
+            secret.versions = vec![convert::v1_version(bytes)];
+            return Ok(secret);
+        }
+        let meta = Self::metadata(&self.client, &m.path, &kv)
             .await
             .map_err(fail)?
-            .ok_or_else(|| ItemFailure {
-                item: secret.full_name(),
-                reason: "deleted since it was listed".into(),
-            })?;
-        convert::metadata(&mut secret, &m, Utc::now());
+            .ok_or_else(gone)?;
+        convert::metadata(&mut secret, &meta, Utc::now());
         let mut versions = std::mem::take(&mut secret.versions);
         for v in &mut versions {
             // A version's value never changes under its number (within one life of the path,
@@ -205,9 +380,9 @@ impl Source for VaultSource {
                 continue;
             }
             let read = match v.status {
-                VersionStatus::Enabled => self.read(&kv, &v.id).await,
+                VersionStatus::Enabled => self.read(&m, &kv, &v.id).await,
                 VersionStatus::Disabled if filter.read_disabled => {
-                    self.read_deleted(&kv, &v.id).await
+                    self.read_deleted(&m, &kv, &v.id).await
                 }
                 VersionStatus::Disabled => {
                     v.not_read_because(format!(
