@@ -258,27 +258,9 @@ fn drift_of_a_configured_aws_source_reaches_status_and_metrics() {
     let w = World::new(Config::default());
     let c = w.rt.block_on(fixtures::client(region, &url));
     let names = w.rt.block_on(fixtures::seed(&c, "bindrift")).unwrap();
-    let d = w.dir.path().display().to_string();
-    let config = w.dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[schedule]
-state_file = "{d}/state.json"
-
-[repositories.main]
-url = "{}"
-password = {{ env = "SECRETSNAP_PASSWORD" }}
-
-[sources.aws-prod]
-url = "aws://{region}?path=/bindrift"
-repository = "main"
-"#,
-            w.repo_location()
-        ),
-    )
-    .unwrap();
+    let config = w.write_config(&format!(
+        "[sources.aws-prod]\nurl = \"aws://{region}?path=/bindrift\"\nrepository = \"main\"\n"
+    ));
     let config = config.display().to_string();
     let run = |args: &[&str], code: i32| {
         let mut a = vec!["--config", config.as_str()];

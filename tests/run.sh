@@ -74,6 +74,8 @@ wait_up "http://127.0.0.1:$bao_port/v1/sys/health"
 wait_up "http://127.0.0.1:$bao2_port/v1/sys/health"
 echo "== OpenBao on 127.0.0.1:$bao_port and :$bao2_port (pids $bao_pid $bao2_pid)"
 export SECRETSNAP_TEST_VAULT_2="http://127.0.0.1:$bao2_port"
+# The binary itself, for the test that starts a TLS server of its own (`-dev-tls`).
+export SECRETSNAP_TEST_BAO_BIN="$bao"
 export SECRETSNAP_TEST_VAULT="http://127.0.0.1:$bao_port" SECRETSNAP_TEST_VAULT_TOKEN=root
 
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1

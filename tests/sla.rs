@@ -6,9 +6,7 @@
 
 mod common;
 
-use std::process::Output;
-
-use common::emulator;
+use common::{emulator, expect};
 
 use assert_cmd::Command;
 use secretsnap_scaleway::emulator::{Config, Emulator};
@@ -60,18 +58,6 @@ impl Env {
             .unwrap()
             .clone()
     }
-}
-
-/// Requires exit code `code`; returns stdout.
-fn expect(out: Output, args: &[&str], code: i32) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "{args:?}\nstdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
 }
 
 fn config(dir: &std::path::Path) -> String {

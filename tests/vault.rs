@@ -3,11 +3,12 @@
 //! another mount where every version keeps its number, state and typed value, an incremental
 //! backup that reads no value again, and Vault → Scaleway → Vault, where what comes back is what
 //! docs/cross-provider.md says: live values and custom metadata, renumbered versions; `ls`,
-//! `drift` and `diff` on a KV mount.
+//! `drift` and `diff` on a KV mount; a configured source that logs in with AppRole, run by the
+//! scheduler, in `status` and the metrics.
 
 mod common;
 
-use common::{changed, names, World};
+use common::{changed, expect, names, World};
 use secretsnap_scaleway::emulator::Config;
 use secretsnap_vault::client::Method;
 use secretsnap_vault::fixtures::{client, server, token};
@@ -410,4 +411,108 @@ fn ls_drift_and_diff_on_a_kv_mount() {
         ["5"],
         "{d}"
     );
+}
+
+/// A configured source that logs in with AppRole (role id and secret id by reference, no token
+/// anywhere) runs on its policy's schedule: `schedule once` backs it up, `status` has it in SLA,
+/// the metrics name it, and a drift of `@NAME` reads through the same login.
+#[test]
+fn a_configured_source_logs_in_with_approle_and_runs_on_schedule() {
+    let Some(addr) = server() else { return };
+    let w = World::new(Config::default());
+    let bao = Bao::new(&addr);
+    let m = bao.mount(&w, "sched");
+    seed(&bao, &w, &m);
+    let auth = format!("approle-{m}");
+    bao.call(
+        &w,
+        Method::POST,
+        &format!("sys/auth/{auth}"),
+        json!({"type": "approle"}),
+    );
+    let rules = format!("path \"{m}/*\" {{ capabilities = [\"read\", \"list\"] }}\n");
+    bao.call(
+        &w,
+        Method::PUT,
+        &format!("sys/policies/acl/read-{m}"),
+        json!({ "policy": rules }),
+    );
+    bao.call(
+        &w,
+        Method::POST,
+        &format!("auth/{auth}/role/agent"),
+        json!({"token_policies": [format!("read-{m}")], "token_ttl": "10m"}),
+    );
+    let role = bao.call(
+        &w,
+        Method::GET,
+        &format!("auth/{auth}/role/agent/role-id"),
+        Value::Null,
+    );
+    let secret = bao.call(
+        &w,
+        Method::POST,
+        &format!("auth/{auth}/role/agent/secret-id"),
+        json!({}),
+    );
+    let config = w.write_config(&format!(
+        r#"[sources.vault-agent]
+url = "vault://{m}"
+repository = "main"
+environment = "production"
+credentials = {{ access_key = {{ env = "E2E_VAULT_LOGIN" }}, secret_key = {{ env = "E2E_VAULT_SECRET_ID" }} }}
+
+[policies.prod]
+scope = {{ environment = "production" }}
+every = "1h"
+keep = {{ last = 2 }}
+"#
+    ));
+    let login = format!(
+        "approle@{auth}:{}",
+        role["data"]["role_id"].as_str().unwrap()
+    );
+    let secret_id = secret["data"]["secret_id"].as_str().unwrap().to_string();
+    let run = |args: &[&str], code: i32| -> String {
+        let out = w
+            .std_cmd(args)
+            .env("SECRETSNAP_CONFIG", &config)
+            .env("VAULT_ADDR", &addr)
+            .env("E2E_VAULT_LOGIN", &login)
+            .env("E2E_VAULT_SECRET_ID", &secret_id)
+            .output()
+            .unwrap();
+        expect(out, args, code)
+    };
+    let json = |args: &[&str], code: i32| -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&run(&all, code)).unwrap()
+    };
+    json(&["init"], 0);
+    let once = json(&["schedule", "once"], 0);
+    let jobs: Vec<&str> = once["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["job"].as_str())
+        .collect();
+    assert!(jobs.contains(&"backup:vault-agent"), "{once}");
+    let status = json(&["status"], 0);
+    let source = &status["sources"][0];
+    assert_eq!(source["source"], "vault-agent", "{status}");
+    assert_eq!(source["in_sla"], true, "{status}");
+    assert_eq!(source["snapshots"], 1, "{status}");
+    let metrics = run(&["status", "--prometheus"], 0);
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("secretsnap_sla_compliant{source=\"vault-agent\"")
+                && l.ends_with(" 1")
+        ),
+        "{metrics}"
+    );
+    let drift = json(&["drift", "@vault-agent"], 0);
+    assert_eq!(drift["drifted"], false, "{drift}");
+    // The secret id never reaches an output.
+    assert!(!once.to_string().contains(&secret_id));
 }

@@ -208,3 +208,33 @@ pub fn changed<'a>(d: &'a serde_json::Value, secret: &str) -> &'a serde_json::Va
         .find(|c| c["secret"] == secret)
         .unwrap_or_else(|| panic!("{secret} not reported as changed: {d}"))
 }
+
+impl World {
+    /// Writes `config.toml` in the world's folder: a state file, repository `main` (this
+    /// world's, its passphrase from `SECRETSNAP_PASSWORD`), then `rest` (sources, policies).
+    /// Returns its path.
+    pub fn write_config(&self, rest: &str) -> PathBuf {
+        let d = self.dir.path().display();
+        let path = self.dir.path().join("config.toml");
+        let head = format!(
+            "[schedule]\nstate_file = \"{d}/state.json\"\n\n[repositories.main]\nurl = \"{}\"\n\
+             password = {{ env = \"SECRETSNAP_PASSWORD\" }}\ncache_dir = \"{d}/cache\"\n\n",
+            self.repo_location()
+        );
+        std::fs::write(&path, head + rest).expect("writing config.toml");
+        path
+    }
+}
+
+/// Requires exit code `code` of a finished command; returns its stdout (a failure shows both
+/// streams).
+pub fn expect(out: std::process::Output, args: &[&str], code: i32) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{args:?}\nstdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}

@@ -165,10 +165,13 @@ impl VaultClient {
         if let Some(ns) = &inner.access.namespace {
             req = req.header("X-Vault-Namespace", ns);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|_| Failure::Retry(format!("{what}: connection failed")))?;
+        let resp = req.send().await.map_err(|e| {
+            if untrusted(&e) {
+                Failure::Final(untrusted_error(&what))
+            } else {
+                Failure::Retry(format!("{what}: connection failed"))
+            }
+        })?;
         let status = resp.status();
         let answer = read_bounded(resp, &what).await?;
         match status.as_u16() {
@@ -271,6 +274,7 @@ impl VaultClient {
         let resp = match req.send().await {
             Ok(r) => r,
             Err(e) if e.is_timeout() => return Err(Failure::Retry(format!("{what}: timed out"))),
+            Err(e) if untrusted(&e) => return Err(Failure::Final(untrusted_error(&what))),
             Err(_) => return Err(Failure::Retry(format!("{what}: connection failed"))),
         };
         let status = resp.status();
@@ -305,6 +309,26 @@ impl VaultClient {
         }
         Ok(r.json())
     }
+}
+
+/// Whether a request failed because the server's certificate is not trusted: not transient, so
+/// not retried.
+fn untrusted(e: &reqwest::Error) -> bool {
+    let mut cause: Option<&dyn std::error::Error> = Some(e);
+    while let Some(c) = cause {
+        if c.to_string().to_ascii_lowercase().contains("certificate") {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+fn untrusted_error(what: &str) -> Error {
+    Error::Transport(format!(
+        "{what}: the server's certificate is not trusted (set VAULT_CACERT to its CA's PEM file, \
+         or VAULT_SKIP_VERIFY for a test server)"
+    ))
 }
 
 /// Largest response body believed: a KV entry is at most a few MiB, a LIST page of a million keys

@@ -126,3 +126,23 @@ pub async fn policy(c: &VaultClient, rules: &str) -> String {
     .await;
     name
 }
+
+/// A source of `mount` at `addr` opened by the provider with `keys`, as the command opens one
+/// (the environment's VAULT_* settings apply).
+pub async fn provider_source(
+    addr: &str,
+    mount: &str,
+    keys: &secretsnap_core::Keys,
+) -> Result<Box<dyn secretsnap_core::Source>, secretsnap_core::Error> {
+    use secretsnap_core::Provider;
+    crate::VaultProvider::default()
+        .source(secretsnap_core::Access {
+            region: mount,
+            scope: "",
+            keys,
+            api_url: Some(addr),
+            max_rate: None,
+            profile: None,
+        })
+        .await
+}

@@ -6,11 +6,13 @@
 //! server checking the token with a stand-in for the Kubernetes TokenReview API.
 
 use reqwest::Method;
-use secretsnap_core::{Access, Filter, Keys, Provider, Source};
+use secretsnap_core::{Filter, Keys, Source};
 use secretsnap_vault::client::{ClientOptions, ServerAccess};
-use secretsnap_vault::fixtures::{admin, client, mount, policy, server, token, unique, write};
+use secretsnap_vault::fixtures::{
+    admin, client, mount, policy, provider_source, server, token, unique, write,
+};
 use secretsnap_vault::login::Login;
-use secretsnap_vault::{VaultClient, VaultProvider, VaultSource};
+use secretsnap_vault::{VaultClient, VaultSource};
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -63,21 +65,6 @@ async fn reader(root: &VaultClient, kv: &str) -> String {
     .await
 }
 
-/// A source of `kv` opened by the provider, as the command opens one, with `keys`.
-async fn through_provider(addr: &str, kv: &str, keys: &Keys) -> Box<dyn Source> {
-    VaultProvider::default()
-        .source(Access {
-            region: kv,
-            scope: "",
-            keys,
-            api_url: Some(addr),
-            max_rate: None,
-            profile: None,
-        })
-        .await
-        .unwrap()
-}
-
 fn login_client(addr: &str, login: Login) -> VaultClient {
     VaultClient::new(
         ServerAccess {
@@ -103,7 +90,7 @@ async fn an_approle_named_by_the_credentials_reads_a_mount() {
         secret_key: Some(Zeroizing::new(secret_id)),
         session_token: None,
     };
-    let source = through_provider(&addr, &kv, &keys).await;
+    let source = provider_source(&addr, &kv, &keys).await.unwrap();
     let listed = source.list(&Filter::default()).await.unwrap();
     assert_eq!(listed.len(), 1);
     // The login, the mount lookup, one LIST per folder (the root, app/).
@@ -273,7 +260,7 @@ async fn a_kubernetes_login_named_by_the_credentials_reads_a_mount() {
         secret_key: Some(Zeroizing::new(jwt.clone())),
         session_token: None,
     };
-    let source = through_provider(&addr, &kv, &keys).await;
+    let source = provider_source(&addr, &kv, &keys).await.unwrap();
     let (secrets, failures) =
         secretsnap_core::conformance::read_all(&*source, &Filter::default()).await;
     assert!(failures.is_empty(), "{failures:?}");
