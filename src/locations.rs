@@ -11,7 +11,7 @@
 
 use secretsnap_aws::AwsProvider;
 pub use secretsnap_core::Keys;
-use secretsnap_core::{Access, Destination, Error, Filter, Provider, Source};
+use secretsnap_core::{Access, Destination, Error, Filter, LocationPart, Provider, Source};
 use secretsnap_scaleway::ScalewayProvider;
 
 /// A parsed location URL.
@@ -26,6 +26,8 @@ pub struct Endpoint {
     pub filter: FilterSpec,
     /// `?profile=NAME`: the provider configuration's profile this location acts with.
     pub profile: Option<String>,
+    /// The API address of this location only (Vault's `?addr=`); wins over `--api-url`.
+    pub api_url: Option<String>,
 }
 
 /// The query-string filters of a location URL.
@@ -93,13 +95,38 @@ impl Endpoint {
             )));
         };
         let region = url.host_str().unwrap_or("").to_string();
-        let scope = url.path().trim_matches('/').to_string();
-        p.check_location(&region, &scope).map_err(|why| bad(&why))?;
+        let mut scope = url.path().trim_matches('/').to_string();
         // An alias is a spelling: the location is the provider's (snapshots, jobs, plans).
         let provider = p.name().to_string();
         let mut filter = FilterSpec::default();
         let mut profile = None;
+        let mut api_url = None;
+        let own = p.location_params();
         for (k, v) in url.query_pairs() {
+            match own
+                .iter()
+                .find(|(name, _)| *name == k.as_ref())
+                .map(|(_, part)| part)
+            {
+                Some(LocationPart::Scope) => {
+                    let v = v.trim_matches('/');
+                    if v.is_empty() || (!scope.is_empty() && scope != v) {
+                        return Err(bad(&format!("{k} is given once, in the path or as ?{k}=")));
+                    }
+                    scope = v.to_string();
+                    continue;
+                }
+                Some(LocationPart::ApiUrl) => {
+                    let ok = url::Url::parse(&v)
+                        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+                    if !ok || api_url.is_some() {
+                        return Err(bad(&format!("{k} is one http(s):// address")));
+                    }
+                    api_url = Some(v.trim_end_matches('/').to_string());
+                    continue;
+                }
+                None => {}
+            }
             match k.as_ref() {
                 "profile" => {
                     let ok = |c: char| c.is_ascii_alphanumeric() || "-_.@+".contains(c);
@@ -113,18 +140,23 @@ impl Endpoint {
                 "tag" => filter.tags.push(v.into_owned()),
                 "type" => filter.kinds.push(v.into_owned()),
                 other => {
+                    let mut known = vec!["path", "name", "tag", "type", "profile"];
+                    known.extend(own.iter().map(|(name, _)| *name));
                     return Err(bad(&format!(
-                        "unknown parameter {other:?} (path, name, tag, type, profile)"
-                    )))
+                        "unknown parameter {other:?} ({})",
+                        known.join(", ")
+                    )));
                 }
             }
         }
+        p.check_location(&region, &scope).map_err(|why| bad(&why))?;
         Ok(Endpoint {
             provider,
             region,
             scope,
             filter,
             profile,
+            api_url,
         })
     }
 }
@@ -163,7 +195,7 @@ impl Connections {
             region: &e.region,
             scope: &e.scope,
             keys: &self.keys,
-            api_url: self.api_url.as_deref(),
+            api_url: e.api_url.as_deref().or(self.api_url.as_deref()),
             max_rate: self.max_rate,
             profile: e.profile.as_deref(),
         };
@@ -204,6 +236,14 @@ mod tests {
             (e.provider.as_str(), e.region.as_str(), e.scope.as_str()),
             ("vault", "secret", "team-a")
         );
+        let e = Endpoint::parse("vault://secret?namespace=team-a&addr=https://bao.example:8200/")
+            .unwrap();
+        assert_eq!(
+            (e.region.as_str(), e.scope.as_str(), e.api_url.as_deref()),
+            ("secret", "team-a", Some("https://bao.example:8200"))
+        );
+        let e = Endpoint::parse("vault://?namespace=team-a").unwrap();
+        assert_eq!((e.region.as_str(), e.scope.as_str()), ("", "team-a"));
         let e = Endpoint::parse("scaleway://nl-ams/p?profile=org-b&path=/x").unwrap();
         assert_eq!(e.profile.as_deref(), Some("org-b"));
         for bad in [
@@ -215,6 +255,11 @@ mod tests {
             "aws://eu-west-1?profile=",
             "aws://eu-west-1?profile=a&profile=b",
             "scaleway://fr-par/p?profile=a%20b",
+            "scaleway://fr-par/p?namespace=x",
+            "aws://eu-west-1?addr=http://localhost:1",
+            "vault://secret/a?namespace=b",
+            "vault://secret?addr=ftp://x",
+            "vault://secret?addr=http://a&addr=http://b",
         ] {
             let err = Endpoint::parse(bad).unwrap_err().to_string();
             assert!(err.contains(bad), "{err}");

@@ -414,7 +414,8 @@ fn ls_drift_and_diff_on_a_kv_mount() {
 }
 
 /// A configured source that logs in with AppRole (role id and secret id by reference, no token
-/// anywhere) runs on its policy's schedule: `schedule once` backs it up, `status` has it in SLA,
+/// anywhere; the server's address in its URL, `?addr=`, no VAULT_ADDR) runs on its policy's
+/// schedule: `schedule once` backs it up, `status` has it in SLA,
 /// the metrics name it, and a drift of `@NAME` reads through the same login.
 #[test]
 fn a_configured_source_logs_in_with_approle_and_runs_on_schedule() {
@@ -457,7 +458,7 @@ fn a_configured_source_logs_in_with_approle_and_runs_on_schedule() {
     );
     let config = w.write_config(&format!(
         r#"[sources.vault-agent]
-url = "vault://{m}"
+url = "vault://{m}?addr={addr}"
 repository = "main"
 environment = "production"
 credentials = {{ access_key = {{ env = "E2E_VAULT_LOGIN" }}, secret_key = {{ env = "E2E_VAULT_SECRET_ID" }} }}
@@ -477,7 +478,6 @@ keep = {{ last = 2 }}
         let out = w
             .std_cmd(args)
             .env("SECRETSNAP_CONFIG", &config)
-            .env("VAULT_ADDR", &addr)
             .env("E2E_VAULT_LOGIN", &login)
             .env("E2E_VAULT_SECRET_ID", &secret_id)
             .output()

@@ -32,4 +32,4 @@ pub use error::{Error, ItemFailure, Result};
 pub use face::{Face, Opt};
 pub use model::{Location, Payload, Secret, Version, VersionStatus};
 pub use plan::{Action, ConflictMode, Plan, PlanItem, Report, RestoreOptions, VersionStep};
-pub use provider::{Access, Keys, Provider};
+pub use provider::{Access, Keys, LocationPart, Provider};

@@ -46,6 +46,15 @@ pub struct Access<'a> {
     pub profile: Option<&'a str>,
 }
 
+/// What a provider-specific location parameter sets (`Provider::location_params`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocationPart {
+    /// The scope, as the URL's path would.
+    Scope,
+    /// The API address for this location only (`--api-url` for every location).
+    ApiUrl,
+}
+
 /// One secret manager: its name in location URLs and how to open its connectors. One value per
 /// process is enough; connectors it opens share credentials and the per-key rate limit.
 #[async_trait::async_trait]
@@ -60,6 +69,13 @@ pub trait Provider: Send + Sync {
     /// Other schemes that name this provider (`openbao` for `vault`); locations written with one
     /// are the provider's own.
     fn aliases(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Query parameters its locations take besides the shared ones (`path`, `name`, `tag`,
+    /// `type`, `profile`), each naming a part of the location in the provider's own words (a
+    /// namespace for the scope, a server address for the API URL).
+    fn location_params(&self) -> &'static [(&'static str, LocationPart)] {
         &[]
     }
 

@@ -6,7 +6,9 @@
 
 use std::sync::Mutex;
 
-use secretsnap_core::{Access, Capabilities, Destination, Error, Location, Provider, Source};
+use secretsnap_core::{
+    Access, Capabilities, Destination, Error, Location, LocationPart, Provider, Source,
+};
 use zeroize::Zeroizing;
 
 use crate::client::{ClientOptions, ServerAccess, Tls, VaultClient};
@@ -123,6 +125,15 @@ impl Provider for VaultProvider {
 
     fn aliases(&self) -> &'static [&'static str] {
         &["openbao"]
+    }
+
+    /// `?namespace=NS` (as `vault://MOUNT/NS`) and `?addr=URL` (as `VAULT_ADDR`, for this
+    /// location only), the official CLI's words.
+    fn location_params(&self) -> &'static [(&'static str, LocationPart)] {
+        &[
+            ("namespace", LocationPart::Scope),
+            ("addr", LocationPart::ApiUrl),
+        ]
     }
 
     async fn source(&self, at: Access<'_>) -> Result<Box<dyn Source>, Error> {
