@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use aws_sdk_secretsmanager::primitives::Blob;
 use aws_sdk_secretsmanager::types::{ReplicaRegionType, Tag};
-use secretsnap_core::plan::{on_conflict, ruled_out, Applied, VersionStep};
+use secretsnap_core::plan::{deleting_at_target, on_conflict, ruled_out, Applied, VersionStep};
 use secretsnap_core::portable::is_binary;
 use secretsnap_core::{
     Action, Capabilities, ConflictMode, Destination, Error, ItemFailure, Location, Opt, Payload,
@@ -581,16 +581,14 @@ impl Destination for AwsDestination {
                     notes,
                 ))
             }
-            Existing::PendingDeletion => {
-                let reason = format!(
-                    "a secret named {name} is scheduled for deletion in {}: cancel that with `aws \
-                     secretsmanager restore-secret --secret-id {name}` and restore with {}, or \
-                      wait until AWS has deleted it",
-                    self.location.region,
-                    opts.face.hint(Opt::OnConflict, "append")
-                );
-                Ok(item(Action::Fail { reason }, notes))
-            }
+            Existing::PendingDeletion => Ok(item(
+                deleting_at_target(
+                    &format!("{name} in {}", self.location.region),
+                    &format!("aws secretsmanager restore-secret --secret-id {name}"),
+                    opts,
+                ),
+                notes,
+            )),
             Existing::Live {
                 arn,
                 versions,

@@ -80,6 +80,15 @@ async fn round_trip_keeps_version_ids_labels_values_and_tags() {
     ))
     .await;
     secretsnap_core::conformance::rules(&AwsDestination::new(b.clone())).await;
+    let sdk = b.sdk().clone();
+    secretsnap_core::conformance::refuses_what_the_target_is_deleting(
+        &AwsDestination::new(b.clone()),
+        |arn| async move {
+            // A deletion with the default recovery window: pending, its name still taken.
+            sdk.delete_secret().secret_id(arn).send().await.unwrap();
+        },
+    )
+    .await;
     assert!(
         rt.first
             .notes

@@ -7,7 +7,7 @@
 
 use crate::connector::{Destination, Filter, Source};
 use crate::model::Secret;
-use crate::plan::{Report, RestoreOptions};
+use crate::plan::{ConflictMode, Report, RestoreOptions};
 pub use crate::restore::{restore_all, restore_each};
 pub use crate::verify::{compare, compare_within};
 
@@ -114,6 +114,71 @@ pub async fn skips_what_the_source_was_deleting(dest: &dyn Destination) {
                 .starts_with("scheduled for deletion at the source"),
         "{report:?}"
     );
+}
+
+/// A secret of the same name that the target is deleting is left alone whatever the conflict
+/// mode, and its item fails saying so (`plan::deleting_at_target`): one secret is restored, then
+/// `schedule_deletion` (the caller's, through the provider's API) schedules the deletion of what
+/// was created (its target id), then it is planned and restored again in every mode.
+pub async fn refuses_what_the_target_is_deleting<F, Fut>(
+    dest: &dyn Destination,
+    schedule_deletion: F,
+) where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let s = probe(
+        dest,
+        "/conformance-deleting",
+        &format!("target-deleting-{nanos:x}"),
+        &[b"one", b"two"],
+    );
+    let (_, first) = crate::restore::restore_all(
+        dest,
+        std::slice::from_ref(&s),
+        &RestoreOptions::default(),
+        false,
+    )
+    .await;
+    assert_eq!(first.created_secrets, 1, "{first:?}");
+    let target = first
+        .applied
+        .values()
+        .next()
+        .expect("the restore says what it created")
+        .target_id
+        .clone();
+    schedule_deletion(target).await;
+    for conflict in [ConflictMode::Skip, ConflictMode::Fail, ConflictMode::Append] {
+        let opts = RestoreOptions {
+            conflict,
+            ..Default::default()
+        };
+        // A dry run: the production loop, the destination's survey of the target included.
+        let (_, report) =
+            crate::restore::restore_all(dest, std::slice::from_ref(&s), &opts, true).await;
+        let reasons: Vec<&str> = report.failed.iter().map(|f| f.reason.as_str()).collect();
+        assert!(
+            reasons.len() == 1 && reasons[0].starts_with("scheduled for deletion at the target"),
+            "{conflict:?}: a secret the target is deleting: {report:?}"
+        );
+    }
+    let append = RestoreOptions {
+        conflict: ConflictMode::Append,
+        ..Default::default()
+    };
+    let (_, again) =
+        crate::restore::restore_all(dest, std::slice::from_ref(&s), &append, false).await;
+    assert_eq!(
+        again.created_secrets + again.created_versions,
+        0,
+        "{again:?}"
+    );
+    assert_eq!(again.failed.len(), 1, "{again:?}");
 }
 
 /// A secret of `dest`'s own provider for the rule checks: under `folder`, one version per value,

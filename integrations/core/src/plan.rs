@@ -234,6 +234,22 @@ pub fn scheduled_for_deletion(s: &crate::Secret) -> Option<String> {
     })
 }
 
+/// The one rule for a secret of the same name that the target is itself deleting (scheduled
+/// for deletion, recoverable for some days): it is never touched, and nothing is created beside
+/// it (cancelling its deletion later would leave two secrets of one name), whatever the conflict
+/// mode. The item fails naming it (`existing`, the target's id) and the way out: `cancel` (the
+/// provider's way to cancel the deletion), then restore again with append; or wait until the
+/// provider has deleted it for good.
+pub fn deleting_at_target(existing: &str, cancel: &str, opts: &RestoreOptions) -> Action {
+    Action::Fail {
+        reason: format!(
+            "scheduled for deletion at the target ({existing}): left as it is; cancel the \
+             deletion ({cancel}) and restore again with {}, or wait until it is deleted",
+            opts.face.hint(crate::Opt::OnConflict, "append")
+        ),
+    }
+}
+
 /// The rules every destination applies to a secret before it looks at its target, in this
 /// order; `Some` is the item's action (nothing of the secret is written), `None` plans on:
 /// - managed by another service (`used_by`): skipped, unless the options include managed ones

@@ -478,17 +478,18 @@ impl Client {
         Ok((items, last))
     }
 
-    /// Every live secret of a project, or `None` (after one call) when that would take more than
-    /// `max_pages` calls.
+    /// Every live secret of a project (`deleting`: every secret scheduled for deletion), or
+    /// `None` (after one call) when that would take more than `max_pages` calls.
     pub async fn list_secrets_within(
         &self,
         project: &str,
+        deleting: bool,
         max_pages: usize,
     ) -> Result<Option<Vec<Value>>, Error> {
         let q = [
             ("project_id", project.to_string()),
             ("order_by", "name_asc".to_string()),
-            ("scheduled_for_deletion", "false".to_string()),
+            ("scheduled_for_deletion", deleting.to_string()),
         ];
         self.pages_within("/secrets", "secrets", &q, max_pages)
             .await

@@ -7,7 +7,7 @@
 //! asked. Secrets from another provider arrive rewritten by `portable::adapt` in the restore loop (AWS staging
 //! labels and VersionIds kept in version descriptions, deprecated versions disabled).
 
-use secretsnap_core::plan::{on_conflict, ruled_out, Applied, VersionStep};
+use secretsnap_core::plan::{deleting_at_target, on_conflict, ruled_out, Applied, VersionStep};
 use secretsnap_core::{
     Action, Capabilities, Destination, Error, ItemFailure, Location, Opt, Payload, PlanItem,
     RestoreOptions, Secret, VersionStatus,
@@ -44,7 +44,16 @@ pub struct ScalewayDestination {
     client: Client,
     location: Location,
     /// The project's live secrets by (path, name) → id, when `survey` listed them in one pass.
-    surveyed: std::sync::Mutex<Option<HashMap<(String, String), String>>>,
+    surveyed: std::sync::Mutex<Option<HashMap<(String, String), Existing>>>,
+}
+
+/// What the target project holds under a path and name.
+#[derive(Debug, Clone)]
+enum Existing {
+    Absent,
+    Live(String),
+    /// Scheduled for deletion (restorable for a few days).
+    Deleting(String),
 }
 
 impl ScalewayDestination {
@@ -61,30 +70,42 @@ impl ScalewayDestination {
         }
     }
 
-    /// The id of the secret already at `path`/`s.name` in the target project, if any: from the
-    /// survey when there was one, else one filtered listing.
-    async fn existing(&self, s: &Secret, path: &str) -> Result<Option<String>, Error> {
+    /// The secret already at `path`/`s.name` in the target project, if any: a live one, else one
+    /// scheduled for deletion; from the survey when there was one, else filtered listings (the
+    /// live secrets, then, where none matches, those scheduled for deletion).
+    async fn existing(&self, s: &Secret, path: &str) -> Result<Existing, Error> {
+        let key = (path.to_string(), s.name.clone());
         if let Some(map) = self
             .surveyed
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
         {
-            return Ok(map.get(&(path.to_string(), s.name.clone())).cloned());
+            return Ok(map.get(&key).cloned().unwrap_or(Existing::Absent));
         }
-        let found = self
-            .client
-            .list_secrets(
-                &self.location.scope,
-                false,
-                &[("name", s.name.clone()), ("path", path.to_string())],
-            )
-            .await?;
-        // The name filter is re-checked client-side (its exactness is not documented).
-        Ok(found
-            .into_iter()
-            .find(|v| v["name"] == s.name.as_str() && v["path"] == path)
-            .map(|v| v["id"].as_str().unwrap_or_default().to_string()))
+        for deleting in [false, true] {
+            let found = self
+                .client
+                .list_secrets(
+                    &self.location.scope,
+                    deleting,
+                    &[("name", s.name.clone()), ("path", path.to_string())],
+                )
+                .await?;
+            // The name filter is re-checked client-side (its exactness is not documented).
+            if let Some(v) = found
+                .into_iter()
+                .find(|v| v["name"] == s.name.as_str() && v["path"] == path)
+            {
+                let id = v["id"].as_str().unwrap_or_default().to_string();
+                return Ok(if deleting {
+                    Existing::Deleting(id)
+                } else {
+                    Existing::Live(id)
+                });
+            }
+        }
+        Ok(Existing::Absent)
     }
 }
 
@@ -144,23 +165,32 @@ impl Destination for ScalewayDestination {
         // Listing the project pays off when it takes fewer calls than one lookup per secret. A
         // survey of an earlier run never stands in for this one's.
         *self.surveyed.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        let Some(all) = self
-            .client
-            .list_secrets_within(&self.location.scope, count)
-            .await?
-        else {
-            return Ok(());
-        };
-        let map = all
-            .into_iter()
-            .map(|v| {
+        let mut map = HashMap::new();
+        // Secrets scheduled for deletion first, so that a live one of the same name wins.
+        for deleting in [true, false] {
+            let Some(all) = self
+                .client
+                .list_secrets_within(&self.location.scope, deleting, count)
+                .await?
+            else {
+                return Ok(());
+            };
+            for v in all {
                 let key = (
                     v["path"].as_str().unwrap_or("/").to_string(),
                     v["name"].as_str().unwrap_or_default().to_string(),
                 );
-                (key, v["id"].as_str().unwrap_or_default().to_string())
-            })
-            .collect();
+                let id = v["id"].as_str().unwrap_or_default().to_string();
+                map.insert(
+                    key,
+                    if deleting {
+                        Existing::Deleting(id)
+                    } else {
+                        Existing::Live(id)
+                    },
+                );
+            }
+        }
         *self.surveyed.lock().unwrap_or_else(|p| p.into_inner()) = Some(map);
         Ok(())
     }
@@ -190,14 +220,27 @@ impl Destination for ScalewayDestination {
             }
         }
         let placed = opts.placed_path(&s.path);
-        let Some(target_id) = self.existing(s, &placed).await.map_err(fail)? else {
-            return Ok(item(
-                Action::Create {
-                    steps,
-                    protect: s.protected,
-                },
-                notes,
-            ));
+        let target_id = match self.existing(s, &placed).await.map_err(fail)? {
+            Existing::Absent => {
+                return Ok(item(
+                    Action::Create {
+                        steps,
+                        protect: s.protected,
+                    },
+                    notes,
+                ))
+            }
+            Existing::Deleting(id) => {
+                let cancel = format!(
+                    "the console's Restore, or POST /secrets/{id}/restore in {}",
+                    self.location.region
+                );
+                return Ok(item(
+                    deleting_at_target(&format!("id {id}"), &cancel, opts),
+                    notes,
+                ));
+            }
+            Existing::Live(id) => id,
         };
         if let Some(action) = on_conflict(&format!("id {target_id}"), opts) {
             return Ok(item(action, notes));

@@ -84,6 +84,14 @@ async fn conformance_round_trip_fr_par_to_nl_ams() {
     let rt = round_trip(&source, &dest, &reader, &filter, &RestoreOptions::default()).await;
     secretsnap_core::conformance::skips_what_the_source_was_deleting(&dest).await;
     secretsnap_core::conformance::rules(&dest).await;
+    // A reference: the emulator must outlive the closure (it stops when dropped).
+    let target = &emu;
+    secretsnap_core::conformance::refuses_what_the_target_is_deleting(&dest, |id| async move {
+        target
+            .with_state(|st| st.delete_secret("nl-ams", &id))
+            .unwrap();
+    })
+    .await;
     eprintln!(
         "round trip: {} secrets, {} versions restored, {} API calls by the destination",
         rt.secrets, rt.versions_restored, rt.second.api_calls
