@@ -60,6 +60,15 @@ impl Env {
     }
 }
 
+/// The schedule and repository `main` of a test configuration in folder `d` (its passphrase in
+/// a file there).
+fn head(d: &dyn std::fmt::Display) -> String {
+    format!(
+        "\n[schedule]\nstate_file = \"{d}/state.json\"\n\n[repositories.main]\nurl = \"{d}/repo\"\n\
+         password = {{ file = \"{d}/passphrase\" }}\ncache_dir = \"{d}/cache\"\n"
+    )
+}
+
 fn config(dir: &std::path::Path) -> String {
     let d = dir.display();
     format!(
@@ -304,19 +313,12 @@ fn hourly_two_sources() -> (Env, String, String) {
         )
     };
     let base = format!(
-        r#"
-[schedule]
-state_file = "{d}/state.json"
-
-[repositories.main]
-url = "{d}/repo"
-password = {{ file = "{d}/passphrase" }}
-cache_dir = "{d}/cache"
-
+        r#"{}
 [policies.hourly]
 scope = {{ environment = "production" }}
 every = "1h"
 {}"#,
+        head(&d),
         source("first", PROD)
     );
     std::fs::write(dir.path().join("config.toml"), &base).unwrap();
@@ -488,4 +490,48 @@ fn a_replaced_binary_keeps_schedule_run_working() {
     );
     signal("-TERM");
     assert!(child.wait().unwrap().success());
+}
+
+/// A scheduled job that fails says why: its last `error:` line is the run's message, not only
+/// its exit code.
+#[test]
+fn a_failed_scheduled_job_says_why() {
+    let (rt, emu) = emulator(Config::default());
+    emu.seed("fr-par", PROD, 2, 1);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("passphrase"), "e2e passphrase\n").unwrap();
+    let d = dir.path().display();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!(
+            r#"{}
+[sources.no-key]
+url = "scaleway://fr-par/{PROD}"
+repository = "main"
+environment = "production"
+credentials = {{ secret_key = {{ env = "E2E_NEVER_SET" }} }}
+
+[policies.prod]
+scope = {{ environment = "production" }}
+every = "1h"
+"#,
+            head(&d)
+        ),
+    )
+    .unwrap();
+    let env = Env { _rt: rt, emu, dir };
+    env.ok(&["init"], None, 0);
+    // A job failed: the pass is partial (exit 3).
+    let once = env.json(&["schedule", "once"], None, 3);
+    let run = once["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["job"] == "backup:no-key")
+        .unwrap_or_else(|| panic!("{once}"))
+        .clone();
+    assert_eq!(run["outcome"], "failed", "{run}");
+    let message = run["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("exit code "), "{run}");
+    assert!(message.contains("E2E_NEVER_SET"), "{run}");
 }

@@ -119,21 +119,52 @@ impl Runner for ChildRunner {
             Err(e) => return Finished::new(Outcome::Failed, e.to_string()),
         };
         tracing::info!(job = %job.name, binary = %exe.display(), "starting job");
-        let status = tokio::process::Command::new(exe)
+        let child = tokio::process::Command::new(exe)
             .arg("--config")
             .arg(&self.config)
             .args(["schedule", "job", &job.name])
             .env("SECRETSNAP_SCHEDULED", "1")
             .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .process_group(0)
-            .status()
-            .await;
-        match status.map(|s| s.code()) {
+            .spawn();
+        let mut child = match child {
+            Ok(c) => c,
+            Err(e) => return Finished::new(Outcome::Failed, format!("cannot start: {e}")),
+        };
+        // The child's stderr still reaches ours line by line; its last `error:` line is kept
+        // as the run's message (errors never carry a value), so `status` says why, not only
+        // which exit code.
+        let last_error = match child.stderr.take() {
+            Some(err) => tokio::spawn(relay_stderr(err)),
+            None => tokio::spawn(async { None }),
+        };
+        let status = child.wait().await;
+        let why = last_error.await.ok().flatten();
+        let mut finished = match status.map(|s| s.code()) {
             Ok(Some(c)) => outcome_of(u8::try_from(c).unwrap_or(FAILED)),
             Ok(None) => Finished::new(Outcome::Failed, "killed by a signal"),
-            Err(e) => Finished::new(Outcome::Failed, format!("cannot start: {e}")),
+            Err(e) => Finished::new(Outcome::Failed, format!("cannot wait for it: {e}")),
+        };
+        if let (false, Some(why)) = (finished.outcome == Outcome::Ok, why) {
+            finished.message = format!("{}: {why}", finished.message);
+        }
+        finished
+    }
+}
+
+/// Copies a child's stderr to ours; returns its last `error:` line (at most 500 characters).
+async fn relay_stderr(err: tokio::process::ChildStderr) -> Option<String> {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(err).lines();
+    let mut last = None;
+    while let Ok(Some(line)) = lines.next_line().await {
+        eprintln!("{line}");
+        if let Some(rest) = line.strip_prefix("error: ") {
+            last = Some(rest.chars().take(500).collect::<String>());
         }
     }
+    last
 }
 
 /// A job's outcome from its exit code: the one rule for child jobs and jobs run in place.

@@ -491,10 +491,7 @@ impl Destination for AwsDestination {
     async fn plan(&self, s: &Secret, opts: &RestoreOptions) -> Result<PlanItem, ItemFailure> {
         let mut notes = Vec::new();
         let name = opts.placed_name(&aws_name(s));
-        let fail = |e: Error| ItemFailure {
-            item: s.full_name(),
-            reason: e.to_string(),
-        };
+        let fail = ItemFailure::naming(s.full_name());
         if let Some(action) = ruled_out(s, opts, &CAPABILITIES) {
             return Ok(PlanItem {
                 secret: s.full_name(),
@@ -538,7 +535,7 @@ impl Destination for AwsDestination {
             action,
             notes,
         };
-        let existing = self.existing(&name).await.map_err(fail)?;
+        let existing = self.existing(&name).await.map_err(&fail)?;
         let creating = matches!(existing, Existing::None);
         notes.extend(self.replication_notes(s, opts, creating));
         if creating && opts.replicate {
@@ -616,10 +613,7 @@ impl Destination for AwsDestination {
         s: &Secret,
         opts: &RestoreOptions,
     ) -> Result<Applied, ItemFailure> {
-        let fail = |e: Error| ItemFailure {
-            item: s.full_name(),
-            reason: e.to_string(),
-        };
+        let fail = ItemFailure::naming(s.full_name());
         let name = opts.placed_name(&aws_name(s));
         let mut replica_failures = Vec::new();
         let mut replicating = false;
@@ -697,7 +691,7 @@ impl Destination for AwsDestination {
             } else {
                 st.description.split(',').map(String::from).collect()
             };
-            self.put(&arn, v, labels).await.map_err(fail)?;
+            self.put(&arn, v, labels).await.map_err(&fail)?;
             applied
                 .versions
                 .push((st.source_version.clone(), v.id.clone()));
@@ -729,7 +723,7 @@ impl Destination for AwsDestination {
             if let Some(x) = External::of(s) {
                 self.external_rotation(s, &x, &arn, opts)
                     .await
-                    .map_err(fail)?;
+                    .map_err(&fail)?;
             }
         }
         applied.failed = replica_failures;

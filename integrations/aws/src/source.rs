@@ -316,10 +316,7 @@ impl Source for AwsSource {
         {
             return Ok(carried);
         }
-        let fail = |e: Error| ItemFailure {
-            item: listed.full_name(),
-            reason: e.to_string(),
-        };
+        let fail = ItemFailure::naming(listed.full_name());
         // The three metadata calls need only the ARN and count against three different quotas:
         // sent together, a secret costs one round trip of latency, not three.
         let (described, policy, versions) = futures::join!(
@@ -327,15 +324,15 @@ impl Source for AwsSource {
             self.policy(&listed.id),
             self.versions(&listed.id)
         );
-        let (mut secret, stages) = described.map_err(fail)?;
+        let (mut secret, stages) = described.map_err(&fail)?;
         if let Some(l) = listed.extras.get(unchanged::LISTED) {
             secret.extras.insert(unchanged::LISTED.into(), l.clone());
         }
         unchanged::mark_scanned(&mut secret);
-        if let Some(p) = policy.map_err(fail)? {
+        if let Some(p) = policy.map_err(&fail)? {
             secret.extras.insert("resource_policy".into(), json!(p));
         }
-        let mut versions = versions.map_err(fail)?;
+        let mut versions = versions.map_err(&fail)?;
         // Labelled versions without a value (AWSPENDING of a rotation that never put one) are only
         // in DescribeSecret.
         for (id, labels) in &stages {

@@ -38,3 +38,14 @@ pub struct ItemFailure {
     pub item: String,
     pub reason: String,
 }
+
+impl ItemFailure {
+    /// What every connector maps its errors through for one item: `item` (its full name) failed
+    /// for the error's (safe) text. `map_err(ItemFailure::naming(s.full_name()))`.
+    pub fn naming(item: String) -> impl Fn(Error) -> ItemFailure {
+        move |e: Error| ItemFailure {
+            item: item.clone(),
+            reason: e.to_string(),
+        }
+    }
+}

@@ -202,10 +202,7 @@ impl Destination for ScalewayDestination {
             action,
             notes,
         };
-        let fail = |e: Error| ItemFailure {
-            item: s.full_name(),
-            reason: e.to_string(),
-        };
+        let fail = ItemFailure::naming(s.full_name());
         if let Some(action) = ruled_out(s, opts, &CAPABILITIES) {
             return Ok(item(action, vec![]));
         }
@@ -220,7 +217,7 @@ impl Destination for ScalewayDestination {
             }
         }
         let placed = opts.placed_path(&s.path);
-        let target_id = match self.existing(s, &placed).await.map_err(fail)? {
+        let target_id = match self.existing(s, &placed).await.map_err(&fail)? {
             Existing::Absent => {
                 return Ok(item(
                     Action::Create {
@@ -256,7 +253,7 @@ impl Destination for ScalewayDestination {
         let mut have: Vec<(VersionStatus, String, Option<zeroize::Zeroizing<Vec<u8>>>)> =
             Vec::new();
         let mut unmatched = 0;
-        for v in self.client.list_versions(&target_id).await.map_err(fail)? {
+        for v in self.client.list_versions(&target_id).await.map_err(&fail)? {
             let rev = v["revision"].as_u64().unwrap_or(0).to_string();
             let status = VersionStatus::from(v["status"].as_str().unwrap_or(""));
             if status == VersionStatus::Enabled && !loaded {
@@ -264,7 +261,7 @@ impl Destination for ScalewayDestination {
                 continue;
             }
             let data = if status == VersionStatus::Enabled {
-                Some(self.client.access(&target_id, &rev).await.map_err(fail)?)
+                Some(self.client.access(&target_id, &rev).await.map_err(&fail)?)
             } else {
                 None
             };
@@ -317,10 +314,7 @@ impl Destination for ScalewayDestination {
         s: &Secret,
         opts: &RestoreOptions,
     ) -> Result<Applied, ItemFailure> {
-        let fail = |e: Error| ItemFailure {
-            item: s.full_name(),
-            reason: e.to_string(),
-        };
+        let fail = ItemFailure::naming(s.full_name());
         let (target_id, steps, protect, created) = match &item.action {
             Action::Create { steps, protect } => {
                 let mut body = json!({
@@ -335,7 +329,7 @@ impl Destination for ScalewayDestination {
                 if let Some(k) = s.key_id.as_ref().and_then(|k| opts.key_ids.get(k)) {
                     body["key_id"] = json!(k);
                 }
-                let v = self.client.create_secret(&body).await.map_err(fail)?;
+                let v = self.client.create_secret(&body).await.map_err(&fail)?;
                 (
                     v["id"].as_str().unwrap_or_default().to_string(),
                     steps,
@@ -362,7 +356,7 @@ impl Destination for ScalewayDestination {
                 .client
                 .create_version(&target_id, data, &st.description)
                 .await
-                .map_err(fail)?;
+                .map_err(&fail)?;
             let rev = v["revision"].as_u64().unwrap_or(0).to_string();
             if st.disable {
                 to_disable.push(rev.clone());
@@ -373,10 +367,10 @@ impl Destination for ScalewayDestination {
             self.client
                 .version_action(&target_id, &rev, "disable")
                 .await
-                .map_err(fail)?;
+                .map_err(&fail)?;
         }
         if protect {
-            self.client.protect(&target_id).await.map_err(fail)?;
+            self.client.protect(&target_id).await.map_err(&fail)?;
         }
         Ok(applied)
     }

@@ -76,11 +76,8 @@ impl Source for ScalewaySource {
         filter: &Filter,
         known: &dyn Known,
     ) -> Result<Secret, ItemFailure> {
-        let fail = |e: Error| ItemFailure {
-            item: secret.full_name(),
-            reason: e.to_string(),
-        };
-        let listed = self.client.list_versions(&secret.id).await.map_err(fail)?;
+        let fail = ItemFailure::naming(secret.full_name());
+        let listed = self.client.list_versions(&secret.id).await.map_err(&fail)?;
         let mut versions: Vec<_> = listed.iter().map(convert::version).collect();
         versions.sort_by_key(|v| v.id.parse::<u64>().unwrap_or(0));
         for v in &mut versions {

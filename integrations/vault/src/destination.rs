@@ -349,19 +349,16 @@ impl Destination for VaultDestination {
                 }
             }
         }
-        let fail = |e: Error| ItemFailure {
-            item: s.full_name(),
-            reason: e.to_string(),
-        };
-        let Place { mount, kv, id } = self.place(s, opts).await.map_err(fail)?;
+        let fail = ItemFailure::naming(s.full_name());
+        let Place { mount, kv, id } = self.place(s, opts).await.map_err(&fail)?;
         if mount.v1 {
-            let (action, more) = self.plan_v1(s, &mount, &kv, opts).await.map_err(fail)?;
+            let (action, more) = self.plan_v1(s, &mount, &kv, opts).await.map_err(&fail)?;
             notes.extend(more);
             return Ok(item(action, notes));
         }
         let existing = VaultSource::metadata(&self.client, &mount.path, &kv)
             .await
-            .map_err(fail)?;
+            .map_err(&fail)?;
         let (action, more) = match existing {
             None => {
                 let (steps, n) = steps(s, 0);
@@ -414,14 +411,14 @@ impl Destination for VaultDestination {
         s: &Secret,
         opts: &RestoreOptions,
     ) -> Result<Applied, ItemFailure> {
-        let fail = |e: Error| ItemFailure {
-            item: s.full_name(),
-            reason: e.to_string(),
-        };
-        let Place { mount, kv, id } = self.place(s, opts).await.map_err(fail)?;
+        let fail = ItemFailure::naming(s.full_name());
+        let Place { mount, kv, id } = self.place(s, opts).await.map_err(&fail)?;
         let (steps, creating) = match &item.action {
             Action::Create { steps, .. } if mount.v1 => {
-                return self.apply_v1(s, steps, &mount, &kv, id).await.map_err(fail)
+                return self
+                    .apply_v1(s, steps, &mount, &kv, id)
+                    .await
+                    .map_err(&fail)
             }
             Action::Create { steps, .. } => (steps, true),
             // Nothing to append: no call to make.
@@ -439,7 +436,7 @@ impl Destination for VaultDestination {
         } else {
             VaultSource::metadata(&self.client, &mount.path, &kv)
                 .await
-                .map_err(fail)?
+                .map_err(&fail)?
                 .and_then(|m| m["current_version"].as_u64())
                 .unwrap_or(0)
         };
@@ -468,7 +465,7 @@ impl Destination for VaultDestination {
             // No version to write: the path is its metadata alone, created only if still absent.
             if VaultSource::metadata(&self.client, &mount.path, &kv)
                 .await
-                .map_err(fail)?
+                .map_err(&fail)?
                 .is_some()
             {
                 return Err(fail(Error::Rejected(format!(
@@ -507,17 +504,17 @@ impl Destination for VaultDestination {
                 });
                 self.post(&mount, "metadata", &kv, &room)
                     .await
-                    .map_err(fail)?;
+                    .map_err(&fail)?;
             }
             let versions = json!({ "versions": [n] });
             if step.description == DESTROYED {
                 self.post(&mount, "destroy", &kv, &versions)
                     .await
-                    .map_err(fail)?;
+                    .map_err(&fail)?;
             } else if step.disable {
                 self.post(&mount, "delete", &kv, &versions)
                     .await
-                    .map_err(fail)?;
+                    .map_err(&fail)?;
             }
             applied
                 .versions
@@ -530,7 +527,7 @@ impl Destination for VaultDestination {
             }
             self.post(&mount, "metadata", &kv, &body)
                 .await
-                .map_err(fail)?;
+                .map_err(&fail)?;
         }
         Ok(applied)
     }

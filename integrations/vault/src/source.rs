@@ -348,28 +348,25 @@ impl Source for VaultSource {
         filter: &Filter,
         known: &dyn Known,
     ) -> Result<Secret, ItemFailure> {
-        let fail = |e: Error| ItemFailure {
-            item: secret.full_name(),
-            reason: e.to_string(),
-        };
+        let fail = ItemFailure::naming(secret.full_name());
         let gone = || ItemFailure {
             item: secret.full_name(),
             reason: "deleted since it was listed".into(),
         };
-        let (m, kv) = self.locate(&secret).await.map_err(fail)?;
+        let (m, kv) = self.locate(&secret).await.map_err(&fail)?;
         if m.v1 {
             // One value, no history: read on every run.
             let bytes = self
                 .read_v1(&m, &kv)
                 .await
-                .map_err(fail)?
+                .map_err(&fail)?
                 .ok_or_else(gone)?;
             secret.versions = vec![convert::v1_version(bytes)];
             return Ok(secret);
         }
         let meta = Self::metadata(&self.client, &m.path, &kv)
             .await
-            .map_err(fail)?
+            .map_err(&fail)?
             .ok_or_else(gone)?;
         convert::metadata(&mut secret, &meta, Utc::now());
         let mut versions = std::mem::take(&mut secret.versions);
