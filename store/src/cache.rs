@@ -121,67 +121,81 @@ impl Cache {
     }
 
     pub fn index_names(&self) -> Result<Vec<String>> {
-        strings(&self.conn(), "SELECT name FROM index_objects")
+        crate::blocking::off_worker(|| strings(&self.conn(), "SELECT name FROM index_objects"))
     }
 
     pub fn index_object(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT sealed FROM index_objects WHERE name = ?1",
-                [name],
-                |r| r.get(0),
-            )
-            .optional()?)
+        crate::blocking::off_worker(|| {
+            Ok(self
+                .conn()
+                .query_row(
+                    "SELECT sealed FROM index_objects WHERE name = ?1",
+                    [name],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
     }
 
     pub fn put_index_object(&self, name: &str, sealed: &[u8]) -> Result<()> {
-        self.conn().execute(
-            "INSERT OR REPLACE INTO index_objects VALUES (?1, ?2)",
-            params![name, sealed],
-        )?;
-        Ok(())
+        crate::blocking::off_worker(|| {
+            self.conn().execute(
+                "INSERT OR REPLACE INTO index_objects VALUES (?1, ?2)",
+                params![name, sealed],
+            )?;
+            Ok(())
+        })
     }
 
     pub fn remove_index_object(&self, name: &str) -> Result<()> {
-        self.conn()
-            .execute("DELETE FROM index_objects WHERE name = ?1", [name])?;
-        Ok(())
+        crate::blocking::off_worker(|| {
+            self.conn()
+                .execute("DELETE FROM index_objects WHERE name = ?1", [name])?;
+            Ok(())
+        })
     }
 
     pub fn snapshot(&self, id: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .conn()
-            .query_row("SELECT sealed FROM snapshots WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()?)
+        crate::blocking::off_worker(|| {
+            Ok(self
+                .conn()
+                .query_row("SELECT sealed FROM snapshots WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .optional()?)
+        })
     }
 
     pub fn put_snapshot(&self, id: &str, sealed: &[u8]) -> Result<()> {
-        self.conn().execute(
-            "INSERT OR REPLACE INTO snapshots VALUES (?1, ?2)",
-            params![id, sealed],
-        )?;
-        Ok(())
+        crate::blocking::off_worker(|| {
+            self.conn().execute(
+                "INSERT OR REPLACE INTO snapshots VALUES (?1, ?2)",
+                params![id, sealed],
+            )?;
+            Ok(())
+        })
     }
 
     pub fn remove_snapshot(&self, id: &str) -> Result<()> {
-        self.conn()
-            .execute("DELETE FROM snapshots WHERE id = ?1", [id])?;
-        Ok(())
+        crate::blocking::off_worker(|| {
+            self.conn()
+                .execute("DELETE FROM snapshots WHERE id = ?1", [id])?;
+            Ok(())
+        })
     }
 
     pub fn retain_snapshots(&self, live: &[String]) -> Result<()> {
-        let cached = strings(&self.conn(), "SELECT id FROM snapshots")?;
-        for id in cached.iter().filter(|id| !live.contains(id)) {
-            self.remove_snapshot(id)?;
-        }
-        Ok(())
+        crate::blocking::off_worker(|| {
+            let cached = strings(&self.conn(), "SELECT id FROM snapshots")?;
+            for id in cached.iter().filter(|id| !live.contains(id)) {
+                self.remove_snapshot(id)?;
+            }
+            Ok(())
+        })
     }
 
     pub fn item_snapshots(&self) -> Result<Vec<String>> {
-        strings(&self.conn(), "SELECT id FROM item_snapshots")
+        crate::blocking::off_worker(|| strings(&self.conn(), "SELECT id FROM item_snapshots"))
     }
 
     /// Records the sealed item rows of one tree of a snapshot (a snapshot is read a tree at a
@@ -190,42 +204,50 @@ impl Cache {
     /// the one recorded when the content was first read (its metadata carries what only that
     /// read learned).
     pub fn add_items(&self, items: impl Iterator<Item = (Id, Vec<u8>)>) -> Result<()> {
-        let mut c = self.conn();
-        let tx = c.transaction()?;
-        {
-            let mut st = tx.prepare_cached("INSERT OR IGNORE INTO items VALUES (?1, ?2)")?;
-            for (key, sealed) in items {
-                st.execute(params![&key.0[..], sealed])?;
+        crate::blocking::off_worker(|| {
+            let mut c = self.conn();
+            let tx = c.transaction()?;
+            {
+                let mut st = tx.prepare_cached("INSERT OR IGNORE INTO items VALUES (?1, ?2)")?;
+                for (key, sealed) in items {
+                    st.execute(params![&key.0[..], sealed])?;
+                }
             }
-        }
-        tx.commit()?;
-        Ok(())
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     /// Every item row of `snapshot` is in.
     pub fn items_done(&self, snapshot: &str) -> Result<()> {
-        self.conn().execute(
-            "INSERT OR IGNORE INTO item_snapshots VALUES (?1)",
-            [snapshot],
-        )?;
-        Ok(())
+        crate::blocking::off_worker(|| {
+            self.conn().execute(
+                "INSERT OR IGNORE INTO item_snapshots VALUES (?1)",
+                [snapshot],
+            )?;
+            Ok(())
+        })
     }
 
     pub fn item(&self, key: &Id) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT sealed FROM items WHERE key = ?1",
-                [&key.0[..]],
-                |r| r.get(0),
-            )
-            .optional()?)
+        crate::blocking::off_worker(|| {
+            Ok(self
+                .conn()
+                .query_row(
+                    "SELECT sealed FROM items WHERE key = ?1",
+                    [&key.0[..]],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
     }
 
     /// Forgets every item row, so the next incremental preparation rebuilds them all.
     pub fn clear_items(&self) -> Result<()> {
-        self.conn()
-            .execute_batch("DELETE FROM items; DELETE FROM item_snapshots;")?;
-        Ok(())
+        crate::blocking::off_worker(|| {
+            self.conn()
+                .execute_batch("DELETE FROM items; DELETE FROM item_snapshots;")?;
+            Ok(())
+        })
     }
 }

@@ -9,6 +9,7 @@
 //! [`Repository::prune`] to maintain.
 
 pub mod backend;
+mod blocking;
 mod buffers;
 mod cache;
 pub mod check;

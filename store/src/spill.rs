@@ -136,7 +136,7 @@ impl EntrySorter {
         self.mem_bytes += cost(&e);
         self.mem.push(e);
         if self.mem_bytes >= self.budget && !self.in_memory {
-            self.spill_mem()?;
+            crate::blocking::off_worker(|| self.spill_mem())?;
         }
         Ok(())
     }
