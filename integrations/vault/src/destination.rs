@@ -59,6 +59,8 @@ pub struct VaultDestination {
     /// The mount named by the location; `None`: the mount each secret's folder starts with.
     mount: Option<String>,
     mounts: tokio::sync::OnceCell<Vec<Mount>>,
+    /// Each mount's default `max_versions`, once read (`None`: not readable).
+    defaults: tokio::sync::Mutex<std::collections::HashMap<String, Option<u64>>>,
     location: Location,
 }
 
@@ -151,6 +153,7 @@ impl VaultDestination {
             client,
             mount,
             mounts: tokio::sync::OnceCell::new(),
+            defaults: Default::default(),
             location,
         }
     }
@@ -188,6 +191,29 @@ impl VaultDestination {
             Method::POST
         };
         self.client.ok_json(method, &path, Some(&bytes)).await
+    }
+
+    /// Whether a new path of `m` keeps `versions` versions without a `max_versions` of its own:
+    /// the mount's default (`GET M/config`, read once per mount; 0 means 10). Unknown (the token
+    /// may not read the config): no.
+    async fn fits(&self, m: &Mount, versions: usize) -> bool {
+        // Held across the read: concurrent writes into one mount read its config once.
+        let mut defaults = self.defaults.lock().await;
+        let max = match defaults.get(&m.path) {
+            Some(max) => *max,
+            None => {
+                let path = format!("{}/config", m.path);
+                let max = match self.client.ok_json(Method::GET, &path, None).await {
+                    Ok(c) => c["data"]["max_versions"]
+                        .as_u64()
+                        .map(|n| if n == 0 { 10 } else { n }),
+                    Err(_) => None,
+                };
+                defaults.insert(m.path.clone(), max);
+                max
+            }
+        };
+        max.is_some_and(|max| versions as u64 <= max)
     }
 
     /// Writes one version with check-and-set `cas`; returns its number.
@@ -495,9 +521,11 @@ impl Destination for VaultDestination {
                 })
             })?;
             cas = n;
-            if creating && i == 0 {
+            if creating && i == 0 && (!tags.is_empty() || !self.fits(&mount, steps.len()).await) {
                 // Ours now (cas=0 proved it was absent): mark it at once, and make room for the
-                // whole history before writing the rest of it.
+                // whole history before writing the rest of it. Not needed (one call saved per
+                // path) where there is no custom metadata or mark to set and the mount keeps the
+                // whole history anyway.
                 let room = json!({
                     "max_versions": steps.len().max(1),
                     "custom_metadata": convert::metadata_body(s, &tags)["custom_metadata"],

@@ -8,7 +8,7 @@
 
 use reqwest::Method;
 use secretsnap_core::conformance::{
-    read_all, round_trip, rules, skips_what_the_source_was_deleting,
+    read_all, restore_all, round_trip, rules, skips_what_the_source_was_deleting,
 };
 use secretsnap_core::fetch::fetch_each;
 use secretsnap_core::{
@@ -361,4 +361,48 @@ async fn an_append_refuses_a_path_written_since_its_plan() {
     let err = dest.apply(&item, &secrets[0], &append).await.unwrap_err();
     assert!(err.reason.contains("since the plan"), "{}", err.reason);
     assert_eq!(history(&root, &b, "x").await.len(), 2, "nothing written");
+}
+
+/// Into a new path without custom metadata, whose history the mount keeps by default, no call
+/// makes room for the history first; where the mount keeps fewer versions, one does, and every
+/// version is still there.
+#[tokio::test]
+async fn room_is_made_for_a_history_only_where_the_mount_would_prune_it() {
+    let Some(addr) = server() else { return };
+    let root = client(&addr, &token(), None);
+    let a = mount(&root).await;
+    for path in ["x", "y", "z"] {
+        for i in 1..=3 {
+            write(&root, &a, path, json!({ "v": i })).await;
+        }
+    }
+    let (secrets, _) = read_all(&VaultSource::new(root.clone(), &a), &Filter::default()).await;
+    let restore = |m: String| {
+        let secrets = secrets.clone();
+        let root = root.clone();
+        async move {
+            let dest = VaultDestination::new(root, &m);
+            let before = dest.calls();
+            let (_, report) = restore_all(&dest, &secrets, &RestoreOptions::default(), false).await;
+            assert!(report.failed.is_empty(), "{report:?}");
+            dest.calls() - before
+        }
+    };
+    // The mount lookup and its config once, then per path the plan's metadata read, 3 writes
+    // and the settings (it was 1 + 3 × 6 with a room call per path).
+    let roomy = mount(&root).await;
+    assert_eq!(restore(roomy.clone()).await, 1 + 1 + 3 * (1 + 3 + 1));
+    assert_eq!(history(&root, &roomy, "x").await.len(), 3);
+    // A mount keeping 2 versions: the room call comes back, and nothing is pruned.
+    let tight = mount(&root).await;
+    admin(
+        &root,
+        Method::POST,
+        &format!("{tight}/config"),
+        json!({"max_versions": 2}),
+    )
+    .await;
+    assert_eq!(restore(tight.clone()).await, 1 + 1 + 3 * (1 + 3 + 1 + 1));
+    let kept = history(&root, &tight, "x").await;
+    assert_eq!(kept.len(), 3, "{kept:?}");
 }
