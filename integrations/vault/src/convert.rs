@@ -22,6 +22,21 @@ pub const MAX_VERSIONS: &str = "vault.max_versions";
 pub const CAS_REQUIRED: &str = "vault.cas_required";
 pub const DELETE_AFTER: &str = "vault.delete_version_after";
 
+/// A mount or KV path as it goes into a request's path: every byte but unreserved characters
+/// and `/` percent-encoded, so a key holding `?`, `#`, `%` or a space names itself (the server
+/// decodes the path before it looks the key up).
+pub fn esc(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// `app/db` → (`/app`, `db`).
 pub fn split(kv_path: &str) -> (String, String) {
     let p = kv_path.trim_matches('/');

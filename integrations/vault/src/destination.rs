@@ -24,7 +24,7 @@ use secretsnap_core::{
 use serde_json::{json, Value};
 
 use crate::client::{rejected, VaultClient};
-use crate::convert;
+use crate::convert::{self, esc};
 use crate::mount::{self, Mount};
 use crate::source::{locate, VaultSource};
 
@@ -183,7 +183,7 @@ impl VaultDestination {
     }
 
     async fn post(&self, m: &Mount, what: &str, kv: &str, body: &Value) -> Result<Value, Error> {
-        let path = format!("{}/{what}/{kv}", m.path);
+        let path = format!("{}/{what}/{}", esc(&m.path), esc(kv));
         let bytes = zeroize::Zeroizing::new(serde_json::to_vec(body).expect("JSON serializes"));
         let method = if what == "destroy" {
             Method::PUT
@@ -202,7 +202,7 @@ impl VaultDestination {
         let max = match defaults.get(&m.path) {
             Some(max) => *max,
             None => {
-                let path = format!("{}/config", m.path);
+                let path = format!("{}/config", esc(&m.path));
                 let max = match self.client.ok_json(Method::GET, &path, None).await {
                     Ok(c) => c["data"]["max_versions"]
                         .as_u64()
@@ -282,7 +282,7 @@ impl VaultDestination {
     }
 
     async fn v1_exists(&self, m: &Mount, kv: &str) -> Result<bool, Error> {
-        let path = format!("{}/{kv}", m.path);
+        let path = format!("{}/{}", esc(&m.path), esc(kv));
         let r = self.client.call(Method::GET, &path, None).await?;
         match r.status {
             s if s.is_success() => Ok(true),
@@ -320,7 +320,7 @@ impl VaultDestination {
                 m.path
             )));
         }
-        let path = format!("{}/{kv}", m.path);
+        let path = format!("{}/{}", esc(&m.path), esc(kv));
         let bytes = zeroize::Zeroizing::new(serde_json::to_vec(&value).expect("JSON serializes"));
         self.client
             .ok_json(Method::POST, &path, Some(&bytes))
@@ -571,9 +571,9 @@ impl Destination for VaultDestination {
         };
         let m = m.ok_or_else(|| Error::NotFound(format!("no mount holds {target_id}")))?;
         let path = if m.v1 {
-            format!("{}/{kv}", m.path)
+            format!("{}/{}", esc(&m.path), esc(&kv))
         } else {
-            format!("{}/metadata/{kv}", m.path)
+            format!("{}/metadata/{}", esc(&m.path), esc(&kv))
         };
         let r = self.client.call(Method::DELETE, &path, None).await?;
         if r.status.is_success() || r.status == StatusCode::NOT_FOUND {

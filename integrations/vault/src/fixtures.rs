@@ -107,7 +107,7 @@ pub async fn write(c: &VaultClient, mount: &str, path: &str, data: Value) -> u64
     let r = admin(
         c,
         Method::POST,
-        &format!("{mount}/data/{path}"),
+        &format!("{mount}/data/{}", crate::convert::esc(path)),
         json!({ "data": data }),
     )
     .await;

@@ -35,7 +35,7 @@ fn kv_version(m: &Value) -> Option<bool> {
 /// The mount named `name` (`MOUNT` of `vault://MOUNT`).
 pub async fn one(client: &VaultClient, name: &str) -> Result<Mount, Error> {
     let name = name.trim_matches('/');
-    let path = format!("sys/internal/ui/mounts/{name}");
+    let path = format!("sys/internal/ui/mounts/{}", crate::convert::esc(name));
     let missing = || {
         Error::NotFound(format!(
             "no mount {name:?} that this token can see at {}",

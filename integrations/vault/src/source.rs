@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 use crate::client::{rejected, VaultClient};
-use crate::convert;
+use crate::convert::{self, esc};
 use crate::mount::{self, Mount};
 
 /// Deepest folder nesting a listing follows.
@@ -66,9 +66,9 @@ impl VaultSource {
     /// or one that repeats keys already taken, ends the listing.
     async fn keys(&self, m: &Mount, folder: &str) -> Result<Vec<String>, Error> {
         let base = if m.v1 {
-            format!("{}/{folder}", m.path)
+            format!("{}/{}", esc(&m.path), esc(folder))
         } else {
-            format!("{}/metadata/{folder}", m.path)
+            format!("{}/metadata/{}", esc(&m.path), esc(folder))
         };
         let page = self.client.list_page();
         let mut out: Vec<String> = Vec::new();
@@ -76,7 +76,7 @@ impl VaultSource {
             let mut path = format!("{base}?list=true&limit={page}");
             if let Some(last) = out.last() {
                 path.push_str("&after=");
-                path.push_str(&query_escape(last));
+                path.push_str(&esc(last));
             }
             let r = self.client.call(Method::GET, &path, None).await?;
             if r.status == StatusCode::NOT_FOUND {
@@ -119,7 +119,7 @@ impl VaultSource {
         mount: &str,
         kv_path: &str,
     ) -> Result<Option<Value>, Error> {
-        let path = format!("{mount}/metadata/{kv_path}");
+        let path = format!("{}/metadata/{}", esc(mount), esc(kv_path));
         let r = client.call(Method::GET, &path, None).await?;
         if r.status == StatusCode::NOT_FOUND {
             return Ok(None);
@@ -132,7 +132,7 @@ impl VaultSource {
 
     /// Version `n`'s data, serialized as the JSON object it is (types kept).
     async fn read(&self, m: &Mount, kv_path: &str, n: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
-        let path = format!("{}/data/{kv_path}?version={n}", m.path);
+        let path = format!("{}/data/{}?version={n}", esc(&m.path), esc(kv_path));
         let r = self.client.call(Method::GET, &path, None).await?;
         if !r.status.is_success() {
             return Err(rejected(&Method::GET, &path, &r));
@@ -152,7 +152,7 @@ impl VaultSource {
 
     /// `POST {action}/P` for version `n` (delete, undelete).
     async fn act(&self, m: &Mount, action: &str, kv_path: &str, n: &str) -> Result<(), Error> {
-        let path = format!("{}/{action}/{kv_path}", m.path);
+        let path = format!("{}/{action}/{}", esc(&m.path), esc(kv_path));
         let body = json!({ "versions": [n.parse::<u64>().unwrap_or(0)] }).to_string();
         self.client
             .ok_json(Method::POST, &path, Some(body.as_bytes()))
@@ -182,7 +182,7 @@ impl VaultSource {
 
     /// A KV v1 path's value (`None`: gone since it was listed).
     async fn read_v1(&self, m: &Mount, kv_path: &str) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
-        let path = format!("{}/{kv_path}", m.path);
+        let path = format!("{}/{}", esc(&m.path), esc(kv_path));
         let r = self.client.call(Method::GET, &path, None).await?;
         if r.status == StatusCode::NOT_FOUND {
             return Ok(None);
@@ -265,19 +265,6 @@ pub(crate) fn locate(mounts: &[Mount], single: bool, s: &Secret) -> Result<(Moun
                  the mount first (bao secrets enable -path=NAME kv-v2)"
             ))
         })
-}
-
-/// A key as a query value: everything but unreserved characters percent-encoded.
-fn query_escape(key: &str) -> String {
-    let mut out = String::new();
-    for b in key.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[async_trait::async_trait]
