@@ -56,6 +56,17 @@ enum Existing {
     Deleting(String),
 }
 
+impl Existing {
+    /// A secret of the listing for secrets scheduled for deletion (`deleting`) or of the live one.
+    fn listed(deleting: bool, id: String) -> Existing {
+        if deleting {
+            Existing::Deleting(id)
+        } else {
+            Existing::Live(id)
+        }
+    }
+}
+
 impl ScalewayDestination {
     pub fn new(client: Client, project: &str) -> Self {
         let location = Location {
@@ -98,11 +109,7 @@ impl ScalewayDestination {
                 .find(|v| v["name"] == s.name.as_str() && v["path"] == path)
             {
                 let id = v["id"].as_str().unwrap_or_default().to_string();
-                return Ok(if deleting {
-                    Existing::Deleting(id)
-                } else {
-                    Existing::Live(id)
-                });
+                return Ok(Existing::listed(deleting, id));
             }
         }
         Ok(Existing::Absent)
@@ -181,14 +188,7 @@ impl Destination for ScalewayDestination {
                     v["name"].as_str().unwrap_or_default().to_string(),
                 );
                 let id = v["id"].as_str().unwrap_or_default().to_string();
-                map.insert(
-                    key,
-                    if deleting {
-                        Existing::Deleting(id)
-                    } else {
-                        Existing::Live(id)
-                    },
-                );
+                map.insert(key, Existing::listed(deleting, id));
             }
         }
         *self.surveyed.lock().unwrap_or_else(|p| p.into_inner()) = Some(map);

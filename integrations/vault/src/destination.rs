@@ -25,8 +25,8 @@ use serde_json::{json, Value};
 
 use crate::client::{rejected, VaultClient};
 use crate::convert::{self, esc};
-use crate::mount::{self, Mount};
-use crate::source::{locate, VaultSource};
+use crate::mount::{Mount, Mounts};
+use crate::source::VaultSource;
 
 pub const CAPABILITIES: Capabilities = Capabilities {
     provider: crate::config::NAME,
@@ -56,9 +56,8 @@ const PLACEHOLDER: &str = "placeholder";
 /// `vault://MOUNT[/NAMESPACE]` (or `vault://`, every mount by name) as a destination.
 pub struct VaultDestination {
     client: VaultClient,
-    /// The mount named by the location; `None`: the mount each secret's folder starts with.
-    mount: Option<String>,
-    mounts: tokio::sync::OnceCell<Vec<Mount>>,
+    /// The mount named by the location, or (none named) the one each secret's folder starts with.
+    mounts: Mounts,
     /// Each mount's default `max_versions`, once read (`None`: not readable).
     defaults: tokio::sync::Mutex<std::collections::HashMap<String, Option<u64>>>,
     location: Location,
@@ -78,6 +77,18 @@ fn numbered(s: &Secret) -> bool {
         .as_ref()
         .is_some_and(|l| l.provider == crate::config::NAME)
         && s.versions.iter().all(|v| v.id.parse::<u64>().is_ok())
+}
+
+/// Version `id`'s loaded value as the KV object it is written as (`None`: no value loaded).
+fn object(s: &Secret, id: &str) -> Option<Value> {
+    s.versions
+        .iter()
+        .find(|v| v.id == id)
+        .and_then(|v| match &v.payload {
+            Payload::Bytes(b) => convert::as_object(b),
+            _ => None,
+        })
+        .map(|(v, _)| v)
 }
 
 /// The steps restoring `s`'s versions numbered above `after`, and notes.
@@ -148,36 +159,25 @@ impl VaultDestination {
     /// `mount` empty: every mount, by the first folders of each secret.
     pub fn new(client: VaultClient, mount: &str) -> VaultDestination {
         let location = crate::config::location(&client, mount);
-        let mount = Some(mount.trim_matches('/').to_string()).filter(|m| !m.is_empty());
         VaultDestination {
             client,
-            mount,
-            mounts: tokio::sync::OnceCell::new(),
+            mounts: Mounts::new(mount),
             defaults: Default::default(),
             location,
         }
     }
 
-    /// The mounts this destination writes to, looked up once (one call).
-    async fn mounts(&self) -> Result<&[Mount], Error> {
-        self.mounts
-            .get_or_try_init(|| async {
-                match &self.mount {
-                    Some(name) => Ok(vec![mount::one(&self.client, name).await?]),
-                    None => mount::all(&self.client).await,
-                }
-            })
-            .await
-            .map(Vec::as_slice)
-    }
-
     async fn place(&self, s: &Secret, opts: &RestoreOptions) -> Result<Place, Error> {
-        let (mount, inside) = locate(self.mounts().await?, self.mount.is_some(), s)?;
+        let (mount, inside) = self
+            .mounts
+            .locate(&self.client, &convert::join(&s.path, &s.name))
+            .await?;
         let (folder, name) = convert::split(&inside);
         let kv = convert::join(&opts.placed_path(&folder), &name);
-        let id = match self.mount {
-            Some(_) => kv.clone(),
-            None => format!("{}/{kv}", mount.path),
+        let id = if self.mounts.named() {
+            kv.clone()
+        } else {
+            format!("{}/{kv}", mount.path)
         };
         Ok(Place { mount, kv, id })
     }
@@ -224,9 +224,7 @@ impl VaultDestination {
             .as_u64()
             .ok_or_else(|| Error::Protocol(format!("write of {kv}: no version number")))
     }
-}
 
-impl VaultDestination {
     /// The plan into a KV v1 mount: the latest version with a value, into a new path.
     async fn plan_v1(
         &self,
@@ -304,15 +302,7 @@ impl VaultDestination {
         let Some(step) = steps.first() else {
             return Ok(Applied::default());
         };
-        let value = s
-            .versions
-            .iter()
-            .find(|v| v.id == step.source_version)
-            .and_then(|v| match &v.payload {
-                Payload::Bytes(b) => convert::as_object(b),
-                _ => None,
-            })
-            .map(|(v, _)| v)
+        let value = object(s, &step.source_version)
             .ok_or_else(|| Error::Rejected(format!("version {}: no value", step.source_version)))?;
         if self.v1_exists(m, kv).await? {
             return Err(Error::Rejected(format!(
@@ -501,15 +491,12 @@ impl Destination for VaultDestination {
             }
         }
         for (i, step) in steps.iter().enumerate() {
-            let value = s
-                .versions
-                .iter()
-                .find(|v| v.id == step.source_version)
-                .and_then(|v| match &v.payload {
-                    Payload::Bytes(b) if step.description.is_empty() => convert::as_object(b),
-                    _ => None,
-                })
-                .map(|(v, _)| v)
+            // A placeholder step writes an empty object.
+            let value = step
+                .description
+                .is_empty()
+                .then(|| object(s, &step.source_version))
+                .flatten()
                 .unwrap_or_else(|| json!({}));
             let n = self.write(&mount, &kv, value, cas).await.map_err(|e| {
                 fail(if cas == 0 {
@@ -561,15 +548,7 @@ impl Destination for VaultDestination {
     }
 
     async fn remove(&self, target_id: &str) -> Result<(), Error> {
-        let mounts = self.mounts().await?;
-        let (m, kv) = match self.mount {
-            Some(_) => (mounts.first(), target_id.to_string()),
-            None => match mount::holding(mounts, target_id) {
-                Some((m, kv)) => (Some(m), kv),
-                None => (None, String::new()),
-            },
-        };
-        let m = m.ok_or_else(|| Error::NotFound(format!("no mount holds {target_id}")))?;
+        let (m, kv) = self.mounts.locate(&self.client, target_id).await?;
         let path = if m.v1 {
             format!("{}/{}", esc(&m.path), esc(&kv))
         } else {

@@ -95,6 +95,62 @@ pub async fn all(client: &VaultClient) -> Result<Vec<Mount>, Error> {
     Ok(out)
 }
 
+/// The mounts a location means (the one it names, or every KV mount the token can see), looked
+/// up once (one call) and shared by a connector's calls.
+pub struct Mounts {
+    /// `None`: every KV mount.
+    named: Option<String>,
+    found: tokio::sync::OnceCell<Vec<Mount>>,
+}
+
+impl Mounts {
+    /// `name` empty: every KV mount.
+    pub fn new(name: &str) -> Mounts {
+        Mounts {
+            named: Some(name.trim_matches('/').to_string()).filter(|m| !m.is_empty()),
+            found: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// Whether the location names one mount (paths are then inside it, without its name).
+    pub fn named(&self) -> bool {
+        self.named.is_some()
+    }
+
+    pub async fn get(&self, client: &VaultClient) -> Result<&[Mount], Error> {
+        self.found
+            .get_or_try_init(|| async {
+                match &self.named {
+                    Some(name) => Ok(vec![one(client, name).await?]),
+                    None => all(client).await,
+                }
+            })
+            .await
+            .map(Vec::as_slice)
+    }
+
+    /// The mount holding `full` (a KV path, prefixed with its mount's name where the location
+    /// names none) and the path inside it.
+    pub async fn locate(&self, client: &VaultClient, full: &str) -> Result<(Mount, String), Error> {
+        let mounts = self.get(client).await?;
+        let full = full.trim_start_matches('/');
+        if self.named() {
+            let m = mounts
+                .first()
+                .ok_or_else(|| Error::NotFound("no mount".into()))?;
+            return Ok((m.clone(), full.to_string()));
+        }
+        holding(mounts, full)
+            .map(|(m, rest)| (m.clone(), rest))
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "no KV mount here holds {full} (its folder starts with its mount's name): \
+                     enable the mount first (bao secrets enable -path=NAME kv-v2)"
+                ))
+            })
+    }
+}
+
 /// The mount among `mounts` that holds `full` (a path that starts with its mount), and the path
 /// inside it. The longest mount path wins (`team/kv` over `team`).
 pub fn holding<'a>(mounts: &'a [Mount], full: &str) -> Option<(&'a Mount, String)> {

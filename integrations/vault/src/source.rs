@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 
 use crate::client::{rejected, VaultClient};
 use crate::convert::{self, esc};
-use crate::mount::{self, Mount};
+use crate::mount::{Mount, Mounts};
 
 /// Deepest folder nesting a listing follows.
 const MAX_DEPTH: usize = 64;
@@ -28,9 +28,7 @@ const MAX_KEYS: usize = 1_000_000;
 /// `vault://MOUNT[/NAMESPACE]` (or `vault://` for every KV mount) as a source.
 pub struct VaultSource {
     client: VaultClient,
-    /// The mount named by the location; `None`: every KV mount the token can see.
-    mount: Option<String>,
-    mounts: tokio::sync::OnceCell<Vec<Mount>>,
+    mounts: Mounts,
     location: Location,
 }
 
@@ -38,26 +36,11 @@ impl VaultSource {
     /// `mount` empty: every KV mount.
     pub fn new(client: VaultClient, mount: &str) -> VaultSource {
         let location = crate::config::location(&client, mount);
-        let mount = Some(mount.trim_matches('/').to_string()).filter(|m| !m.is_empty());
         VaultSource {
             client,
-            mount,
-            mounts: tokio::sync::OnceCell::new(),
+            mounts: Mounts::new(mount),
             location,
         }
-    }
-
-    /// The mounts this source reads, looked up once (one call).
-    async fn mounts(&self) -> Result<&[Mount], Error> {
-        self.mounts
-            .get_or_try_init(|| resolve(&self.client, self.mount.as_deref()))
-            .await
-            .map(Vec::as_slice)
-    }
-
-    /// The mount holding `s` and its path inside it.
-    async fn locate(&self, s: &Secret) -> Result<(Mount, String), Error> {
-        locate(self.mounts().await?, self.mount.is_some(), s)
     }
 
     /// The keys of one folder (`""` or `app/`) of `m`: names, and folders ending in `/`, page
@@ -99,7 +82,7 @@ impl VaultSource {
                 .into_iter()
                 .filter(|k| after.as_ref().is_none_or(|a| k > a))
                 .collect();
-            let whole = n != page || fresh.len() != n || fresh.is_empty();
+            let whole = n != page || fresh.len() != n;
             out.extend(fresh);
             if out.len() > MAX_KEYS {
                 return Err(Error::Protocol(format!(
@@ -239,34 +222,6 @@ impl VaultSource {
     }
 }
 
-/// The mounts a location means: the one it names, or every KV mount the token can see.
-async fn resolve(client: &VaultClient, mount: Option<&str>) -> Result<Vec<Mount>, Error> {
-    match mount {
-        Some(name) => Ok(vec![mount::one(client, name).await?]),
-        None => mount::all(client).await,
-    }
-}
-
-/// The mount holding `s` and its path inside it: the one mount, or (every mount) the one its
-/// folder starts with.
-pub(crate) fn locate(mounts: &[Mount], single: bool, s: &Secret) -> Result<(Mount, String), Error> {
-    let full = convert::join(&s.path, &s.name);
-    if single {
-        let m = mounts
-            .first()
-            .ok_or_else(|| Error::NotFound("no mount".into()))?;
-        return Ok((m.clone(), full));
-    }
-    mount::holding(mounts, &full)
-        .map(|(m, rest)| (m.clone(), rest))
-        .ok_or_else(|| {
-            Error::NotFound(format!(
-                "no KV mount here holds {full} (its folder starts with its mount's name): enable \
-                 the mount first (bao secrets enable -path=NAME kv-v2)"
-            ))
-        })
-}
-
 #[async_trait::async_trait]
 impl Source for VaultSource {
     fn location(&self) -> Location {
@@ -280,9 +235,9 @@ impl Source for VaultSource {
             .map(|p| p.trim_matches('/'))
             .unwrap_or_default()
             .to_string();
-        let single = self.mount.is_some();
+        let single = self.mounts.named();
         let mut out = Vec::new();
-        for m in self.mounts().await? {
+        for m in self.mounts.get(&self.client).await? {
             // Where every mount is read, a folder filter starts with the mount's name.
             let start = if single {
                 prefix.as_str()
@@ -340,7 +295,11 @@ impl Source for VaultSource {
             item: secret.full_name(),
             reason: "deleted since it was listed".into(),
         };
-        let (m, kv) = self.locate(&secret).await.map_err(&fail)?;
+        let (m, kv) = self
+            .mounts
+            .locate(&self.client, &convert::join(&secret.path, &secret.name))
+            .await
+            .map_err(&fail)?;
         if m.v1 {
             // One value, no history: read on every run.
             let bytes = self
