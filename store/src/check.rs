@@ -115,7 +115,7 @@ impl Repository {
     /// Holds a shared lock, so a prune cannot delete what it is reading (which `check` would
     /// otherwise report as damage).
     pub async fn check(&self, read_data: Option<Subset>) -> Result<CheckReport> {
-        let lock = self.lock(false, "check").await?;
+        let lock = self.lock(crate::lock::LockKind::Shared, "check").await?;
         let result = self.check_locked(read_data).await;
         let _ = lock.release().await;
         result
@@ -134,23 +134,50 @@ impl Repository {
         let snapshots = self.backend.list("snapshots/").await?;
         // Indexes, straight from the repository.
         let mut packs: HashMap<Id, Vec<BlobEntry>> = HashMap::new();
-        let mut indexed: HashSet<Id> = HashSet::new();
-        for o in self.backend.list("index/").await? {
-            r.indexes += 1;
-            match self.read_index(&o.name).await {
-                Ok(file) => {
-                    for (pack, entries) in file.packs {
-                        indexed.extend(entries.iter().map(|e| e.id));
-                        packs.entry(pack).or_insert(entries);
+        // An index that vanishes between the listing and its read was replaced by maintenance's
+        // consolidated one (written first): list again.
+        let mut relists = 0;
+        'list: loop {
+            packs.clear();
+            let mut problems = Vec::new();
+            let listing = self.backend.list("index/").await?;
+            for o in &listing {
+                match self.read_index(&o.name).await {
+                    Ok(file) => {
+                        for (pack, entries) in file.packs {
+                            packs.entry(pack).or_insert(entries);
+                        }
                     }
+                    Err(Error::NotFound(_)) if relists < 5 => {
+                        relists += 1;
+                        continue 'list;
+                    }
+                    Err(e) => problems.push((o.name.clone(), describe(&e))),
                 }
-                Err(e) => r.error(&o.name, describe(&e)),
             }
+            r.indexes = listing.len();
+            for (name, problem) in problems {
+                r.error(name, problem);
+            }
+            break;
         }
-        r.blobs = indexed.len();
         // Packs: existence and header agreement.
         let listed = self.list_packs().await?;
         r.packs = listed.len();
+        // Read after the packs are listed: a pack maintenance deleted before that listing is
+        // marked in what is read here (a deleted pack's mark stays as a tombstone).
+        let marked = match crate::garbage::read(&*self.backend, &self.keys).await {
+            Ok(g) => g.marked(),
+            Err(e) => {
+                r.error("garbage/", describe(&e));
+                HashSet::new()
+            }
+        };
+        // An index may still name a pack maintenance deleted (an index it has not replaced
+        // yet): those blobs are not in the repository, and nothing else is wrong.
+        packs.retain(|id, _| listed.contains_key(id) || !marked.contains(id));
+        let indexed: HashSet<Id> = packs.values().flatten().map(|e| e.id).collect();
+        r.blobs = indexed.len();
         let mut ids: Vec<&Id> = packs.keys().collect();
         ids.sort();
         for id in ids {
@@ -161,6 +188,8 @@ impl Repository {
             };
             match self.pack_header(id, size).await {
                 Ok(h) if h == packs[id] => {}
+                // Deleted by maintenance since the listing: it was marked.
+                Err(Error::NotFound(_)) if marked.contains(id) => {}
                 Ok(_) => r.error(&name, "pack header disagrees with the index"),
                 Err(e) => r.error(&name, describe(&e)),
             }
@@ -236,6 +265,7 @@ impl Repository {
                 let name = pack_name(id);
                 let bytes = match self.backend.get(&name).await {
                     Ok(b) => b,
+                    Err(Error::NotFound(_)) if marked.contains(id) => continue,
                     Err(e) => {
                         r.error(&name, describe(&e));
                         continue;

@@ -35,6 +35,8 @@ pub enum Kind {
     Lock = 6,
     /// A row of the local cache (never stored in the repository).
     CacheItem = 7,
+    /// The marks of lock-free maintenance (`garbage/`).
+    Garbage = 8,
 }
 
 impl Kind {
@@ -47,6 +49,7 @@ impl Kind {
             5 => Kind::Snapshot,
             6 => Kind::Lock,
             7 => Kind::CacheItem,
+            8 => Kind::Garbage,
             _ => return None,
         })
     }
@@ -59,6 +62,7 @@ impl Kind {
             Kind::Snapshot => "snapshot",
             Kind::Lock => "lock",
             Kind::CacheItem => "cache-item",
+            Kind::Garbage => "garbage",
         }
     }
 }

@@ -29,6 +29,12 @@ pub enum Error {
      stopped without committing"
     )]
     Vanished { count: usize, first: Id },
+    #[error(
+        "this backup has run for {elapsed_secs} s, longer than the repository's maintenance \
+     margin ({margin_secs} s): data it would reuse may be reclaimed by now; stopped without \
+     committing (run it again)"
+    )]
+    TooLong { elapsed_secs: u64, margin_secs: u64 },
     #[error("unsupported repository format version {0}")]
     UnsupportedVersion(u32),
     #[error("invalid argument: {0}")]

@@ -64,7 +64,7 @@ impl Repository {
     }
 
     /// Blobs reachable from every snapshot; fails if any snapshot cannot be read completely.
-    async fn live_blobs(&self) -> Result<(usize, HashSet<Id>)> {
+    pub(crate) async fn live_blobs(&self) -> Result<(usize, HashSet<Id>)> {
         let list = self.snapshots().await?;
         if let Some((name, why)) = list.damaged.first() {
             return Err(Error::Invalid(format!(
@@ -86,7 +86,9 @@ impl Repository {
         let lock = if opts.dry_run {
             None
         } else {
-            let l = self.lock_waiting(true, "prune", opts.wait_lock).await?;
+            let l = self
+                .lock_waiting(crate::lock::LockKind::Exclusive, "prune", opts.wait_lock)
+                .await?;
             match crate::lock::remove_stale(&*self.backend, &self.keys, &*self.clock).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(locks = n, "removed stale lock objects"),
@@ -228,7 +230,7 @@ impl Repository {
         Ok(report)
     }
 
-    async fn upload(&self, builder: PackBuilder) -> Result<(Id, Vec<BlobEntry>)> {
+    pub(crate) async fn upload(&self, builder: PackBuilder) -> Result<(Id, Vec<BlobEntry>)> {
         let pack = builder.finish(&self.keys);
         self.backend
             .put_if_absent(&pack_name(&pack.id), Bytes::from(pack.bytes))

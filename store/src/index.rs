@@ -2,7 +2,7 @@
 //! its snapshot; readers trust only blobs an index names. Several indexes may name the same blob
 //! (concurrent backups, interrupted prunes); any of them is correct.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::codec::{Reader, Writer};
 use crate::error::Result;
@@ -67,13 +67,37 @@ pub struct BlobLocation {
 #[derive(Debug, Default)]
 pub struct MemIndex {
     blobs: HashMap<Id, BlobLocation>,
+    /// Further packs of blobs stored more than once (repacked by maintenance, or stored by two
+    /// backups at once): a backup that must not reuse the first may reuse another.
+    more: HashMap<Id, Vec<BlobLocation>>,
 }
 
 impl MemIndex {
     pub fn insert(&mut self, pack: Id, entry: BlobEntry) {
-        self.blobs
-            .entry(entry.id)
-            .or_insert(BlobLocation { pack, entry });
+        let loc = BlobLocation { pack, entry };
+        match self.blobs.entry(entry.id) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(loc);
+            }
+            std::collections::hash_map::Entry::Occupied(o) => {
+                if o.get().pack != pack {
+                    let more = self.more.entry(entry.id).or_default();
+                    if !more.iter().any(|l| l.pack == pack) {
+                        more.push(loc);
+                    }
+                }
+            }
+        }
+    }
+    /// A location of `id` in a pack not in `avoid` (the packs maintenance has marked).
+    pub fn get_outside(&self, id: &Id, avoid: &HashSet<Id>) -> Option<&BlobLocation> {
+        let first = self.blobs.get(id)?;
+        if !avoid.contains(&first.pack) {
+            return Some(first);
+        }
+        self.more
+            .get(id)
+            .and_then(|m| m.iter().find(|l| !avoid.contains(&l.pack)))
     }
     pub fn add_file(&mut self, file: &IndexFile) {
         for (pack, entries) in &file.packs {

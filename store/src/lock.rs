@@ -1,4 +1,6 @@
-//! Repository locks with expiry and liveness: backups hold a shared lock, prune an exclusive one.
+//! Repository locks with expiry and liveness: backups hold a shared lock, `prune --exclusive` an
+//! exclusive one, lock-free maintenance a maintenance lock that only keeps a second maintenance
+//! (and an exclusive prune) out.
 //!
 //! Why locks rather than lock-free two-phase deletion: a backup that deduplicates against a blob
 //! must be sure the blob survives until its snapshot commits, however long the backup runs. With a
@@ -80,18 +82,47 @@ pub struct LockInfo {
     pub boot_id: Option<String>,
     #[serde(default)]
     pub pid_ns: Option<String>,
+    /// A maintenance lock: one maintenance at a time; backups ignore it.
+    #[serde(default)]
+    pub maintenance: bool,
+    /// Written by a binary that knows maintenance's marks. A live shared lock without it is an
+    /// older binary's backup, which could reuse a marked blob: maintenance deletes nothing then.
+    #[serde(default)]
+    pub knows_marks: bool,
+}
+
+/// What a lock excludes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockKind {
+    /// Backups and checks: excluded only by an exclusive lock.
+    Shared,
+    /// `prune --exclusive`: excludes every other lock.
+    Exclusive,
+    /// Lock-free maintenance: excludes another maintenance and an exclusive lock, not backups.
+    Maintenance,
 }
 
 impl LockInfo {
-    fn new(exclusive: bool, purpose: &str, time: DateTime<Utc>) -> Self {
+    fn new(kind: LockKind, purpose: &str, time: DateTime<Utc>) -> Self {
         LockInfo {
             host: crate::hostname(),
             pid: std::process::id(),
-            exclusive,
+            exclusive: kind == LockKind::Exclusive,
             purpose: purpose.to_string(),
             time,
             boot_id: boot_id(),
             pid_ns: pid_namespace(),
+            maintenance: kind == LockKind::Maintenance,
+            knows_marks: true,
+        }
+    }
+
+    /// Whether a lock of `kind` cannot be taken while this one is live.
+    pub fn conflicts_with(&self, kind: LockKind) -> bool {
+        match kind {
+            LockKind::Exclusive => true,
+            LockKind::Shared => self.exclusive,
+            LockKind::Maintenance => self.exclusive || self.maintenance,
         }
     }
 
@@ -115,6 +146,8 @@ impl LockInfo {
             "{} lock by {} (pid {}, {}, since {})",
             if self.exclusive {
                 "exclusive"
+            } else if self.maintenance {
+                "maintenance"
             } else {
                 "shared"
             },
@@ -234,16 +267,16 @@ pub struct LockGuard {
     refresher: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// Takes a shared (`exclusive = false`) or exclusive lock.
+/// Takes a lock of `kind`.
 pub async fn acquire(
     backend: Arc<dyn Backend>,
     keys: Arc<Keys>,
     clock: Arc<dyn Clock>,
-    exclusive: bool,
+    kind: LockKind,
     purpose: &str,
 ) -> Result<LockGuard> {
     let mono = clock.monotonic();
-    let info = LockInfo::new(exclusive, purpose, clock.now());
+    let info = LockInfo::new(kind, purpose, clock.now());
     let name = write_lock(&*backend, &keys, &info).await?;
     let others = match live_locks(&*backend, &keys, &*clock, Some(&name)).await {
         Ok(o) => o,
@@ -254,7 +287,7 @@ pub async fn acquire(
     };
     let conflicts: Vec<String> = others
         .iter()
-        .filter(|o| exclusive || o.exclusive)
+        .filter(|o| o.conflicts_with(kind))
         .map(LockInfo::describe)
         .collect();
     if !conflicts.is_empty() {

@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::index::{BlobLocation, IndexFile, MemIndex};
 use crate::keyfile::{KdfParams, KeyFile, MAX_KEY_FILE};
-use crate::lock::{Clock, LockGuard, SystemClock};
+use crate::lock::{Clock, LockGuard, LockKind, SystemClock};
 use crate::snapshot::{Entry, SnapshotHeader};
 
 /// How to open or create a repository.
@@ -35,6 +35,8 @@ pub struct OpenOptions {
     pub kdf: Option<KdfParams>,
     /// The clock lock decisions use; `None` is the system clock (tests inject a jumping one).
     pub clock: Option<Arc<dyn Clock>>,
+    /// Maintenance margins of a repository `init` makes (default 6 h and 5 min).
+    pub gc: Option<crate::config::GcParams>,
 }
 
 /// A key file as listed to users.
@@ -83,6 +85,8 @@ pub struct Repository {
 pub(crate) struct LoadedIndex {
     pub mem: MemIndex,
     names: HashSet<String>,
+    /// Packs maintenance has marked (as of the last `load_marks`): their blobs are not reused.
+    marked: HashSet<Id>,
 }
 
 /// Plaintext of a cached item row: content size, then chunk ids.
@@ -139,7 +143,10 @@ impl Repository {
         if backend.get("config").await.is_ok() {
             return Err(Error::AlreadyInitialized(backend.location()));
         }
-        let config = RepoConfig::new();
+        let mut config = RepoConfig::new();
+        if let Some(gc) = opts.gc {
+            config.gc = gc;
+        }
         let repo_id = config.repo_id()?;
         let master = MasterKey::generate();
         let kdf = opts.kdf.unwrap_or_default();
@@ -269,13 +276,13 @@ impl Repository {
             .collect())
     }
 
-    /// Takes a shared (`exclusive = false`) or exclusive lock on the repository.
-    pub async fn lock(&self, exclusive: bool, purpose: &str) -> Result<LockGuard> {
+    /// Takes a lock of `kind` on the repository.
+    pub async fn lock(&self, kind: LockKind, purpose: &str) -> Result<LockGuard> {
         crate::lock::acquire(
             self.backend.clone(),
             self.keys.clone(),
             self.clock.clone(),
-            exclusive,
+            kind,
             purpose,
         )
         .await
@@ -285,14 +292,14 @@ impl Repository {
     /// process holds a conflicting lock; then `Error::Locked` naming the holders.
     pub async fn lock_waiting(
         &self,
-        exclusive: bool,
+        kind: LockKind,
         purpose: &str,
         wait: std::time::Duration,
     ) -> Result<LockGuard> {
         let deadline = tokio::time::Instant::now() + wait;
         let mut delay = std::time::Duration::from_secs(1);
         loop {
-            match self.lock(exclusive, purpose).await {
+            match self.lock(kind, purpose).await {
                 Err(Error::Locked(who)) if tokio::time::Instant::now() < deadline => {
                     tracing::info!(holders = %who, "repository is locked; waiting");
                     let left = deadline - tokio::time::Instant::now();
@@ -308,6 +315,22 @@ impl Repository {
     /// read (from the cache when it holds an authentic copy); if any loaded one vanished (a prune
     /// replaced it), the index is rebuilt from the listed ones only.
     pub async fn load_index(&self) -> Result<()> {
+        // An index listed and then deleted before it was read was replaced by maintenance's
+        // consolidated one, which the next listing names.
+        for _ in 0..4 {
+            if self.load_index_once().await? {
+                return Ok(());
+            }
+        }
+        Err(Error::backend(
+            "index/",
+            "indexes kept being replaced while being read; try again",
+        ))
+    }
+
+    /// One listing's worth of `load_index`; `false` when a listed index vanished before it was
+    /// read (nothing is changed then).
+    async fn load_index_once(&self) -> Result<bool> {
         let listed: HashSet<String> = self.list_names("index/").await?.into_iter().collect();
         for name in self.cache.index_names()? {
             if !listed.contains(&name) {
@@ -329,6 +352,7 @@ impl Repository {
         for name in wanted {
             match self.index_file(name).await {
                 Ok(file) => files.push((name.clone(), file)),
+                Err(Error::NotFound(_)) => return Ok(false),
                 Err(e) => {
                     tracing::warn!(index = %name, error = %e, "index object is unreadable; its \
                      blobs are unknown");
@@ -339,7 +363,8 @@ impl Repository {
         {
             let mut cur = self.index.write().unwrap_or_else(|p| p.into_inner());
             if rebuild {
-                *cur = LoadedIndex::default();
+                cur.mem = MemIndex::default();
+                cur.names.clear();
             }
             for (name, file) in files {
                 cur.mem.add_file(&file);
@@ -350,7 +375,7 @@ impl Repository {
             .damaged_indexes
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = damaged;
-        Ok(())
+        Ok(true)
     }
 
     /// One index object: the cache's copy if it authenticates (else dropped), or the backend's.
@@ -394,7 +419,23 @@ impl Repository {
         self.open_index(name, &bytes)
     }
 
-    /// Whether the repository holds blob `id`.
+    /// Reads maintenance's marks (`garbage.rs`): blobs only in marked packs stop being
+    /// [`reusable`](Self::reusable). A writer calls this after noting its start.
+    pub(crate) async fn load_marks(&self) -> Result<crate::garbage::Garbage> {
+        let garbage = crate::garbage::read(&*self.backend, &self.keys).await?;
+        self.index.write().unwrap_or_else(|p| p.into_inner()).marked = garbage.marked();
+        Ok(garbage)
+    }
+
+    /// Whether a backup may reference blob `id` without storing it again: it is indexed in a
+    /// pack maintenance has not marked.
+    pub fn reusable(&self, id: &Id) -> bool {
+        let cur = self.index.read().unwrap_or_else(|p| p.into_inner());
+        cur.mem.get_outside(id, &cur.marked).is_some()
+    }
+
+    /// Whether the repository holds blob `id` (marked packs included: they are not deleted
+    /// before every backup that could have reused them has stopped or committed).
     pub fn has_blob(&self, id: &Id) -> bool {
         self.index
             .read()
@@ -422,12 +463,18 @@ impl Repository {
                 self.locate(id).ok_or(Error::UnknownBlob(*id))?
             }
         };
-        let name = pack_name(&loc.pack);
-        let start = loc.entry.offset as u64;
-        let bytes = self
-            .backend
-            .get_range(&name, start..start + loc.entry.length as u64)
-            .await?;
+        let (name, bytes) = match self.read_located(&loc).await {
+            // Maintenance deleted that copy (its blobs were repacked): read where the
+            // current indexes say.
+            Err(Error::NotFound(_)) => {
+                self.load_index().await?;
+                match self.locate(id) {
+                    Some(other) if other.pack != loc.pack => self.read_located(&other).await?,
+                    _ => return Err(Error::NotFound(pack_name(&loc.pack))),
+                }
+            }
+            other => other?,
+        };
         self.keys
             .open_verified(kind, id, &bytes)
             .map_err(|e| match e {
@@ -436,6 +483,16 @@ impl Repository {
                 }
                 other => other,
             })
+    }
+
+    async fn read_located(&self, loc: &BlobLocation) -> Result<(String, Bytes)> {
+        let name = pack_name(&loc.pack);
+        let start = loc.entry.offset as u64;
+        let bytes = self
+            .backend
+            .get_range(&name, start..start + loc.entry.length as u64)
+            .await?;
+        Ok((name, bytes))
     }
 
     /// The content of an entry, reassembled from its chunks (zeroized on drop).
@@ -614,7 +671,7 @@ impl Repository {
                 return Ok(None);
             }
         };
-        Ok(Some(item).filter(|k| k.chunks.iter().all(|c| self.has_blob(c))))
+        Ok(Some(item).filter(|k| k.chunks.iter().all(|c| self.reusable(c))))
     }
 
     /// Key files of this repository.

@@ -120,6 +120,35 @@ pub struct SnapshotWriter<'r> {
     entries: EntrySorter,
     stats: SnapshotStats,
     lock: Option<LockGuard>,
+    /// When this writer started, noted before it read the marks and the index.
+    started: Started,
+}
+
+/// A start time on both clocks: elapsed time is the larger of the two readings (the monotonic
+/// clock stops while a host is suspended, the wall clock may jump).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Started {
+    wall: chrono::DateTime<chrono::Utc>,
+    mono: std::time::Duration,
+}
+
+impl Started {
+    pub(crate) fn now(clock: &dyn crate::lock::Clock) -> Started {
+        Started {
+            wall: clock.now(),
+            mono: clock.monotonic(),
+        }
+    }
+
+    pub(crate) fn elapsed(&self, clock: &dyn crate::lock::Clock) -> std::time::Duration {
+        let mono = clock.monotonic().saturating_sub(self.mono);
+        let wall = clock
+            .now()
+            .signed_duration_since(self.wall)
+            .to_std()
+            .unwrap_or_default();
+        mono.max(wall)
+    }
 }
 
 impl Repository {
@@ -127,8 +156,16 @@ impl Repository {
     /// the index under that lock (what was loaded before may already be pruned). Call
     /// `prepare_incremental` and `known_item` only after this.
     pub async fn writer(&self) -> Result<SnapshotWriter<'_>> {
-        let lock = self.lock(false, "backup").await?;
-        if let Err(e) = self.load_index().await {
+        let lock = self.lock(crate::lock::LockKind::Shared, "backup").await?;
+        // The margin runs from before the marks are read: a mark this writer did not see was
+        // written after this instant (docs/repository-format.md, "Why a snapshot never points
+        // at a deleted blob").
+        let started = Started::now(&*self.clock);
+        let loaded = match self.load_marks().await {
+            Ok(_) => self.load_index().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = loaded {
             let _ = lock.release().await;
             return Err(e);
         }
@@ -142,6 +179,7 @@ impl Repository {
             entries: EntrySorter::new(DEFAULT_BUDGET),
             stats: SnapshotStats::default(),
             lock: Some(lock),
+            started,
         })
     }
 }
@@ -163,7 +201,7 @@ impl SnapshotWriter<'_> {
             let piece = &content[range];
             let id = keys.blob_id(Kind::Data, piece);
             chunks.push(id);
-            if self.repo.has_blob(&id) || !self.session.insert(id) {
+            if self.repo.reusable(&id) || !self.session.insert(id) {
                 continue;
             }
             let pack_size = self.repo.config.pack_size as usize;
@@ -221,9 +259,25 @@ impl SnapshotWriter<'_> {
         })
     }
 
-    /// Fails once the lock can no longer be trusted (no I/O; cheap enough for every record).
+    /// Fails once the lock can no longer be trusted, or once this writer has run past the
+    /// repository's maintenance margin (no I/O; cheap enough for every record).
     pub fn check_lock(&self) -> Result<()> {
-        self.lock.as_ref().map_or(Ok(()), |l| l.check())
+        self.lock.as_ref().map_or(Ok(()), |l| l.check())?;
+        self.within_margin()
+    }
+
+    /// `Error::TooLong` once this writer has run for the maintenance margin: from then on a
+    /// pack it reuses may have been marked and deleted without it noticing.
+    fn within_margin(&self) -> Result<()> {
+        let margin = self.repo.config.gc.margin();
+        let elapsed = self.started.elapsed(&*self.repo.clock);
+        if elapsed >= margin {
+            return Err(Error::TooLong {
+                elapsed_secs: elapsed.as_secs(),
+                margin_secs: margin.as_secs(),
+            });
+        }
+        Ok(())
     }
 
     /// Counts so far.
@@ -276,7 +330,7 @@ impl SnapshotWriter<'_> {
     async fn add_tree(&mut self, entries: &[Entry]) -> Result<Id> {
         let plain = encode_tree(entries);
         let id = self.repo.keys.blob_id(Kind::Tree, &plain);
-        if !self.repo.has_blob(&id) && self.session.insert(id) {
+        if !self.repo.reusable(&id) && self.session.insert(id) {
             let pack_size = self.repo.config.pack_size as usize;
             self.trees
                 .add(&self.repo.buffers, pack_size, Kind::Tree, id, &plain)?;
@@ -315,6 +369,7 @@ impl SnapshotWriter<'_> {
         if let Some(l) = lock {
             l.check()?;
         }
+        self.within_margin()?;
         self.flush(Kind::Data).await?;
         let keys = self.repo.keys.clone();
         let mut trees = Vec::new();
@@ -342,10 +397,16 @@ impl SnapshotWriter<'_> {
             let id = keys.object_id(Kind::Index, &plain);
             let name = format!("index/{id}");
             let sealed = keys.seal(Kind::Index, &id, &plain);
+            self.within_margin()?;
             self.repo
                 .backend
                 .put_if_absent(&name, Bytes::from(sealed.clone()))
                 .await?;
+            if let Err(e) = self.within_margin() {
+                // Landed too late: maintenance may have deleted a pack it names already.
+                let _ = self.repo.backend.delete(&name).await;
+                return Err(e);
+            }
             self.repo.add_written_index(&name, &sealed, &self.new_index);
         }
         if let Some(l) = lock {
@@ -365,17 +426,20 @@ impl SnapshotWriter<'_> {
         let id = keys.object_id(Kind::Snapshot, &plain);
         let name = format!("snapshots/{id}");
         let sealed = keys.seal(Kind::Snapshot, &id, &plain);
+        self.within_margin()?;
         self.repo
             .backend
             .put_if_absent(&name, Bytes::from(sealed.clone()))
             .await?;
-        if let Some(l) = lock {
-            if let Err(e) = l.check() {
-                // The header landed after the lock stopped protecting it: a prune may have
-                // missed it. Take it back rather than leave a snapshot that may dangle.
-                let _ = self.repo.backend.delete(&name).await;
-                return Err(e);
-            }
+        let trusted = lock
+            .map_or(Ok(()), |l| l.check())
+            .and_then(|()| self.within_margin());
+        if let Err(e) = trusted {
+            // The header landed after the lock stopped protecting it, or past the margin: a
+            // prune or a maintenance run may have missed it. Take it back rather than leave a
+            // snapshot that may dangle.
+            let _ = self.repo.backend.delete(&name).await;
+            return Err(e);
         }
         // Committed; the cache only saves a download later.
         let _ = self.repo.cache.put_snapshot(&name, &sealed);
