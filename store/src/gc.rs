@@ -17,6 +17,7 @@ use crate::crypto::Kind;
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::index::IndexFile;
+use crate::lock::{LockGuard, LockKind};
 use crate::pack::{BlobEntry, PackBuilder};
 use crate::repo::{pack_name, Repository};
 
@@ -83,25 +84,46 @@ impl Repository {
 
     /// Reclaims space held by blobs no snapshot references.
     pub async fn prune(&self, opts: &PruneOptions) -> Result<PruneReport> {
-        let lock = if opts.dry_run {
-            None
-        } else {
-            let l = self
-                .lock_waiting(crate::lock::LockKind::Exclusive, "prune", opts.wait_lock)
-                .await?;
-            match crate::lock::remove_stale(&*self.backend, &self.keys, &*self.clock).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(locks = n, "removed stale lock objects"),
-                Err(e) => tracing::warn!(error = %e, "could not remove stale lock objects"),
-            }
-            Some(l)
-        };
+        let lock = self
+            .reclaim_lock(LockKind::Exclusive, "prune", opts.dry_run, opts.wait_lock)
+            .await?;
         let result = self.prune_locked(opts, lock.as_ref()).await;
+        self.reclaim_done(lock, result, opts.dry_run).await
+    }
+
+    /// The lock a reclaiming command holds (none for a dry run), after which it clears lock
+    /// objects that are stale for this host.
+    pub(crate) async fn reclaim_lock(
+        &self,
+        kind: LockKind,
+        purpose: &str,
+        dry_run: bool,
+        wait: std::time::Duration,
+    ) -> Result<Option<LockGuard>> {
+        if dry_run {
+            return Ok(None);
+        }
+        let l = self.lock_waiting(kind, purpose, wait).await?;
+        match crate::lock::remove_stale(&*self.backend, &self.keys, &*self.clock).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(locks = n, "removed stale lock objects"),
+            Err(e) => tracing::warn!(error = %e, "could not remove stale lock objects"),
+        }
+        Ok(Some(l))
+    }
+
+    /// Releases a reclaiming command's lock and, after a real run, reloads the index it changed.
+    pub(crate) async fn reclaim_done<T>(
+        &self,
+        lock: Option<LockGuard>,
+        result: Result<T>,
+        dry_run: bool,
+    ) -> Result<T> {
         if let Some(l) = lock {
             l.release().await?;
         }
         let report = result?;
-        if !opts.dry_run {
+        if !dry_run {
             self.load_index().await?;
         }
         Ok(report)
@@ -110,7 +132,7 @@ impl Repository {
     async fn prune_locked(
         &self,
         opts: &PruneOptions,
-        lock: Option<&crate::lock::LockGuard>,
+        lock: Option<&LockGuard>,
     ) -> Result<PruneReport> {
         let mut report = PruneReport {
             dry_run: opts.dry_run,

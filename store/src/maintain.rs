@@ -98,28 +98,16 @@ impl Repository {
     /// margin + 2 × skew ago, withdraws marks of packs needed again, consolidates the indexes.
     /// Backups go on meanwhile; only another maintenance or an exclusive prune is kept out.
     pub async fn maintain(&self, opts: &MaintainOptions) -> Result<MaintainReport> {
-        let lock = if opts.dry_run {
-            None
-        } else {
-            let l = self
-                .lock_waiting(LockKind::Maintenance, "maintenance", opts.wait_lock)
-                .await?;
-            match crate::lock::remove_stale(&*self.backend, &self.keys, &*self.clock).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(locks = n, "removed stale lock objects"),
-                Err(e) => tracing::warn!(error = %e, "could not remove stale lock objects"),
-            }
-            Some(l)
-        };
+        let lock = self
+            .reclaim_lock(
+                LockKind::Maintenance,
+                "maintenance",
+                opts.dry_run,
+                opts.wait_lock,
+            )
+            .await?;
         let result = self.maintain_locked(opts, lock.as_ref()).await;
-        if let Some(l) = lock {
-            l.release().await?;
-        }
-        let report = result?;
-        if !opts.dry_run {
-            self.load_index().await?;
-        }
-        Ok(report)
+        self.reclaim_done(lock, result, opts.dry_run).await
     }
 
     async fn maintain_locked(

@@ -287,9 +287,10 @@ async fn scenario(
                 }
             }
             Event::Forget => {
-                let repo = Repository::open(Actor::backend(&store, None), common::PW, options(host(0)))
-                    .await
-                    .unwrap();
+                let repo =
+                    Repository::open(Actor::backend(&store, None), common::PW, options(host(0)))
+                        .await
+                        .unwrap();
                 repo.forget(&[secretsnap_store::Id::from_hex(&old).unwrap()])
                     .await
                     .unwrap();
@@ -298,9 +299,12 @@ async fn scenario(
                 // Maintenance hosts alternate between the two ends of the skew.
                 let offset = if i % 2 == 0 { skew_sign } else { -skew_sign } * SKEW as i64;
                 let kill = kill_maintenance.and_then(|(run, k)| (run == *i).then_some(k));
-                let repo =
-                    Repository::open(Actor::backend(&store, kill), common::PW, options(host(offset)))
-                        .await;
+                let repo = Repository::open(
+                    Actor::backend(&store, kill),
+                    common::PW,
+                    options(host(offset)),
+                )
+                .await;
                 let Ok(repo) = repo else {
                     assert!(kill.is_some(), "{story}: open failed");
                     continue;
