@@ -17,42 +17,14 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use common::procs::{
+    fast, finish, restores_equal, s3_location, snapshot_count, spawn, url, wait_until, Ledger, Rng,
+};
 use common::{World, A, C};
-use secretsnap_core::conformance::compare;
 use secretsnap_scaleway::emulator::Config;
 use serde_json::Value;
-
-fn fast() -> Config {
-    Config {
-        rate_limit: None,
-        ..Default::default()
-    }
-}
-
-/// The S3 location for `test`, or None (skipped with a message) when no test server is set.
-fn s3_location(test: &str) -> Option<String> {
-    match std::env::var("SECRETSNAP_TEST_S3") {
-        Ok(base) => Some(format!(
-            "{}/{test}-{}",
-            base.trim_end_matches('/'),
-            std::process::id()
-        )),
-        Err(_) if std::env::var_os("SECRETSNAP_REQUIRE_SERVERS").is_some() => {
-            panic!("{test}: SECRETSNAP_TEST_S3 unset")
-        }
-        Err(_) => {
-            eprintln!(
-                "SKIPPED {test}: SECRETSNAP_TEST_S3 is not set (bash tests/run.sh starts \
-             moto and sets it)"
-            );
-            None
-        }
-    }
-}
 
 fn lock_objects(w: &World) -> usize {
     let b = secretsnap_store::backend::open_url(&w.repo_location(), &Default::default()).unwrap();
@@ -66,53 +38,6 @@ fn delete_locks(w: &World) {
             b.delete(&o.name).await.unwrap();
         }
     });
-}
-
-fn spawn(w: &World, args: &[&str]) -> Child {
-    w.std_cmd(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// Waits for a child: (exit code or -signal, stdout, stderr).
-fn finish(c: Child) -> (i32, String, String) {
-    let out = c.wait_with_output().unwrap();
-    let code = out
-        .status
-        .code()
-        .unwrap_or_else(|| -out.status.signal().unwrap_or(0));
-    (
-        code,
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn url(project: &str) -> String {
-    format!("scaleway://fr-par/{project}")
-}
-
-/// Restores `snapshot` into a fresh project of pl-waw and compares it with `source`.
-fn restores_equal(w: &World, snapshot: &str, source: &str, fresh: &str) {
-    w.json(
-        &["restore", snapshot, &format!("scaleway://pl-waw/{fresh}")],
-        0,
-    );
-    let diffs = compare(
-        &w.read_project("fr-par", source),
-        &w.read_project("pl-waw", fresh),
-    );
-    assert!(diffs.is_empty(), "snapshot {snapshot}: {diffs:?}");
 }
 
 fn overlapping_backup_forget_and_prune(w: World) {
@@ -129,7 +54,7 @@ fn overlapping_backup_forget_and_prune(w: World) {
     });
     let requests_before = w.emu.requests();
     w.json(&["forget", &s1], 0);
-    let (rc, _, err) = w.run(&["prune"]);
+    let (rc, _, err) = w.run(&["prune", "--exclusive"]);
     assert_eq!(rc, 5, "prune during a backup must be refused: {err}");
     assert!(err.contains("locked") && err.contains("backup"), "{err}");
     assert!(
@@ -148,7 +73,7 @@ fn overlapping_backup_forget_and_prune(w: World) {
         s2["backup"]["snapshot"]
     );
     // Once the backup is done, prune reclaims S1's unique data and nothing else.
-    w.json(&["prune"], 0);
+    w.json(&["prune", "--exclusive"], 0);
     w.json(&["check", "--read-data"], 0);
     restores_equal(&w, "latest", A, "eeeeeeee-2222-4000-8000-00000000000e");
 }
@@ -181,39 +106,18 @@ fn a_backup_whose_lock_is_deleted_fails_before_commit() {
     delete_locks(&w);
     // With the lock gone, nothing stops a prune: it deletes S1's data under the backup.
     w.json(&["forget", &s1], 0);
-    let pruned = w.json(&["prune"], 0);
+    let pruned = w.json(&["prune", "--exclusive"], 0);
     assert!(pruned["packs_deleted"].as_u64().unwrap() > 0, "{pruned}");
     let (rc, out, err) = finish(running);
     assert_eq!(rc, 1, "{out}\n{err}");
     assert!(err.contains("lock was lost"), "{err}");
     w.emu.configure(|c| c.latency = Duration::ZERO);
-    assert_eq!(
-        w.json(&["snapshots"], 0)["snapshots"]
-            .as_array()
-            .unwrap()
-            .len(),
-        0,
-        "no snapshot was committed"
-    );
+    assert_eq!(snapshot_count(&w), 0, "no snapshot was committed");
     w.json(&["check", "--read-data"], 0);
     // A new backup after all this is whole.
     w.json(&["backup", &url(A), "--read-disabled"], 0);
     w.json(&["check", "--read-data"], 0);
     restores_equal(&w, "latest", A, "dddddddd-2222-4000-8000-00000000000d");
-}
-
-/// xorshift64*: a fixed, dependency-free random sequence.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// A failure that is the lock doing its job, not damage (exit 5, the holder named).
@@ -231,28 +135,17 @@ fn chaos_backups_forget_prune_and_kills_never_leave_a_dangling_snapshot() {
     w.json(&["init"], 0);
     let mut rng = Rng(0x5eed_2026_1130);
     let deadline = Instant::now() + Duration::from_secs(240);
-    // (snapshot id, source project) of every backup that reported a commit.
-    let mut committed: Vec<(String, &str)> = Vec::new();
-    let mut forgotten: Vec<String> = Vec::new();
+    let mut ledger = Ledger::default();
     let mut kills = 0;
     let mut prunes = 0;
     for round in 0..10 {
         if Instant::now() > deadline {
             break;
         }
-        // Forget a random older snapshot (no lock needed).
-        let live: Vec<&(String, &str)> = committed
-            .iter()
-            .filter(|(id, _)| !forgotten.contains(id))
-            .collect();
-        if live.len() > 2 {
-            let (id, _) = live[rng.below(live.len() as u64) as usize].clone();
-            w.json(&["forget", &id], 0);
-            forgotten.push(id);
-        }
+        ledger.forget_one(&w, &mut rng);
         // Prune before or after the two backups start, a random moment apart.
         let prune_first = rng.below(2) == 0;
-        let mut prune = prune_first.then(|| spawn(&w, &["prune", "--json"]));
+        let mut prune = prune_first.then(|| spawn(&w, &["prune", "--exclusive", "--json"]));
         std::thread::sleep(Duration::from_millis(rng.below(300)));
         let mut backups = vec![
             (
@@ -266,7 +159,7 @@ fn chaos_backups_forget_prune_and_kills_never_leave_a_dangling_snapshot() {
         ];
         if !prune_first {
             std::thread::sleep(Duration::from_millis(rng.below(400)));
-            prune = Some(spawn(&w, &["prune", "--json"]));
+            prune = Some(spawn(&w, &["prune", "--exclusive", "--json"]));
         }
         // Sometimes kill -9 one of them at a random moment.
         if rng.below(3) == 0 {
@@ -284,7 +177,7 @@ fn chaos_backups_forget_prune_and_kills_never_leave_a_dangling_snapshot() {
             match rc {
                 0 => {
                     let v: Value = serde_json::from_str(&out).unwrap();
-                    committed.push((
+                    ledger.committed.push((
                         v["backup"]["snapshot"].as_str().unwrap().to_string(),
                         project,
                     ));
@@ -306,20 +199,18 @@ fn chaos_backups_forget_prune_and_kills_never_leave_a_dangling_snapshot() {
         assert_eq!(rc, 0, "round {round}: check failed:\n{out}\n{err}");
     }
     // A final prune with nothing running must succeed, then everything committed must restore.
-    w.json(&["prune"], 0);
+    w.json(&["prune", "--exclusive"], 0);
     w.json(&["check", "--read-data"], 0);
-    let survivors: Vec<&(String, &str)> = committed
-        .iter()
-        .filter(|(id, _)| !forgotten.contains(id))
-        .collect();
+    let survivors = ledger.survivors();
     assert!(
         survivors.len() >= 4,
-        "too few commits to mean anything: {committed:?}"
+        "too few commits to mean anything: {:?}",
+        ledger.committed
     );
     eprintln!(
         "chaos: {} commits, {} forgotten, {prunes} prunes, {kills} kills",
-        committed.len(),
-        forgotten.len()
+        ledger.committed.len(),
+        ledger.forgotten.len()
     );
     assert!(prunes >= 1, "no prune ever ran next to the backups");
     for (i, (id, project)) in survivors.iter().enumerate() {
@@ -410,7 +301,7 @@ fn prune_waits_for_a_backup_of_another_process_then_gives_up_with_the_holder_nam
         lock_objects(&w) > 0
     });
     let start = Instant::now();
-    w.json(&["prune", "--wait-lock", "60s"], 0);
+    w.json(&["prune", "--exclusive", "--wait-lock", "60s"], 0);
     assert!(
         start.elapsed() > Duration::from_millis(500),
         "prune did wait"
@@ -422,7 +313,7 @@ fn prune_waits_for_a_backup_of_another_process_then_gives_up_with_the_holder_nam
     wait_until("the backup's lock", Duration::from_secs(30), || {
         lock_objects(&w) > 0
     });
-    let (rc, _, err) = w.run(&["prune", "--wait-lock", "1s"]);
+    let (rc, _, err) = w.run(&["prune", "--exclusive", "--wait-lock", "1s"]);
     assert_eq!(rc, 5, "{err}");
     assert!(
         err.contains("shared lock by") && err.contains("backup"),

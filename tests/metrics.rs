@@ -160,6 +160,15 @@ fn metrics_pass_promtool_name_no_secret_and_reach_node_exporter() {
     );
     assert_eq!(sample(&text, "secretsnap_check_last_success", "main"), 1.0);
     assert_eq!(sample(&text, "secretsnap_repository_up", "main"), 1.0);
+    // The scheduled prune was lock-free maintenance; its run shows, and what waits for deletion.
+    assert!(
+        sample(
+            &text,
+            "secretsnap_maintenance_last_timestamp_seconds",
+            "main"
+        ) > 1.7e9
+    );
+    assert!(sample(&text, "secretsnap_maintenance_pending_bytes", "main") >= 0.0);
     assert!(
         sample(
             &text,

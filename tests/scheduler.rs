@@ -353,7 +353,7 @@ impl Runner for LockWatcher {
 }
 
 #[tokio::test]
-async fn prune_never_overlaps_jobs_of_its_repository_and_runs_in_the_same_pass() {
+async fn an_exclusive_prune_never_overlaps_jobs_of_its_repository_and_runs_in_the_same_pass() {
     // Three sources on one repository and one on another, parallel = 3, everything due.
     let text = format!(
         "{CONFIG}{}",
@@ -375,7 +375,22 @@ environment = "production"
 data_classes = ["critical"]
 "#
     );
+    // Exclusive prunes, as configured; the default, lock-free maintenance, is not exclusive.
+    let default = Config::parse(Path::new("test.toml"), &text).unwrap();
+    assert!(jobs(&default)
+        .iter()
+        .filter(|j| j.name.starts_with("prune:"))
+        .all(|j| !j.exclusive()));
+    let text = text.replace(
+        "password = { env = \"SECRETSNAP_TEST_PASSWORD\" }\n",
+        "password = { env = \"SECRETSNAP_TEST_PASSWORD\" }\nexclusive_prune = true\n",
+    );
     let cfg = Config::parse(Path::new("test.toml"), &text).unwrap();
+    assert_eq!(
+        jobs(&cfg).iter().filter(|j| j.exclusive()).count(),
+        2,
+        "one exclusive prune per repository"
+    );
     for _ in 0..20 {
         let runner = LockWatcher::default();
         let clock = FakeClock(Mutex::new(t("2026-12-01T00:00:00Z")));

@@ -77,7 +77,7 @@ pub struct Global {
 #[derive(Subcommand)]
 pub enum Command {
     /// Create a repository.
-    Init,
+    Init(repo_cmds::InitCmd),
     /// Back up a source (e.g. scaleway://fr-par/PROJECT_ID) into one snapshot.
     Backup(Box<backup::BackupCmd>),
     /// List snapshots (filters match header fields; contents are not read).
@@ -105,10 +105,14 @@ pub enum Command {
     /// Delete snapshots by id, or by a keep-policy per group (source × environment × data
     /// classes); data stays until prune.
     Forget(repo_cmds::ForgetCmd),
-    /// Reclaim space no snapshot references.
+    /// Reclaim space no snapshot references: lock-free maintenance (marks what no snapshot
+    /// needs, deletes what was marked a margin ago; backups go on), or --exclusive.
     Prune {
         #[arg(long)]
         dry_run: bool,
+        /// Take the exclusive lock and delete at once (backups wait or are refused meanwhile).
+        #[arg(long)]
+        exclusive: bool,
         /// Wait this long (e.g. 30s, 5m) for another process's lock, retrying with backoff,
         /// before giving up with exit code 5 and the holder named.
         #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
@@ -138,7 +142,7 @@ pub enum Command {
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     let g = &cli.global;
     match &cli.command {
-        Command::Init => repo_cmds::init(g).await,
+        Command::Init(c) => repo_cmds::init(g, c).await,
         Command::Backup(c) => backup::run(g, c).await,
         Command::Snapshots(f) => repo_cmds::snapshots(g, f).await,
         Command::Ls(c) => browse::ls(g, c).await,
@@ -150,7 +154,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Cat(c) => browse::cat(g, c).await,
         Command::Check { read_data } => repo_cmds::check(g, read_data.as_deref()).await,
         Command::Forget(f) => repo_cmds::forget(g, f).await,
-        Command::Prune { dry_run, wait_lock } => repo_cmds::prune(g, *dry_run, *wait_lock).await,
+        Command::Prune {
+            dry_run,
+            exclusive,
+            wait_lock,
+        } => repo_cmds::reclaim(g, *dry_run, *exclusive, *wait_lock).await,
         Command::Key(k) => repo_cmds::key(g, k).await,
         Command::Demo(d) => demo::run(g, d).await,
         Command::Emulator(e) => emulator::run(g, e).await,

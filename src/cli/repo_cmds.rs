@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use secretsnap_store::{backend, PruneOptions, Repository, SnapshotInfo};
+use secretsnap_store::{backend, MaintainOptions, PruneOptions, Repository, SnapshotInfo};
 use serde_json::json;
 
 use super::args::SelectArgs;
@@ -52,10 +52,30 @@ pub enum KeyCmd {
     },
 }
 
-pub async fn init(g: &Global) -> anyhow::Result<u8> {
+/// `init`'s options.
+#[derive(clap::Args)]
+pub struct InitCmd {
+    /// Maintenance margin of this repository: a backup running longer refuses to commit, and
+    /// space is reclaimed this long (plus twice the skew) after it became garbage. Fixed for
+    /// the repository's life.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "6h")]
+    gc_margin: std::time::Duration,
+    /// Clock difference between hosts sharing the repository that maintenance tolerates.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5m")]
+    gc_skew: std::time::Duration,
+}
+
+pub async fn init(g: &Global, c: &InitCmd) -> anyhow::Result<u8> {
     let g = &*resolved(g)?;
     let b = backend::open_url(location(g)?, &Default::default())?;
-    let repo = Repository::init(b, &passphrase(g)?, open_options(g)).await?;
+    let opts = secretsnap_store::OpenOptions {
+        gc: Some(secretsnap_store::config::GcParams {
+            margin_secs: c.gc_margin.as_secs().max(1),
+            skew_secs: c.gc_skew.as_secs(),
+        }),
+        ..open_options(g)
+    };
+    let repo = Repository::init(b, &passphrase(g)?, opts).await?;
     print(
         g,
         json!({"repository": repo.backend().location(), "id": repo.config().id}),
@@ -274,38 +294,60 @@ pub async fn forget(g: &Global, cmd: &ForgetCmd) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-pub async fn prune(
+/// `prune`: lock-free maintenance, or with `exclusive` the exclusive prune.
+pub async fn reclaim(
     g: &Global,
     dry_run: bool,
+    exclusive: bool,
     wait_lock: std::time::Duration,
 ) -> anyhow::Result<u8> {
     let repo = open(g).await?;
+    if exclusive {
+        let r = repo
+            .prune(&PruneOptions {
+                dry_run,
+                wait_lock,
+                ..Default::default()
+            })
+            .await?;
+        print(g, serde_json::to_value(&r)?, || {
+            println!(
+                "{}: {} packs deleted ({} repacked), {} blobs removed, {} live, {} bytes freed",
+                if dry_run { "would prune" } else { "pruned" },
+                r.packs_deleted,
+                r.packs_repacked,
+                r.blobs_removed,
+                r.blobs_live,
+                r.bytes_freed
+            )
+        });
+        return Ok(OK);
+    }
     let r = repo
-        .prune(&PruneOptions {
+        .maintain(&MaintainOptions {
             dry_run,
             wait_lock,
             ..Default::default()
         })
         .await?;
-    show_prune(g, &r, dry_run)
-}
-
-/// Prints a prune report.
-pub fn show_prune(
-    g: &Global,
-    r: &secretsnap_store::PruneReport,
-    dry_run: bool,
-) -> anyhow::Result<u8> {
-    print(g, serde_json::to_value(r)?, || {
+    print(g, serde_json::to_value(&r)?, || {
+        let verb = if dry_run { "would " } else { "" };
         println!(
-            "{}: {} packs deleted ({} repacked), {} blobs removed, {} live, {} bytes freed",
-            if dry_run { "would prune" } else { "pruned" },
+            "maintenance: {verb}mark {} packs, {verb}withdraw {} marks, {verb}delete {} packs \
+             ({} bytes), {verb}replace {} indexes; {} bytes pending{}",
+            r.packs_marked,
+            r.marks_withdrawn,
             r.packs_deleted,
-            r.packs_repacked,
-            r.blobs_removed,
-            r.blobs_live,
-            r.bytes_freed
-        )
+            r.bytes_freed,
+            r.indexes_replaced,
+            r.bytes_pending,
+            r.reclaimable_at
+                .map(|t| format!(", reclaimable from {}", t.format("%Y-%m-%dT%H:%M:%SZ")))
+                .unwrap_or_default()
+        );
+        if let Some(why) = &r.deletion_held {
+            println!("nothing deleted: {why}");
+        }
     });
     Ok(OK)
 }

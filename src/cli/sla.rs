@@ -20,7 +20,7 @@ use secretsnap::sla::scheduler::{
 };
 use secretsnap::sla::state::{Run, State};
 use secretsnap::sla::{export, metrics, retention, status as sla_status};
-use secretsnap_store::{PruneOptions, Subset};
+use secretsnap_store::{MaintenanceStatus, Subset};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -391,14 +391,12 @@ async fn run_job(g: &Global, cfg: &Config, name: &str) -> anyhow::Result<u8> {
             }
             Ok(code)
         }
-        JobKind::Prune { repository } => {
+        JobKind::Prune {
+            repository,
+            exclusive,
+        } => {
             let rg = with_repository(g, cfg, repository)?;
-            let opts = PruneOptions {
-                wait_lock: cfg.lock_wait,
-                ..Default::default()
-            };
-            let report = open(&rg).await?.prune(&opts).await?;
-            repo_cmds::show_prune(&rg, &report, false)
+            repo_cmds::reclaim(&rg, false, *exclusive, cfg.lock_wait).await
         }
         JobKind::Check {
             repository,
@@ -452,15 +450,26 @@ pub struct StatusCmd {
     pub out: Option<PathBuf>,
 }
 
-/// Every configured source's SLA status, and whether each repository could be read.
+/// What `status` and the metrics show of the configured sources and repositories.
+struct Gathered {
+    rows: Vec<sla_status::SourceStatus>,
+    /// Whether each repository could be read.
+    up: BTreeMap<String, bool>,
+    /// Each readable repository's maintenance.
+    maintenance: BTreeMap<String, MaintenanceStatus>,
+}
+
+/// Every configured source's SLA status, whether each repository could be read, and where
+/// its maintenance stands.
 async fn gather(
     g: &Global,
     cfg: &Config,
     state: &State,
     now: DateTime<Utc>,
-) -> anyhow::Result<(Vec<sla_status::SourceStatus>, BTreeMap<String, bool>)> {
+) -> anyhow::Result<Gathered> {
     let mut rows = Vec::new();
     let mut up = BTreeMap::new();
+    let mut maintenance = BTreeMap::new();
     for name in cfg.repositories.keys() {
         let sources: Vec<&Source> = cfg
             .sources
@@ -472,11 +481,18 @@ async fn gather(
         }
         let rg = with_repository(g, cfg, name)?;
         let listed = match open(&rg).await {
-            Ok(repo) => repo
-                .snapshots()
-                .await
-                .map(|l| l.snapshots)
-                .map_err(|e| e.into()),
+            Ok(repo) => {
+                match repo.maintenance_status().await {
+                    Ok(m) => {
+                        maintenance.insert(name.clone(), m);
+                    }
+                    Err(e) => tracing::warn!("repository {name}: maintenance state: {e}"),
+                }
+                repo.snapshots()
+                    .await
+                    .map(|l| l.snapshots)
+                    .map_err(|e| e.into())
+            }
             Err(e) => Err(e),
         };
         let snapshots = match listed {
@@ -494,18 +510,23 @@ async fn gather(
             rows.push(sla_status::source_status(cfg, s, &snapshots, state, now));
         }
     }
-    Ok((rows, up))
+    Ok(Gathered {
+        rows,
+        up,
+        maintenance,
+    })
 }
 
 /// Computes the metrics now and writes them to `file`.
 pub async fn write_metrics(g: &Global, cfg: &Config, file: &std::path::Path) -> anyhow::Result<()> {
     let state = State::load(&cfg.state_file)?;
     let now = now(g)?;
-    let (rows, up) = gather(g, cfg, &state, now).await?;
+    let got = gather(g, cfg, &state, now).await?;
     let text = metrics::render(&metrics::Inputs {
         cfg,
-        sources: &rows,
-        repositories: &up,
+        sources: &got.rows,
+        repositories: &got.up,
+        maintenance: &got.maintenance,
         state: &state,
         now,
     });
@@ -551,12 +572,14 @@ pub async fn status(g: &Global, cmd: &StatusCmd) -> anyhow::Result<u8> {
     let cfg = load(g)?;
     let now = now(g)?;
     let state = State::load(&cfg.state_file)?;
-    let (rows, up) = gather(g, &cfg, &state, now).await?;
+    let got = gather(g, &cfg, &state, now).await?;
+    let rows = &got.rows;
     if cmd.prometheus {
         let text = metrics::render(&metrics::Inputs {
             cfg: &cfg,
-            sources: &rows,
-            repositories: &up,
+            sources: rows,
+            repositories: &got.up,
+            maintenance: &got.maintenance,
             state: &state,
             now,
         });
@@ -575,7 +598,8 @@ pub async fn status(g: &Global, cmd: &StatusCmd) -> anyhow::Result<u8> {
         .collect();
     print(
         g,
-        json!({"now": now, "sources": rows, "out_of_sla": out_of_sla}),
+        json!({"now": now, "sources": rows, "out_of_sla": out_of_sla,
+               "maintenance": got.maintenance}),
         || {
             println!(
                 "{:<16} {:<12} {:<14} {:<20} {:>8} {:<20} {:>6} {:<8} {:<24} LAST DRILL",
@@ -589,7 +613,7 @@ pub async fn status(g: &Global, cmd: &StatusCmd) -> anyhow::Result<u8> {
                 "SLA",
                 "LAST CHECK",
             );
-            for r in &rows {
+            for r in rows {
                 let t = |t: &Option<DateTime<Utc>>| {
                     t.map(|t| t.format("%Y-%m-%d %H:%M").to_string())
                         .unwrap_or_else(|| "never".into())
@@ -637,6 +661,9 @@ pub async fn status(g: &Global, cmd: &StatusCmd) -> anyhow::Result<u8> {
             for r in rows.iter().filter(|r| !r.in_sla) {
                 println!("out of SLA: {}: {}", r.source, r.reasons.join("; "));
             }
+            for (name, m) in &got.maintenance {
+                println!("{}", maintenance_line(name, m));
+            }
         },
     );
     Ok(if out_of_sla.is_empty() {
@@ -644,4 +671,29 @@ pub async fn status(g: &Global, cmd: &StatusCmd) -> anyhow::Result<u8> {
     } else {
         OUT_OF_SLA
     })
+}
+
+/// One line of `status` about a repository's maintenance.
+fn maintenance_line(name: &str, m: &MaintenanceStatus) -> String {
+    let at = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M").to_string();
+    let last = match &m.last_run {
+        Some(r) => format!(
+            "last maintenance {} on {} ({} packs deleted, {} bytes freed)",
+            at(r.at),
+            r.host,
+            r.packs_deleted,
+            r.bytes_freed
+        ),
+        None => "no maintenance yet".into(),
+    };
+    let pending = match m.reclaimable_at {
+        Some(t) => format!(
+            "{} bytes in {} packs pending deletion, reclaimable from {}",
+            m.bytes_pending,
+            m.packs_pending,
+            at(t)
+        ),
+        None => "nothing pending deletion".into(),
+    };
+    format!("repository {name}: {last}; {pending}")
 }

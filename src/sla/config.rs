@@ -83,6 +83,10 @@ struct RawRepository {
     cache_dir: Option<PathBuf>,
     /// How often to prune (reclaim space); default daily.
     prune: Option<Spanned<String>>,
+    /// Scheduled prunes take the exclusive lock (immediate reclamation, backups wait) instead
+    /// of lock-free maintenance.
+    #[serde(default)]
+    exclusive_prune: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -194,6 +198,8 @@ pub struct Repository {
     pub password: Reference,
     pub cache_dir: Option<PathBuf>,
     pub prune: Cadence,
+    /// Scheduled prunes are exclusive (`prune --exclusive`) rather than lock-free maintenance.
+    pub exclusive_prune: bool,
 }
 
 /// Credential names a source may reference (the same names as the Plakar plugin's keys).
@@ -423,6 +429,7 @@ impl Config {
                     url: r.url,
                     cache_dir: r.cache_dir,
                     prune,
+                    exclusive_prune: r.exclusive_prune,
                 },
             );
         }

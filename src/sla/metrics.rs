@@ -56,6 +56,8 @@ pub struct Inputs<'a> {
     pub sources: &'a [SourceStatus],
     /// Repository name → whether its snapshots could be listed.
     pub repositories: &'a BTreeMap<String, bool>,
+    /// Repository name → its maintenance (readable repositories only).
+    pub maintenance: &'a BTreeMap<String, secretsnap_store::MaintenanceStatus>,
     pub state: &'a State,
     pub now: DateTime<Utc>,
 }
@@ -295,6 +297,7 @@ pub fn render(i: &Inputs<'_>) -> String {
             }
         }
     }
+    maintenance(&mut out, i.maintenance);
     let name = "secretsnap_metrics_generated_timestamp_seconds";
     let _ = writeln!(
         out,
@@ -414,6 +417,44 @@ pub fn render_repository(
 /// must exist and keeps its mode. node_exporter reads only `*.prom`; the temp name does not end so.
 pub fn write_textfile(path: &Path, text: &str) -> std::io::Result<()> {
     secretsnap_store::private::replace_file(path, text.as_bytes(), 0o644)
+}
+
+/// The maintenance families: last run, bytes pending deletion, when they become reclaimable.
+fn maintenance(out: &mut String, repos: &BTreeMap<String, secretsnap_store::MaintenanceStatus>) {
+    let name = "secretsnap_maintenance_last_timestamp_seconds";
+    let mut f = family(
+        out,
+        name,
+        "gauge",
+        "Time the last maintenance run of the repository (from any host) started.",
+    );
+    for (repo, m) in repos {
+        if let Some(r) = &m.last_run {
+            f.sample(name, &[("repository", repo)], seconds(r.at));
+        }
+    }
+    let name = "secretsnap_maintenance_pending_bytes";
+    let mut f = family(
+        out,
+        name,
+        "gauge",
+        "Bytes in packs marked for deletion and not deleted yet.",
+    );
+    for (repo, m) in repos {
+        f.sample(name, &[("repository", repo)], m.bytes_pending as f64);
+    }
+    let name = "secretsnap_maintenance_reclaimable_timestamp_seconds";
+    let mut f = family(
+        out,
+        name,
+        "gauge",
+        "Earliest time a maintenance run may delete the packs pending deletion.",
+    );
+    for (repo, m) in repos {
+        if let Some(t) = m.reclaimable_at {
+            f.sample(name, &[("repository", repo)], seconds(t));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -28,21 +28,18 @@ use crate::sla::state::{Run, State};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobKind {
     /// Back up the source, then apply its policy's retention.
-    Backup {
-        source: String,
-    },
+    Backup { source: String },
     Prune {
         repository: String,
+        /// `prune --exclusive` rather than lock-free maintenance.
+        exclusive: bool,
     },
     Check {
         repository: String,
         read_data: Option<String>,
     },
     /// A restore drill of the source's latest snapshot into a scratch target.
-    Drill {
-        source: String,
-        into: String,
-    },
+    Drill { source: String, into: String },
 }
 
 #[derive(Debug, Clone)]
@@ -56,9 +53,16 @@ pub struct Job {
 }
 
 impl Job {
-    /// Whether the job needs the repository's exclusive lock.
+    /// Whether the job needs the repository's exclusive lock (only a prune configured with
+    /// `exclusive_prune`; lock-free maintenance runs beside backups).
     pub fn exclusive(&self) -> bool {
-        matches!(self.kind, JobKind::Prune { .. })
+        matches!(
+            self.kind,
+            JobKind::Prune {
+                exclusive: true,
+                ..
+            }
+        )
     }
 
     /// The job that must finish first when both are due (a drill waits for its source's backup).
@@ -117,6 +121,7 @@ pub fn jobs(cfg: &Config) -> Vec<Job> {
             name: JobId::prune(r).into(),
             kind: JobKind::Prune {
                 repository: r.to_string(),
+                exclusive: repo.exclusive_prune,
             },
             cadence: repo.prune.clone(),
             repository: r.to_string(),

@@ -40,7 +40,7 @@ pub use gc::{PruneOptions, PruneReport};
 pub use id::Id;
 pub use keyfile::KdfParams;
 pub use lock::{Clock, LockKind, SystemClock};
-pub use maintain::{MaintainOptions, MaintainReport};
+pub use maintain::{MaintainOptions, MaintainReport, MaintenanceStatus};
 pub use repo::{KeyInfo, OpenOptions, Repository, SnapshotInfo, SnapshotList};
 pub use snapshot::{Entry, Failure, SnapshotHeader, SnapshotMeta, SnapshotStats};
 pub use writer::SnapshotWriter;

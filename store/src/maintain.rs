@@ -390,3 +390,31 @@ impl Repository {
         }
     }
 }
+
+/// Where maintenance stands, from the garbage state alone (one listing, one read).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MaintenanceStatus {
+    /// The last maintenance run that wrote its state (none before the first).
+    pub last_run: Option<LastRun>,
+    pub packs_pending: usize,
+    /// Bytes held by marked packs not deleted yet.
+    pub bytes_pending: u64,
+    /// When the earliest of them may be deleted by a maintenance run.
+    pub reclaimable_at: Option<DateTime<Utc>>,
+}
+
+impl Repository {
+    /// The last maintenance run and what waits for deletion.
+    pub async fn maintenance_status(&self) -> Result<MaintenanceStatus> {
+        let state = crate::garbage::read(&*self.backend, &self.keys)
+            .await?
+            .newest();
+        let wait = chrono::Duration::from_std(self.config.gc.delete_after()).unwrap_or_default();
+        Ok(MaintenanceStatus {
+            packs_pending: state.pending().count(),
+            bytes_pending: state.pending_bytes(),
+            reclaimable_at: state.pending().map(|m| m.marked_at + wait).min(),
+            last_run: state.last_run,
+        })
+    }
+}

@@ -3,6 +3,8 @@
 //! with a clean environment pointing at both.
 #![allow(dead_code)]
 
+pub mod procs;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
