@@ -137,6 +137,25 @@ async fn a_snapshot_of_the_first_record_format_restores_field_for_field() {
     assert!(failed.is_empty(), "{failed:?}");
     let diffs = compare(&expected, &restored);
     assert!(diffs.is_empty(), "{diffs:#?}");
+
+    // The repository predates lock-free maintenance (no margins in its config, no garbage
+    // state): it gets the default margins, and maintenance runs on it without any upgrade step.
+    assert_eq!(
+        repo.config().gc,
+        secretsnap_store::config::GcParams::default()
+    );
+    let run = repo
+        .maintain(&secretsnap_store::MaintainOptions::default())
+        .await
+        .unwrap();
+    assert_eq!((run.packs_marked, run.packs_deleted), (0, 0), "{run:?}");
+    let status = repo.maintenance_status().await.unwrap();
+    assert_eq!(status.last_run.unwrap().snapshots, 1);
+    let check = repo
+        .check(Some(secretsnap_store::Subset::All))
+        .await
+        .unwrap();
+    assert!(check.ok(), "{:?}", check.errors);
 }
 
 /// A snapshot whose records are newer than this code reads is refused, named, before anything

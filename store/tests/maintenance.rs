@@ -185,12 +185,16 @@ async fn base() -> (Arc<Store>, String) {
 }
 
 /// What every committed snapshot must read back as.
-fn expected(source: &str) -> Vec<(&'static str, &'static [u8])> {
+fn expected(source: &str) -> Vec<(String, Vec<u8>)> {
+    let one = |p: &str, c: &[u8]| (p.to_string(), c.to_vec());
     match source {
-        "old" => vec![("a", OLD)],
-        "kept" => vec![("b", KEPT)],
-        "backup" => vec![("a", OLD), ("c", NEW)],
-        other => panic!("unexpected snapshot {other}"),
+        "old" => vec![one("a", OLD)],
+        "kept" => vec![one("b", KEPT)],
+        "backup" => vec![one("a", OLD), one("c", NEW)],
+        other => match other.strip_prefix("extra-") {
+            Some(i) => vec![one(&format!("n{i}"), format!("new {i}").as_bytes())],
+            None => panic!("unexpected snapshot {other}"),
+        },
     }
 }
 
@@ -218,11 +222,7 @@ async fn invariant(store: &Arc<Store>, clock: Arc<dyn Clock>, story: &str) {
             }
             out
         };
-        let want: Vec<(String, Vec<u8>)> = expected(&s.header.meta.source)
-            .into_iter()
-            .map(|(p, c)| (p.to_string(), c.to_vec()))
-            .collect();
-        assert_eq!(got, want, "{story}");
+        assert_eq!(got, expected(&s.header.meta.source), "{story}");
     }
     let report = repo.check(Some(Subset::All)).await.unwrap();
     assert!(report.ok(), "{story}: {:?}", report.errors);
@@ -445,4 +445,92 @@ async fn a_kill_at_any_step_of_maintenance_or_backup_loses_nothing() {
         }
     }
     assert!(killed_runs > 100);
+}
+
+/// A lock from a binary that predates marks (no `knows_marks`), on another host.
+async fn plant_old_lock(store: &Arc<Store>, repo: &Repository, clock: &dyn Clock) {
+    let info = serde_json::json!({
+        "host": "an-older-agent", "pid": 1, "exclusive": false, "purpose": "backup",
+        "time": clock.now(),
+    });
+    let id = secretsnap_store::Id::random();
+    let sealed = repo.keys().seal(
+        secretsnap_store::crypto::Kind::Lock,
+        &id,
+        &serde_json::to_vec(&info).unwrap(),
+    );
+    store
+        .0
+        .lock()
+        .unwrap()
+        .insert(format!("locks/{id}"), sealed.into());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_consolidates_indexes_and_holds_deletion_while_an_older_binary_backs_up() {
+    let (store0, old) = base_cached().await;
+    let store = Arc::new(Store(Mutex::new(store0.0.lock().unwrap().clone())));
+    let elapsed = Arc::new(Mutex::new(Duration::ZERO));
+    let clock: Arc<dyn Clock> = Arc::new(Host {
+        elapsed: elapsed.clone(),
+        offset: 0,
+    });
+    let repo = Repository::open(
+        Actor::backend(&store, None),
+        common::PW,
+        options(clock.clone()),
+    )
+    .await
+    .unwrap();
+    let indexes = || {
+        store
+            .0
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|k| k.starts_with("index/"))
+            .count()
+    };
+    for i in 0..3 {
+        let mut w = repo.writer().await.unwrap();
+        w.add(&format!("n{i}"), b"m", None, format!("new {i}").as_bytes())
+            .await
+            .unwrap();
+        w.commit(meta(&format!("extra-{i}"))).await.unwrap();
+    }
+    assert_eq!(indexes(), 5, "one index per backup");
+    repo.forget(&[secretsnap_store::Id::from_hex(&old).unwrap()])
+        .await
+        .unwrap();
+    let first = repo.maintain(&MaintainOptions::default()).await.unwrap();
+    assert!(first.packs_marked > 0, "{first:?}");
+    assert_eq!(first.indexes_replaced, 5);
+    assert_eq!(
+        indexes(),
+        1,
+        "a fresh agent reads one index after maintenance"
+    );
+    // An older binary's backup is running when the marks come due: nothing is deleted.
+    plant_old_lock(&store, &repo, &*clock).await;
+    *elapsed.lock().unwrap() += Duration::from_secs(MARGIN + 2 * SKEW);
+    let held = repo.maintain(&MaintainOptions::default()).await.unwrap();
+    assert_eq!(held.packs_deleted, 0, "{held:?}");
+    assert!(held
+        .deletion_held
+        .as_deref()
+        .unwrap()
+        .contains("older secretsnap"));
+    // Once it is gone, the next run deletes.
+    store
+        .0
+        .lock()
+        .unwrap()
+        .retain(|k, _| !k.starts_with("locks/"));
+    let done = repo.maintain(&MaintainOptions::default()).await.unwrap();
+    assert_eq!(done.packs_deleted, first.packs_marked, "{done:?}");
+    assert!(done.bytes_freed > 0);
+    let status = repo.maintenance_status().await.unwrap();
+    assert_eq!(status.bytes_pending, 0);
+    assert_eq!(status.last_run.unwrap().packs_deleted, done.packs_deleted);
+    invariant(&store, clock, "after deletion").await;
 }
