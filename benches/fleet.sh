@@ -8,7 +8,9 @@
 # restored into an empty project and compared value by value with its source, and the bucket's
 # size against the bytes no snapshot references (garbage) and the bytes backups uploaded per
 # margin.
-# Usage: bash benches/fleet.sh [AGENTS] [SECONDS]   (default 12 180). Needs target/debug/secretsnap
+# With EXCLUSIVE=1 the maintenance loop runs `prune --exclusive --wait-lock 60s` instead (what
+# the fleet had before lock-free maintenance), for comparison.
+# Usage: [EXCLUSIVE=1] bash benches/fleet.sh [AGENTS] [SECONDS]   (default 12 180). Needs target/debug/secretsnap
 # and the test venv (moto): python3 -m venv target/test-venv && target/test-venv/bin/pip install
 # 'moto[server]==5.2.5'.
 set -euo pipefail
@@ -98,11 +100,13 @@ agent() {
     echo "$rc" >> "$work/agent-$i.rc"
   done
 }
+prune_args=()
+[ "${EXCLUSIVE:-0}" = 1 ] && prune_args=(--exclusive --wait-lock 60s)
 maintenance() {
   while [ "$(date +%s)" -lt "$end" ]; do
     "$bin" --json --cache-dir "$work/cache-m" forget --keep-last 2 > /dev/null 2>> "$work/m.err" || true
     rc=0
-    "$bin" --json --cache-dir "$work/cache-m" prune > "$work/m.out" 2>> "$work/m.err" || rc=$?
+    "$bin" --json --cache-dir "$work/cache-m" prune "${prune_args[@]}" > "$work/m.out" 2>> "$work/m.err" || rc=$?
     echo "$rc $(cat "$work/m.out" | tr -d '\n')" >> "$work/m.log"
     sleep 10
   done
@@ -123,10 +127,10 @@ reports = [json.loads(r[1]) for r in runs if r[0] == "0"]
 print(f"backups: {codes.count(0)} committed, {codes.count(5)} refused (exit 5), "
       f"{len([c for c in codes if c not in (0, 5)])} failed")
 print(f"maintenance: {len(reports)} of {len(runs)} runs completed; "
-      f"{sum(r['packs_marked'] for r in reports)} packs marked, "
+      f"{sum(r.get('packs_marked', 0) for r in reports)} packs marked, "
       f"{sum(r['packs_deleted'] for r in reports)} deleted "
       f"({sum(r['bytes_freed'] for r in reports)} bytes), "
-      f"{sum(r['marks_withdrawn'] for r in reports)} marks withdrawn")
+      f"{sum(r.get('marks_withdrawn', 0) for r in reports)} marks withdrawn")
 PY
 [ -s "$work/m.err" ] && { echo "maintenance stderr:"; sort "$work/m.err" | uniq -c | head; }
 for i in $(seq 1 "$agents"); do

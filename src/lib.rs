@@ -4,6 +4,7 @@
 //! argument parsing and output on top.
 
 pub mod engine;
+pub mod exit;
 pub mod locations;
 pub mod plugin;
 pub mod sla;

@@ -1,4 +1,4 @@
-//! Command-line definitions and dispatch. Exit codes: the one table is `output::EXIT_CODES`.
+//! Command-line definitions and dispatch. Exit codes: the one table is `secretsnap::exit::EXIT_CODES`.
 
 mod args;
 mod backup;

@@ -1,41 +1,13 @@
 //! Output conventions shared by every command: JSON on stdout with `--json`, human text
-//! otherwise; the one table of exit codes (`EXIT_CODES`, which `--help` prints and
-//! docs/cli.md's "Exit codes" renders, a test holding the two equal); the `Usage` error that maps
-//! to exit code 2.
+//! otherwise; the exit codes (the one table is the library's `secretsnap::exit::EXIT_CODES`,
+//! which `--help` prints and docs/cli.md's "Exit codes" renders, a test holding the two equal);
+//! the `Usage` error that maps to exit code 2.
 
 use secretsnap::engine::ErrorKind;
 
 use super::Global;
 
-/// Exit code: everything succeeded.
-pub const OK: u8 = 0;
-/// Exit code: the command failed.
-pub const FAILED: u8 = 1;
-/// Exit code: the command line or a location URL is wrong.
-pub const USAGE: u8 = 2;
-/// Exit code: done, but some items failed; the report names each one.
-pub const PARTIAL: u8 = 3;
-
-/// Exit code of `status`: a configured source is out of its SLA (named in the output).
-pub const OUT_OF_SLA: u8 = 4;
-/// Exit code: another process held the repository lock (past `--wait-lock`); nothing was done.
-pub const LOCKED: u8 = 5;
-/// Exit code of `drift`: the live source differs from the snapshot (the report names how).
-pub const DRIFTED: u8 = 6;
-
-/// Every exit code and what it means: the one table. Everything else refers to it.
-pub const EXIT_CODES: &[(u8, &str)] = &[
-    (OK, "success"),
-    (FAILED, "failure"),
-    (USAGE, "usage error"),
-    (
-        PARTIAL,
-        "partial: some items failed, the report names each one",
-    ),
-    (OUT_OF_SLA, "a source is out of its SLA (status)"),
-    (LOCKED, "the repository stayed locked by another process"),
-    (DRIFTED, "the source drifted from its snapshot (drift)"),
-];
+pub use secretsnap::exit::*;
 
 /// `--help`'s closing paragraph, made from `EXIT_CODES`.
 pub fn exit_help() -> String {

@@ -16,7 +16,7 @@ use secretsnap::engine::BackupOptions;
 use secretsnap::sla::config::{Config, Source};
 use secretsnap::sla::outcome::{Finished, Outcome};
 use secretsnap::sla::scheduler::{
-    changes, jobs, Clock, Job, JobKind, Reload, Runner, Scheduler, SystemClock,
+    changes, jobs, Clock, Job, Reload, Runner, Scheduler, SystemClock,
 };
 use secretsnap::sla::state::{Run, State};
 use secretsnap::sla::{export, metrics, retention, status as sla_status};
@@ -25,7 +25,7 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use super::context::{load, now, open, with_repository};
-use super::output::{print, usage, FAILED, LOCKED, OK, OUT_OF_SLA, PARTIAL};
+use super::output::{print, usage, FAILED, OK, OUT_OF_SLA, PARTIAL};
 use super::retention::forget_by_policy;
 use super::{backup, drill, repo_cmds, Global};
 
@@ -142,7 +142,7 @@ impl Runner for ChildRunner {
         let status = child.wait().await;
         let why = last_error.await.ok().flatten();
         let mut finished = match status.map(|s| s.code()) {
-            Ok(Some(c)) => outcome_of(u8::try_from(c).unwrap_or(FAILED)),
+            Ok(Some(c)) => Finished::from_exit(u8::try_from(c).unwrap_or(FAILED)),
             Ok(None) => Finished::new(Outcome::Failed, "killed by a signal"),
             Err(e) => Finished::new(Outcome::Failed, format!("cannot wait for it: {e}")),
         };
@@ -165,24 +165,6 @@ async fn relay_stderr(err: tokio::process::ChildStderr) -> Option<String> {
         }
     }
     last
-}
-
-/// A job's outcome from its exit code: the one rule for child jobs and jobs run in place.
-fn outcome_of(code: u8) -> Finished {
-    match code {
-        OK => Finished::ok(),
-        PARTIAL => Finished::new(
-            Outcome::Partial,
-            format!("some items failed (exit {PARTIAL})"),
-        ),
-        LOCKED => Finished::new(
-            Outcome::Locked,
-            format!(
-                "the repository stayed locked by another process past lock_wait (exit {LOCKED})"
-            ),
-        ),
-        c => Finished::new(Outcome::Failed, format!("exit code {c}")),
-    }
 }
 
 /// A clock fixed at `--now` (for `schedule once` what-ifs and tests), else the wall clock.
@@ -372,69 +354,48 @@ fn report_runs(g: &Global, runs: &[Run]) {
     });
 }
 
+/// The CLI's steps of a scheduled job (`secretsnap::sla::run` composes them).
+struct CliSteps<'a> {
+    g: &'a Global,
+    cfg: &'a Config,
+}
+
+#[async_trait::async_trait]
+impl secretsnap::sla::run::Steps for CliSteps<'_> {
+    type Error = anyhow::Error;
+    async fn backup(&self, source: &str) -> anyhow::Result<u8> {
+        backup::configured(self.g, self.cfg, source, false, false).await
+    }
+    async fn retention(&self, source: &str) -> anyhow::Result<u8> {
+        forget_by_policy(self.g, self.cfg, Some(source), false).await
+    }
+    async fn prune(&self, repository: &str, exclusive: bool) -> anyhow::Result<u8> {
+        let rg = with_repository(self.g, self.cfg, repository)?;
+        repo_cmds::reclaim(&rg, false, exclusive, self.cfg.lock_wait).await
+    }
+    async fn check(&self, repository: &str, read_data: Option<&str>) -> anyhow::Result<u8> {
+        let rg = with_repository(self.g, self.cfg, repository)?;
+        let subset = read_data
+            .map(str::parse::<Subset>)
+            .transpose()
+            .map_err(usage)?;
+        let report = open(&rg).await?.check(subset).await?;
+        repo_cmds::show_check(&rg, &report)
+    }
+    async fn drill(&self, source: &str, into: &str) -> anyhow::Result<u8> {
+        let how = (false, BackupOptions::DEFAULT_CONCURRENCY);
+        drill::configured(self.g, self.cfg, source, into, how, true).await
+    }
+    fn exit_code(&self, e: &anyhow::Error) -> u8 {
+        super::output::exit_code(e)
+    }
+}
+
 /// One job, in this process; recorded in the state file unless a scheduler started us.
 async fn run_job(g: &Global, cfg: &Config, name: &str) -> anyhow::Result<u8> {
-    let job = jobs(cfg)
-        .into_iter()
-        .find(|j| j.name == name)
-        .ok_or_else(|| {
-            usage(format!(
-                "no scheduled job {name:?} (see `secretsnap status`)"
-            ))
-        })?;
-    let started = Utc::now();
-    let result = match &job.kind {
-        JobKind::Backup { source } => {
-            let code = backup::configured(g, cfg, source, false, false).await?;
-            if code == OK || code == PARTIAL {
-                forget_by_policy(g, cfg, Some(source), false).await?;
-            }
-            Ok(code)
-        }
-        JobKind::Prune {
-            repository,
-            exclusive,
-        } => {
-            let rg = with_repository(g, cfg, repository)?;
-            repo_cmds::reclaim(&rg, false, *exclusive, cfg.lock_wait).await
-        }
-        JobKind::Check {
-            repository,
-            read_data,
-        } => {
-            let rg = with_repository(g, cfg, repository)?;
-            let subset = read_data
-                .as_deref()
-                .map(str::parse::<Subset>)
-                .transpose()
-                .map_err(usage)?;
-            let report = open(&rg).await?.check(subset).await?;
-            repo_cmds::show_check(&rg, &report)
-        }
-        JobKind::Drill { source, into } => {
-            let how = (false, BackupOptions::DEFAULT_CONCURRENCY);
-            drill::configured(g, cfg, source, into, how, true).await
-        }
-    };
-    if std::env::var_os("SECRETSNAP_SCHEDULED").is_none() {
-        let mut state = State::load(&cfg.state_file)?;
-        let Finished { outcome, message } = match &result {
-            Ok(c) => outcome_of(*c),
-            Err(e) => Finished::new(
-                outcome_of(super::output::exit_code(e)).outcome,
-                format!("{e:#}"),
-            ),
-        };
-        state.record(Run {
-            job: job.name.clone(),
-            started,
-            finished: Utc::now(),
-            outcome,
-            message,
-        });
-        state.save(&cfg.state_file)?;
-    }
-    result
+    let job = secretsnap::sla::run::find(cfg, name).map_err(|e| usage(e.to_string()))?;
+    let record = std::env::var_os("SECRETSNAP_SCHEDULED").is_none();
+    secretsnap::sla::run::run(cfg, &job, &CliSteps { g, cfg }, record).await
 }
 
 /// `status` options.

@@ -13,6 +13,7 @@ pub mod job_id;
 pub mod metrics;
 pub mod outcome;
 pub mod retention;
+pub mod run;
 pub mod scheduler;
 pub mod state;
 pub mod status;

@@ -68,6 +68,25 @@ impl Finished {
     pub fn ok() -> Finished {
         Finished::new(Outcome::Ok, "")
     }
+
+    /// A job's outcome from its exit code: the one rule for child jobs and jobs run in place.
+    pub fn from_exit(code: u8) -> Finished {
+        use crate::exit::{LOCKED, OK, PARTIAL};
+        match code {
+            OK => Finished::ok(),
+            PARTIAL => Finished::new(
+                Outcome::Partial,
+                format!("some items failed (exit {PARTIAL})"),
+            ),
+            LOCKED => Finished::new(
+                Outcome::Locked,
+                format!(
+                    "the repository stayed locked by another process past lock_wait (exit {LOCKED})"
+                ),
+            ),
+            c => Finished::new(Outcome::Failed, format!("exit code {c}")),
+        }
+    }
 }
 
 #[cfg(test)]
