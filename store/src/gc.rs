@@ -73,10 +73,17 @@ impl Repository {
             )));
         }
         let mut live = HashSet::new();
+        let mut read = HashSet::new();
         for s in &list.snapshots {
             live.extend(s.header.trees.iter().copied());
-            for e in self.entries(&s.header).await? {
-                live.extend(e.chunks);
+            for tree in &s.header.trees {
+                // Unchanged runs of entries make the same tree blob in every snapshot: each is
+                // read once, however many snapshots share it.
+                if read.insert(*tree) {
+                    for e in self.tree(tree).await? {
+                        live.extend(e.chunks);
+                    }
+                }
             }
         }
         Ok((list.snapshots.len(), live))
