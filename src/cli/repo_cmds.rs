@@ -71,7 +71,7 @@ pub async fn init(g: &Global, c: &InitCmd) -> anyhow::Result<u8> {
     let opts = secretsnap_store::OpenOptions {
         gc: Some(secretsnap_store::config::GcParams {
             margin_secs: c.gc_margin.as_secs().max(1),
-            skew_secs: c.gc_skew.as_secs(),
+            skew_secs: c.gc_skew.as_secs().max(1),
         }),
         ..open_options(g)
     };

@@ -92,7 +92,11 @@ impl RepoConfig {
         if c.pack_size < 64 * 1024 || c.pack_size > 256 * 1024 * 1024 {
             return Err(Error::damaged("config", "pack_size out of range"));
         }
-        if c.gc.margin_secs == 0 || c.gc.margin_secs > 30 * 24 * 3600 || c.gc.skew_secs > 3600 {
+        if c.gc.margin_secs == 0
+            || c.gc.margin_secs > 30 * 24 * 3600
+            || c.gc.skew_secs == 0
+            || c.gc.skew_secs > 3600
+        {
             return Err(Error::damaged("config", "maintenance margins out of range"));
         }
         Ok(c)

@@ -145,6 +145,11 @@ impl Repository {
         }
         let mut config = RepoConfig::new();
         if let Some(gc) = opts.gc {
+            if gc.margin_secs == 0 || gc.skew_secs == 0 {
+                return Err(Error::Invalid(
+                    "the maintenance margin and skew must be at least one second".into(),
+                ));
+            }
             config.gc = gc;
         }
         let repo_id = config.repo_id()?;

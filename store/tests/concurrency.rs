@@ -263,3 +263,110 @@ async fn snapshots_listed_during_a_forget_are_not_damaged() {
     assert!(list.damaged.is_empty(), "{:?}", list.damaged);
     assert_eq!(list.snapshots.len(), 1);
 }
+
+/// A hook that runs a lock-free maintenance on another agent.
+fn maintain_elsewhere(
+    backend: Arc<dyn secretsnap_store::backend::Backend>,
+) -> common::interleave::Hook {
+    Box::new(move |_| {
+        Box::pin(async move {
+            let other = Repository::open(backend, common::PW, common::opts(None))
+                .await
+                .unwrap();
+            let r = other
+                .maintain(&secretsnap_store::MaintainOptions::default())
+                .await
+                .unwrap();
+            assert!(r.indexes_replaced > 1, "{r:?}");
+        })
+    })
+}
+
+/// Maintenance replaces every index while a check and an `open` of other agents are reading
+/// them: an index listed and gone before its read was replaced by the consolidated one, which
+/// they read instead; neither reports damage nor loses a blob.
+#[tokio::test]
+async fn check_and_open_beside_maintenance_replacing_the_indexes() {
+    use common::interleave::{At, Interleave};
+    let dir = tempfile::tempdir().unwrap();
+    let (backend, repo) = common::local_repo(dir.path()).await;
+    commit_each(&repo, &["a", "b", "c"]).await;
+    let seen = Arc::new(Interleave::new(backend.clone()));
+    let checker = Repository::open(seen.clone(), common::PW, common::opts(None))
+        .await
+        .unwrap();
+    seen.at(
+        At::BeforeGet("index/", 1),
+        maintain_elsewhere(backend.clone()),
+    );
+    let report = checker.check(Some(Subset::All)).await.unwrap();
+    assert_eq!(seen.pending(), 0, "maintenance ran inside the check");
+    assert!(report.ok(), "{:?}", report.errors);
+    assert_eq!(report.indexes, 1);
+
+    commit_each(&repo, &["d", "e"]).await;
+    let seen = Arc::new(Interleave::new(backend.clone()));
+    seen.at(
+        At::BeforeGet("index/", 1),
+        maintain_elsewhere(backend.clone()),
+    );
+    let opened = Repository::open(seen.clone(), common::PW, common::opts(None))
+        .await
+        .unwrap();
+    assert_eq!(seen.pending(), 0, "maintenance ran inside the open");
+    let list = opened.snapshots().await.unwrap();
+    assert_eq!(list.snapshots.len(), 5);
+    for s in &list.snapshots {
+        for e in opened.entries(&s.header).await.unwrap() {
+            assert_eq!(
+                &opened.read_content(&e).await.unwrap()[..],
+                e.path.as_bytes()
+            );
+        }
+    }
+}
+
+/// A reader loaded the index before maintenance repacked a mostly-garbage pack and, a margin
+/// later, deleted it: reading a blob of it finds the pack gone, reloads the index and reads the
+/// blob's new copy.
+#[tokio::test]
+async fn a_reader_finds_a_repacked_blob_after_its_old_pack_is_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend: Arc<dyn secretsnap_store::backend::Backend> = Arc::new(
+        secretsnap_store::backend::LocalBackend::new(dir.path().join("repo")),
+    );
+    let opts = secretsnap_store::OpenOptions {
+        gc: Some(secretsnap_store::config::GcParams {
+            margin_secs: 1,
+            skew_secs: 1,
+        }),
+        ..common::opts(None)
+    };
+    let repo = Repository::init(backend.clone(), common::PW, opts)
+        .await
+        .unwrap();
+    // One pack: a large record only the first snapshot holds and a small one both hold.
+    let big = vec![7u8; 300_000];
+    let mut w = repo.writer().await.unwrap();
+    w.add("big", b"m", None, &big).await.unwrap();
+    w.add("small", b"m", None, b"small").await.unwrap();
+    let (first, _) = w.commit(common::meta("test://a")).await.unwrap();
+    let mut w = repo.writer().await.unwrap();
+    w.add("small", b"m", None, b"small").await.unwrap();
+    w.commit(common::meta("test://a")).await.unwrap();
+    let reader = Repository::open(backend.clone(), common::PW, common::opts(None))
+        .await
+        .unwrap();
+    let kept = reader.snapshots().await.unwrap().snapshots.pop().unwrap();
+    let small = reader.entries(&kept.header).await.unwrap().remove(0);
+    repo.forget(&[first]).await.unwrap();
+    let options = secretsnap_store::MaintainOptions::default();
+    let marked = repo.maintain(&options).await.unwrap();
+    assert_eq!(marked.packs_repacked, 1, "{marked:?}");
+    // Margin + 2 × skew.
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    let deleted = repo.maintain(&options).await.unwrap();
+    assert!(deleted.packs_deleted >= 1, "{deleted:?}");
+    assert_eq!(&reader.read_content(&small).await.unwrap()[..], b"small");
+    assert!(repo.check(Some(Subset::All)).await.unwrap().ok());
+}
