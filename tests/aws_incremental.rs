@@ -28,11 +28,7 @@ fn named<'a>(secrets: &'a [Secret], name: &str) -> &'a Secret {
 }
 
 fn policy(s: &Secret) -> String {
-    s.extras
-        .get("resource_policy")
-        .and_then(|p| p.as_str())
-        .unwrap_or_default()
-        .to_string()
+    s.resource_policy.clone().unwrap_or_default()
 }
 
 #[tokio::test]

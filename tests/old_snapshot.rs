@@ -64,6 +64,8 @@ fn recorded() -> Vec<Secret> {
     list.into_iter()
         .map(|r| {
             let mut s = r.secret;
+            // Recorded by the format-1 code: typed fields still in `extras`.
+            s.upgrade();
             for (v, value) in s.versions.iter_mut().zip(r.values) {
                 if let Some(value) = value {
                     v.payload = Payload::Bytes(zeroize::Zeroizing::new(b64.decode(value).unwrap()));

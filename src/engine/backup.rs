@@ -70,7 +70,9 @@ impl Known for Held<'_> {
         // The version as recorded when its value was first read (what that read learned travels
         // on).
         let item = self.repo.known_item(k).ok().flatten()?;
-        Some(serde_json::from_slice::<Version>(&item.meta).unwrap_or_default())
+        let mut v = serde_json::from_slice::<Version>(&item.meta).unwrap_or_default();
+        v.upgrade();
+        Some(v)
     }
 
     fn secret(&self, id: &str) -> Option<Secret> {

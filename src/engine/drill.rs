@@ -135,8 +135,7 @@ fn owner(keys: &Keys, s: &Secret) -> Owner {
 /// both the folder's time and the provider's creation time are older than `STALE_AFTER`
 /// (an unreadable creation time is never stale).
 fn stale(s: &Secret, named: DateTime<Utc>, now: DateTime<Utc>) -> bool {
-    let created = DateTime::parse_from_rfc3339(&s.created_at).map(|t| t.with_timezone(&Utc));
-    named < now - STALE_AFTER && created.is_ok_and(|c| c < now - STALE_AFTER)
+    named < now - STALE_AFTER && s.created_at.is_some_and(|c| c < now - STALE_AFTER)
 }
 
 /// How far the provider's clock may be from this host's before a sweep is refused.
@@ -149,11 +148,7 @@ fn clock_agrees(
     began: DateTime<Utc>,
     ended: DateTime<Utc>,
 ) -> Result<(), String> {
-    let times: Vec<DateTime<Utc>> = created
-        .iter()
-        .filter_map(|s| DateTime::parse_from_rfc3339(&s.created_at).ok())
-        .map(|t| t.with_timezone(&Utc))
-        .collect();
+    let times: Vec<DateTime<Utc>> = created.iter().filter_map(|s| s.created_at).collect();
     if times.is_empty() {
         return Err("this drill created nothing to compare the clocks with".into());
     }
@@ -425,7 +420,7 @@ mod tests {
             path: path.into(),
             name: name.into(),
             tags: tags.to_vec(),
-            created_at: created_at.into(),
+            created_at: secretsnap_core::model::parse_time(created_at),
             ..Default::default()
         }
     }

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use secretsnap_core::model::show_time;
 use secretsnap_core::{Secret, Version};
 use secretsnap_store::{Entry, Id, Repository};
 use serde::Serialize;
@@ -55,7 +56,7 @@ fn version_view(v: &Version, e: Option<&Entry>) -> VersionView {
     VersionView {
         id: v.id.clone(),
         status: v.status.to_string(),
-        created_at: v.created_at.clone(),
+        created_at: v.created_at.as_ref().map(show_time).unwrap_or_default(),
         description: v.description.clone(),
         labels: v.labels.clone(),
         size: e.map(|e| e.size),
@@ -75,7 +76,7 @@ pub fn secret_view(s: &Secret, contents: &[Option<Entry>]) -> SecretView {
         tags: s.tags.clone(),
         protected: s.protected,
         managed: !s.used_by.is_empty(),
-        deletion_requested_at: s.deletion_requested_at.clone(),
+        deletion_requested_at: s.deletion_requested_at.as_ref().map(show_time),
         replicas: s.replica_regions(),
         versions: s
             .versions

@@ -13,10 +13,13 @@ pub const SECRET_RECORD: &str = "secret.json";
 pub const VERSION_DIR: &str = "versions";
 
 /// The version of these records that this code writes (`SnapshotMeta::format`), and the newest
-/// it reads. Snapshots from before it was recorded (no `format`) are format 1, the same
-/// records. A change to what a record means raises it, and keeps reading the older formats
-/// (`tests/old_snapshot.rs` restores a snapshot of format 1 made by the release of 2026-12-04).
-pub const RECORD_FORMAT: u32 = 1;
+/// it reads. Snapshots from before it was recorded (no `format`) are format 1. Format 2 types
+/// what format 1 kept in `extras` (resource policy, replicas, rotation, listing, last full
+/// read, binary flag) and writes times as RFC 3339 at the precision they have; reading a
+/// format-1 record moves those into the fields (`Secret::upgrade`). A change to what a record
+/// means raises it, and keeps reading the older formats (`tests/old_snapshot.rs` restores a
+/// snapshot of format 1 made by the release of 2026-12-04).
+pub const RECORD_FORMAT: u32 = 2;
 
 /// The header of `snapshot`, refused (naming both versions) when its records are of a format
 /// newer than this code reads.
@@ -111,12 +114,15 @@ impl Grouper {
         }
         self.last = Some(e.path.clone());
         if let Some(prefix) = e.path.strip_suffix(&format!("/{SECRET_RECORD}")) {
-            let s: Secret = serde_json::from_slice(&e.meta)
+            let mut s: Secret = serde_json::from_slice(&e.meta)
                 .map_err(|err| format!("record {}: {err}", e.path))?;
+            // Format 1 kept what is now typed in `extras`.
+            s.upgrade();
             self.open.entry(prefix.to_string()).or_default().0 = Some(s);
         } else if let Some((prefix, _id)) = e.path.rsplit_once(&format!("/{VERSION_DIR}/")) {
-            let v: Version = serde_json::from_slice(&e.meta)
+            let mut v: Version = serde_json::from_slice(&e.meta)
                 .map_err(|err| format!("record {}: {err}", e.path))?;
+            v.upgrade();
             self.open
                 .entry(prefix.to_string())
                 .or_default()
@@ -138,12 +144,7 @@ impl Grouper {
 /// One complete group as a secret with its versions in order (payloads `Absent`).
 fn assemble(prefix: &str, (secret, mut versions): Grouped) -> Result<StoredSecret, String> {
     let mut s = secret.ok_or_else(|| format!("versions without a secret record under {prefix}"))?;
-    versions.sort_by_key(|(v, _)| {
-        (
-            v.id.parse::<u64>().unwrap_or(u64::MAX),
-            v.created_at.clone(),
-        )
-    });
+    versions.sort_by_key(|(v, _)| (v.id.parse::<u64>().unwrap_or(u64::MAX), v.created_at));
     let mut contents = Vec::new();
     for (mut v, e) in versions {
         v.payload = Payload::Absent;

@@ -8,6 +8,12 @@ use aws_sdk_secretsmanager::types::{ExternalSecretRotationMetadataItem, Tag};
 use secretsnap_core::{Location, Secret};
 use serde_json::{json, Value};
 
+/// An SDK time as the model holds it.
+pub fn when(t: Option<&DateTime>) -> Option<chrono::DateTime<chrono::Utc>> {
+    t.and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+}
+
+/// An SDK time as text, to the microsecond (`""` for none): how listings are fingerprinted.
 pub fn time(t: Option<&DateTime>) -> String {
     t.and_then(|t| {
         chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
@@ -176,9 +182,9 @@ pub fn secret(m: Meta<'_>, location: &Location) -> Secret {
         key_id: m.kms_key_id.map(String::from),
         managed: m.owning_service.is_some(),
         used_by: m.owning_service.map(String::from).into_iter().collect(),
-        deletion_requested_at: m.deleted.map(|d| time(Some(d))),
-        created_at: time(m.created),
-        updated_at: time(m.changed),
+        deletion_requested_at: when(m.deleted),
+        created_at: when(m.created),
+        updated_at: when(m.changed),
         ..Default::default()
     };
     s.extras.insert("aws_name".into(), json!(m.name));
@@ -186,8 +192,9 @@ pub fn secret(m: Meta<'_>, location: &Location) -> Secret {
     if let Some(r) = m.primary_region {
         s.extras.insert("primary_region".into(), json!(r));
     }
-    if !m.rotation.is_null() {
-        s.extras.insert("rotation".into(), m.rotation);
+    if let Value::Object(mut details) = m.rotation {
+        let enabled = details.remove("enabled").and_then(|e| e.as_bool()) == Some(true);
+        s.rotation = Some(secretsnap_core::model::Rotation { enabled, details });
     }
     if !m.external.is_null() {
         s.extras.insert("external".into(), m.external);
@@ -195,20 +202,18 @@ pub fn secret(m: Meta<'_>, location: &Location) -> Secret {
     s
 }
 
-/// The regions `s` was replicated to at its source, with each replica's KMS key id
-/// (`extras.replicas`, recorded from DescribeSecret by the source).
+/// The regions `s` was replicated to at its source, with each replica's KMS key id (recorded
+/// from DescribeSecret by the source).
 pub fn replicas(s: &Secret) -> Vec<(String, Option<String>)> {
-    let Some(list) = s.extras.get("replicas").and_then(|r| r.as_array()) else {
-        return Vec::new();
-    };
-    list.iter()
-        .filter_map(|r| {
-            let region = r.get("region")?.as_str()?.to_string();
+    s.replicas
+        .iter()
+        .map(|r| {
             let key = r
+                .details
                 .get("kms_key_id")
                 .and_then(|k| k.as_str())
                 .map(String::from);
-            Some((region, key))
+            (r.region.clone(), key)
         })
         .collect()
 }

@@ -57,7 +57,7 @@ fn external_notes(x: &External) -> Vec<String> {
 
 /// The rotation rules recorded for `s` (schedule, days, window), as the SDK takes them.
 fn rotation_rules(s: &Secret) -> Option<aws_sdk_secretsmanager::types::RotationRulesType> {
-    let r = s.extras.get("rotation")?;
+    let r = &s.rotation.as_ref()?.details;
     let days = r.get("automatically_after_days").and_then(Value::as_i64);
     let schedule = r.get("schedule_expression").and_then(Value::as_str);
     let duration = r.get("duration").and_then(Value::as_str);
@@ -210,7 +210,7 @@ impl AwsDestination {
         target_arn: &str,
         opts: &RestoreOptions,
     ) -> Option<Result<String, String>> {
-        let p = s.extras.get("resource_policy").and_then(Value::as_str)?;
+        let p = s.resource_policy.as_deref()?;
         let account = match account_of(target_arn) {
             Some(a) => a.to_string(),
             None => match self.client.account().await {
@@ -517,15 +517,14 @@ impl Destination for AwsDestination {
                 }
             }
         }
-        if let Some(r) = s
-            .extras
-            .get("rotation")
-            .filter(|_| External::of(s).is_none())
-        {
-            if r.get("enabled").and_then(Value::as_bool) == Some(true) {
+        if let Some(r) = s.rotation.as_ref().filter(|_| External::of(s).is_none()) {
+            if r.enabled {
                 notes.push(format!(
                     "rotation was enabled at the source (lambda {}): recorded, not re-enabled",
-                    r.get("lambda_arn").and_then(Value::as_str).unwrap_or("?")
+                    r.details
+                        .get("lambda_arn")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?")
                 ));
             }
         }
@@ -558,8 +557,7 @@ impl Destination for AwsDestination {
             if let Some(Err(why)) = self.policy(s, &placeholder, opts).await {
                 notes.push(why);
             }
-        } else if opts.conflict == ConflictMode::Append && s.extras.contains_key("resource_policy")
-        {
+        } else if opts.conflict == ConflictMode::Append && s.resource_policy.is_some() {
             notes.push(
                 "resource policy: an existing secret keeps its own (restore into an empty target \
                  to restore it)"

@@ -81,8 +81,7 @@ impl AwsSource {
             );
             if filter.matches(&s) {
                 let mut s = s;
-                s.extras
-                    .insert(unchanged::LISTED.into(), listed_state(e, &s));
+                s.listing = Some(listed_state(e, &s));
                 out.push(s);
             }
         }
@@ -157,9 +156,10 @@ impl AwsSource {
                 }))
             })
             .collect();
-        if !replicas.is_empty() {
-            s.extras.insert("replicas".into(), json!(replicas));
-        }
+        s.replicas = replicas
+            .into_iter()
+            .filter_map(|r| serde_json::from_value(r).ok())
+            .collect();
         let stages = d
             .version_ids_to_stages()
             .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
@@ -188,7 +188,7 @@ impl AwsSource {
         for v in self.client.list_versions(arn).await? {
             let mut version = Version {
                 id: v.version_id().unwrap_or_default().to_string(),
-                created_at: convert::time(v.created_date()),
+                created_at: convert::when(v.created_date()),
                 status: VersionStatus::Enabled,
                 labels: v.version_stages().to_vec(),
                 ..Default::default()
@@ -216,7 +216,7 @@ impl AwsSource {
         match got {
             Ok(mut out) => {
                 if let Some(t) = out.created_date() {
-                    v.created_at = convert::time(Some(t));
+                    v.created_at = convert::when(Some(t));
                 }
                 // The SDK's own buffers are moved into zeroizing ones, not copied (a copy would
                 // leave the value in freed memory).
@@ -229,7 +229,7 @@ impl AwsSource {
                         return;
                     }
                 };
-                v.extras.insert("binary".into(), json!(binary));
+                v.binary = Some(binary);
                 v.payload = Payload::Bytes(bytes);
             }
             Err(e)
@@ -263,7 +263,7 @@ impl AwsSource {
 
 /// Oldest first; among equal times (moto has second resolution) labelled versions last, in the
 /// order AWSPREVIOUS, AWSCURRENT, AWSPENDING.
-fn order(v: &Version) -> (String, u8) {
+fn order(v: &Version) -> (Option<chrono::DateTime<chrono::Utc>>, u8) {
     let rank = if v.labels.iter().any(|l| l == "AWSPENDING") {
         4
     } else if v.labels.iter().any(|l| l == "AWSCURRENT") {
@@ -275,7 +275,7 @@ fn order(v: &Version) -> (String, u8) {
     } else {
         1
     };
-    (v.created_at.clone(), rank)
+    (v.created_at, rank)
 }
 
 #[async_trait::async_trait]
@@ -325,12 +325,10 @@ impl Source for AwsSource {
             self.versions(&listed.id)
         );
         let (mut secret, stages) = described.map_err(&fail)?;
-        if let Some(l) = listed.extras.get(unchanged::LISTED) {
-            secret.extras.insert(unchanged::LISTED.into(), l.clone());
-        }
+        secret.listing.clone_from(&listed.listing);
         unchanged::mark_scanned(&mut secret);
         if let Some(p) = policy.map_err(&fail)? {
-            secret.extras.insert("resource_policy".into(), json!(p));
+            secret.resource_policy = Some(p);
         }
         let mut versions = versions.map_err(&fail)?;
         // Labelled versions without a value (AWSPENDING of a rotation that never put one) are only
@@ -422,7 +420,10 @@ fn listed_state(
         "description": s.description,
         "tags": s.extras.get("aws_tags"),
         "key_id": s.key_id,
-        "deleted": s.deletion_requested_at,
+        // As format-1 records wrote it, so listings compare equal across the upgrade.
+        "deleted": s.deletion_requested_at.map(|d| {
+            d.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        }),
         "owning_service": e.owning_service(),
         "primary_region": e.primary_region(),
         "rotation": {

@@ -55,7 +55,7 @@ async fn round_trip_keeps_version_ids_labels_values_and_tags() {
         .find(|v| v.id == fixtures::token(0, 0))
         .unwrap();
     assert_eq!(golden.labels, ["GOLDEN"]);
-    assert!(db.extras.contains_key("resource_policy"));
+    assert!(db.resource_policy.is_some());
     let half = before.iter().find(|s| s.name == "half-rotated").unwrap();
     assert!(
         half.versions
@@ -113,10 +113,7 @@ async fn round_trip_keeps_version_ids_labels_values_and_tags() {
         assert_eq!(s.tags, t.tags, "{}", s.name);
         assert_eq!(s.description, t.description, "{}", s.name);
         assert_eq!(s.kind, t.kind, "{}: string vs binary", s.name);
-        assert_eq!(
-            s.extras.get("resource_policy"),
-            t.extras.get("resource_policy")
-        );
+        assert_eq!(s.resource_policy, t.resource_policy);
         let name = s.extras["aws_name"].as_str().unwrap();
         assert_eq!(
             current(&a, name).await,

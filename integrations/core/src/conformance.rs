@@ -94,7 +94,7 @@ pub async fn skips_what_the_source_was_deleting(dest: &dyn Destination) {
         name: "being-deleted".into(),
         path: "/conformance".into(),
         kind: dest.capabilities().secret_types[0].into(),
-        deletion_requested_at: Some("2026-01-01T00:00:00Z".into()),
+        deletion_requested_at: crate::model::parse_time("2026-01-01T00:00:00Z"),
         versions: vec![version],
         ..Default::default()
     };

@@ -227,6 +227,7 @@ pub struct Report {
 /// backs up again. `None` for any other secret.
 pub fn scheduled_for_deletion(s: &crate::Secret) -> Option<String> {
     s.deletion_requested_at.as_ref().map(|at| {
+        let at = crate::model::show_time(at);
         format!(
             "scheduled for deletion at the source (since {at}): not re-created, its values could \
              not be read; cancel the deletion there and back up again to restore it"

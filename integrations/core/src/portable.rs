@@ -63,7 +63,7 @@ impl LabelledVersionMeta {
 
 /// Whether a version was binary at its source (a provider that tells binary from text).
 pub fn is_binary(v: &Version) -> bool {
-    v.extras.get("binary").and_then(|b| b.as_bool()) == Some(true)
+    v.binary == Some(true)
 }
 
 fn source_provider(s: &Secret) -> &str {
@@ -221,7 +221,7 @@ fn labels_to_revisions(
         ));
         t.key_id = None;
     }
-    if !target.policies && s.extras.contains_key("resource_policy") {
+    if !target.policies && s.resource_policy.is_some() {
         notes.push(format!(
             "resource policy not carried: {} secrets have none (IAM policies apply to them)",
             target.title
@@ -233,13 +233,7 @@ fn labels_to_revisions(
             target.title
         ));
     }
-    if !target.rotation
-        && s.extras
-            .get("rotation")
-            .and_then(|r| r.get("enabled"))
-            .and_then(|e| e.as_bool())
-            == Some(true)
-    {
+    if !target.rotation && s.rotation.as_ref().is_some_and(|r| r.enabled) {
         notes.push(format!(
             "rotation settings not carried: {} has no rotation",
             target.title
@@ -306,7 +300,7 @@ fn revisions_to_labels(
             Some(m) => {
                 v.id = m.version_id;
                 v.labels = m.labels;
-                v.extras.insert("binary".into(), m.binary.into());
+                v.binary = Some(m.binary);
             }
             None => {
                 if !v.description.is_empty() {

@@ -1,41 +1,31 @@
 //! List-only incremental backups: a source whose listing says everything a change would move
 //! (AWS ListSecrets: `LastChangedDate`, the labelled versions, tags, description, key, rotation)
-//! stores that listing on each secret (`extras["listed"]`). When the next listing is equal, the
+//! stores that listing on each secret (`Secret::listing`). When the next listing is equal, the
 //! secret as the parent snapshot recorded it is carried without one more call. What the listing
 //! cannot show (a resource policy, replica regions) is caught by the full read every secret gets
-//! again once its last one (`extras["scanned_at"]`) is older than the policy's full-scan period.
+//! again once its last one (`Secret::scanned_at`) is older than the policy's full-scan period.
 
 use chrono::{DateTime, Utc};
 
 use crate::model::{Payload, Secret};
 
-/// `extras` key: what the source's listing said about the secret.
-pub const LISTED: &str = "listed";
-/// `extras` key: when the secret was last read in full (RFC 3339).
-pub const SCANNED_AT: &str = "scanned_at";
-
-/// Marks `s` as read in full now.
+/// Marks `s` as read in full now (to the second).
 pub fn mark_scanned(s: &mut Secret) {
-    s.extras.insert(
-        SCANNED_AT.into(),
-        serde_json::json!(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-    );
+    let now = Utc::now();
+    s.scanned_at = Some(now - chrono::Duration::nanoseconds(now.timestamp_subsec_nanos().into()));
 }
 
 /// When `s` was last read in full, if it says.
 pub fn scanned_at(s: &Secret) -> Option<DateTime<Utc>> {
-    let t = s.extras.get(SCANNED_AT)?.as_str()?;
-    DateTime::parse_from_rfc3339(t)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    s.scanned_at
 }
 
 /// The secret as `recorded` (payloads `Known` for held values, `NotRead` for the others), when
 /// the source lists it exactly as it did then and no recorded version is waiting for a retry of
 /// a failed read; `None` asks for a full read.
 pub fn carry(listed: &Secret, recorded: &Secret) -> Option<Secret> {
-    let now = listed.extras.get(LISTED)?;
-    if recorded.extras.get(LISTED) != Some(now) || recorded.id != listed.id {
+    let now = listed.listing.as_ref()?;
+    if recorded.listing.as_ref() != Some(now) || recorded.id != listed.id {
         return None;
     }
     let retry = recorded.versions.iter().any(|v| {
@@ -58,7 +48,7 @@ mod tests {
             id: "arn:1".into(),
             ..Default::default()
         };
-        s.extras.insert(LISTED.into(), listed);
+        s.listing = Some(listed);
         s.versions.push(Version {
             id: "v1".into(),
             payload,
@@ -78,7 +68,7 @@ mod tests {
         failed.versions[0].failed("HTTP 500");
         assert!(carry(&secret(a.clone(), Payload::Absent), &failed).is_none());
         let mut unlisted = secret(a.clone(), Payload::Absent);
-        unlisted.extras.clear();
+        unlisted.listing = None;
         assert!(carry(&unlisted, &recorded).is_none());
     }
 

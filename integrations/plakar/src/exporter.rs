@@ -242,6 +242,11 @@ impl Run {
                 let parsed = serde_json::from_slice::<Secret>(
                     content.as_ref().map(|c| c.as_slice()).unwrap_or(&[]),
                 )
+                .map(|mut s| {
+                    // Written by an older importer: typed fields may still be in `extras`.
+                    s.upgrade();
+                    s
+                })
                 .map_err(|e| format!("{}: {e}", layout::SECRET_FILE));
                 self.pending.entry(dir).or_default().secret = Some((r, parsed));
             }

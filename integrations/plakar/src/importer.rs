@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use secretsnap_core::fetch::fetch_each;
+use secretsnap_core::model::show_time;
 use secretsnap_core::NothingKnown;
 use secretsnap_core::{Filter, Payload, Secret, Source};
 use tokio::sync::mpsc;
@@ -274,11 +275,12 @@ fn secret_records(
     dirs: &mut BTreeSet<String>,
     contents: &Contents,
 ) -> Vec<Record> {
-    let mtime = if s.updated_at.is_empty() {
-        &s.created_at
-    } else {
-        &s.updated_at
-    };
+    let mtime = s
+        .updated_at
+        .or(s.created_at)
+        .map(|t| show_time(&t))
+        .unwrap_or_default();
+    let mtime = mtime.as_str();
     let mut out = new_dirs(dir, dirs, mtime);
     let meta = Zeroizing::new(serde_json::to_vec_pretty(s).expect("secret metadata serializes"));
     let meta_path = format!("{dir}/{}", layout::SECRET_FILE);
@@ -292,7 +294,8 @@ fn secret_records(
         let record = match &v.payload {
             Payload::Bytes(b) => {
                 map.insert(path.clone(), b.clone());
-                layout::file_record(&path, b.len(), &v.created_at)
+                let created = v.created_at.map(|t| show_time(&t)).unwrap_or_default();
+                layout::file_record(&path, b.len(), &created)
             }
             Payload::Failed(reason) => layout::error_record(&path, reason),
             // Not read on purpose (disabled, read-once): secret.json says why.

@@ -37,11 +37,11 @@ pub fn secret(v: &Value, location: &Location) -> Secret {
         key_id: v["key_id"].as_str().map(String::from),
         managed: v["managed"].as_bool().unwrap_or(false),
         used_by: strings(v, "used_by"),
-        deletion_requested_at: v["deletion_requested_at"].as_str().map(String::from),
-        created_at: s(v, "created_at"),
-        updated_at: s(v, "updated_at"),
+        deletion_requested_at: time(v, "deletion_requested_at"),
+        created_at: time(v, "created_at"),
+        updated_at: time(v, "updated_at"),
         extras,
-        versions: Vec::new(),
+        ..Default::default()
     }
 }
 
@@ -57,13 +57,17 @@ pub fn version(v: &Value) -> Version {
             .as_u64()
             .map(|r| r.to_string())
             .unwrap_or_default(),
-        created_at: s(v, "created_at"),
+        created_at: time(v, "created_at"),
         status: s(v, "status").as_str().into(),
         description: s(v, "description"),
         labels: Vec::new(),
         ephemeral: Some(v["ephemeral_properties"].clone()).filter(|p| !p.is_null()),
         extras,
-        not_read: None,
-        payload: Default::default(),
+        ..Default::default()
     }
+}
+
+/// A time field of an API object (RFC 3339, 6 fraction digits), if set.
+fn time(v: &Value, key: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    v[key].as_str().and_then(secretsnap_core::model::parse_time)
 }

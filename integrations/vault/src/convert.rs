@@ -11,6 +11,7 @@
 //!   `delete_version_after` are extras under keys this crate owns (`vault.max_versions`, …).
 
 use chrono::{DateTime, Utc};
+use secretsnap_core::model::parse_time;
 use secretsnap_core::{Location, Secret, Version, VersionStatus};
 use serde_json::{json, Map, Value};
 
@@ -86,8 +87,8 @@ pub fn metadata(s: &mut Secret, m: &Value, now: DateTime<Utc>) {
     let text = |k: &str| m[k].as_str().unwrap_or_default().to_string();
     let created = text("created_time");
     s.id = format!("{}@{created}", join(&s.path, &s.name));
-    s.created_at = created;
-    s.updated_at = text("updated_time");
+    s.created_at = parse_time(&created);
+    s.updated_at = parse_time(&text("updated_time"));
     s.tags = match &m["custom_metadata"] {
         Value::Object(map) => map
             .iter()
@@ -130,7 +131,7 @@ fn version(n: &str, v: &Value, now: DateTime<Utc>) -> Version {
     };
     let mut out = Version {
         id: n.to_string(),
-        created_at: v["created_time"].as_str().unwrap_or_default().to_string(),
+        created_at: v["created_time"].as_str().and_then(parse_time),
         status,
         ..Default::default()
     };
