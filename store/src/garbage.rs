@@ -66,11 +66,6 @@ impl GarbageState {
     pub fn pending(&self) -> impl Iterator<Item = &Mark> {
         self.marks.iter().filter(|m| m.deleted_at.is_none())
     }
-
-    /// Bytes that marked packs still hold.
-    pub fn pending_bytes(&self) -> u64 {
-        self.pending().map(|m| m.size).sum()
-    }
 }
 
 /// Every listed garbage object, read.

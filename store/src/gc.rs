@@ -214,36 +214,12 @@ impl Repository {
         if delete.is_empty() {
             return Ok(report);
         }
-        // 1. Repack live blobs (copied sealed; the pack header is authenticated first).
-        let mut builder = PackBuilder::new();
-        for (id, used) in &repack {
-            let name = pack_name(id);
-            let bytes = self.backend.get(&name).await?;
-            crate::pack::read_header(&self.keys, id, &bytes)?;
-            for e in used {
-                let sealed = &bytes[e.offset as usize..(e.offset + e.length) as usize];
-                builder.add_sealed(e.kind, e.id, sealed, e.raw_length)?;
-                if builder.len() >= self.config.pack_size as usize {
-                    keep.push(self.upload(std::mem::take(&mut builder)).await?);
-                    report.packs_written += 1;
-                }
-            }
-        }
-        if !builder.is_empty() {
-            keep.push(self.upload(builder).await?);
-            report.packs_written += 1;
-        }
+        // 1. Repack live blobs.
+        let written = self.repack(&repack).await?;
+        report.packs_written = written.len();
+        keep.extend(written);
         // 2. One index naming everything kept.
-        let file = IndexFile { packs: keep };
-        let plain = file.encode();
-        let id = self.keys.object_id(Kind::Index, &plain);
-        let new_index = format!("index/{id}");
-        self.backend
-            .put_if_absent(
-                &new_index,
-                Bytes::from(self.keys.seal(Kind::Index, &id, &plain)),
-            )
-            .await?;
+        let new_index = self.write_index(keep).await?;
         // 3. Old indexes, then 4. packs: only while the exclusive lock is provably still ours
         // (a prune that was suspended past its lock's trust window must not delete anything).
         if let Some(l) = lock {
@@ -257,6 +233,42 @@ impl Repository {
             self.backend.delete(&pack_name(id)).await?;
         }
         Ok(report)
+    }
+
+    /// Copies the given live blobs of each pack, still sealed, into new packs (each old pack's
+    /// header is authenticated first); the new packs with their entries.
+    pub(crate) async fn repack(
+        &self,
+        packs: &[(Id, Vec<BlobEntry>)],
+    ) -> Result<Vec<(Id, Vec<BlobEntry>)>> {
+        let mut written = Vec::new();
+        let mut builder = PackBuilder::new();
+        for (id, used) in packs {
+            let bytes = self.backend.get(&pack_name(id)).await?;
+            crate::pack::read_header(&self.keys, id, &bytes)?;
+            for e in used {
+                let sealed = &bytes[e.offset as usize..(e.offset + e.length) as usize];
+                builder.add_sealed(e.kind, e.id, sealed, e.raw_length)?;
+                if builder.len() >= self.config.pack_size as usize {
+                    written.push(self.upload(std::mem::take(&mut builder)).await?);
+                }
+            }
+        }
+        if !builder.is_empty() {
+            written.push(self.upload(builder).await?);
+        }
+        Ok(written)
+    }
+
+    /// Writes one index object naming `packs`; its name.
+    pub(crate) async fn write_index(&self, packs: Vec<(Id, Vec<BlobEntry>)>) -> Result<String> {
+        let plain = IndexFile { packs }.encode();
+        let id = self.keys.object_id(Kind::Index, &plain);
+        let name = format!("index/{id}");
+        self.backend
+            .put_if_absent(&name, Bytes::from(self.keys.seal(Kind::Index, &id, &plain)))
+            .await?;
+        Ok(name)
     }
 
     pub(crate) async fn upload(&self, builder: PackBuilder) -> Result<(Id, Vec<BlobEntry>)> {

@@ -18,17 +18,14 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::crypto::Kind;
 use crate::error::{Error, Result};
 use crate::garbage::{GarbageState, LastRun, Mark};
 use crate::id::Id;
-use crate::index::IndexFile;
 use crate::lock::{LockGuard, LockKind};
-use crate::pack::{BlobEntry, PackBuilder};
+use crate::pack::BlobEntry;
 use crate::repo::{pack_name, Repository};
 use crate::writer::Started;
 
@@ -85,8 +82,6 @@ struct Plan {
     /// Packs marked by this run (stamped just before the garbage state is written).
     new_marks: Vec<(Id, u64)>,
     withdrawn: usize,
-    /// Some marks were due, but deleting was not allowed.
-    held: bool,
 }
 
 fn refusing(e: Error) -> Error {
@@ -131,25 +126,19 @@ impl Repository {
             }
         }
         let listed = self.list_packs().await?;
-        let older = crate::lock::live_locks(&*self.backend, &self.keys, &*self.clock, None)
-            .await?
-            .into_iter()
-            .find(|l| !l.knows_marks && !l.maintenance)
-            .map(|l| {
-                format!(
-                    "{} was taken by an older secretsnap, which does not know marks",
-                    l.describe()
-                )
-            });
 
         let mut report = MaintainReport {
             dry_run: opts.dry_run,
             snapshots,
             ..Default::default()
         };
-        let plan = self.plan(opts, &state, &live, &packs, &listed, now, older.is_none());
-        if plan.held {
-            report.deletion_held = older;
+        let mut plan = self.plan(opts, &state, &live, &packs, &listed, now, true);
+        // Locks are read only when something is due for deletion.
+        if !plan.delete.is_empty() {
+            if let Some(older) = self.older_binary_running().await? {
+                plan = self.plan(opts, &state, &live, &packs, &listed, now, false);
+                report.deletion_held = Some(older);
+            }
         }
         report.marks_withdrawn = plan.withdrawn;
         report.packs_deleted = plan.delete.len();
@@ -161,11 +150,7 @@ impl Repository {
             .filter(|m| m.deleted_at.is_none())
             .map(|m| (m.marked_at, m.size))
             .chain(plan.new_marks.iter().map(|(_, size)| (now, *size)));
-        for (at, size) in pending {
-            report.bytes_pending += size;
-            let due = at + chrono::Duration::from_std(gc.delete_after()).unwrap_or_default();
-            report.reclaimable_at = Some(report.reclaimable_at.map_or(due, |r| r.min(due)));
-        }
+        (report.bytes_pending, report.reclaimable_at) = self.reclaimable(pending);
         let consolidate =
             !plan.delete.is_empty() || !plan.repack.is_empty() || index_names.len() > 1;
         if opts.dry_run {
@@ -174,42 +159,21 @@ impl Repository {
             return Ok(report);
         }
 
-        // 1. Live blobs of mostly-garbage packs into new packs (copied sealed, after the old
-        // pack's header authenticates); the old packs are marked below.
+        // 1. Live blobs of mostly-garbage packs into new packs; the old packs are marked below.
         let mut keep = plan.keep;
         let mut new_marks = plan.new_marks;
-        let mut builder = PackBuilder::new();
-        for (id, used) in &plan.repack {
-            let bytes = self.backend.get(&pack_name(id)).await?;
-            crate::pack::read_header(&self.keys, id, &bytes)?;
-            for e in used {
-                let sealed = &bytes[e.offset as usize..(e.offset + e.length) as usize];
-                builder.add_sealed(e.kind, e.id, sealed, e.raw_length)?;
-                if builder.len() >= self.config.pack_size as usize {
-                    keep.push(self.upload(std::mem::take(&mut builder)).await?);
-                    report.packs_written += 1;
-                }
-            }
-            new_marks.push((*id, listed[id]));
-        }
-        if !builder.is_empty() {
-            keep.push(self.upload(builder).await?);
-            report.packs_written += 1;
-        }
+        let written = self.repack(&plan.repack).await?;
+        report.packs_written = written.len();
+        keep.extend(written);
+        new_marks.extend(plan.repack.iter().map(|(id, _)| (*id, listed[id])));
         report.packs_marked = new_marks.len();
 
         // 2. One index naming every pack kept (marked ones included: they still exist).
-        let mut new_index = None;
-        if consolidate {
-            let file = IndexFile { packs: keep };
-            let plain = file.encode();
-            let id = self.keys.object_id(Kind::Index, &plain);
-            let name = format!("index/{id}");
-            self.backend
-                .put_if_absent(&name, Bytes::from(self.keys.seal(Kind::Index, &id, &plain)))
-                .await?;
-            new_index = Some(name);
-        }
+        let new_index = if consolidate {
+            Some(self.write_index(keep).await?)
+        } else {
+            None
+        };
 
         // 3. The new garbage state. A new mark is stamped just before the write, and the write
         // must finish within the skew: deletion waits margin + 2 × skew after the stamp, so at
@@ -217,7 +181,7 @@ impl Repository {
         let mut marks = plan.marks;
         let base = marks.len();
         let mut written = None;
-        for _ in 0..3 {
+        for attempt in 0..3 {
             marks.truncate(base);
             let stamp = Started::now(&*self.clock);
             let at = self.clock.now();
@@ -229,7 +193,8 @@ impl Repository {
             }));
             marks.sort_by_key(|m| m.pack);
             let next = GarbageState {
-                generation: state.generation + 1,
+                // A later attempt is newer: its later stamps are the ones maintenance keeps.
+                generation: state.generation + 1 + attempt,
                 marks: marks.clone(),
                 last_run: Some(LastRun {
                     at: now,
@@ -279,6 +244,38 @@ impl Repository {
             self.backend.delete(name).await?;
         }
         Ok(report)
+    }
+
+    /// A live lock taken by a binary that predates marks (its backup could reuse a marked
+    /// blob), described.
+    async fn older_binary_running(&self) -> Result<Option<String>> {
+        Ok(
+            crate::lock::live_locks(&*self.backend, &self.keys, &*self.clock, None)
+                .await?
+                .into_iter()
+                .find(|l| !l.knows_marks && !l.maintenance)
+                .map(|l| {
+                    format!(
+                        "{} was taken by an older secretsnap, which does not know marks",
+                        l.describe()
+                    )
+                }),
+        )
+    }
+
+    /// Bytes of marks not deleted yet (marked at, size), and when the earliest may be deleted.
+    fn reclaimable(
+        &self,
+        pending: impl Iterator<Item = (DateTime<Utc>, u64)>,
+    ) -> (u64, Option<DateTime<Utc>>) {
+        let wait = chrono::Duration::from_std(self.config.gc.delete_after()).unwrap_or_default();
+        pending.fold((0, None), |(bytes, first), (at, size)| {
+            let due = at + wait;
+            (
+                bytes + size,
+                Some(first.map_or(due, |f: DateTime<Utc>| f.min(due))),
+            )
+        })
     }
 
     /// Decides, from what was read, what this run keeps, repacks, marks, withdraws and deletes.
@@ -337,15 +334,13 @@ impl Repository {
                     self.keep_or_repack(opts, id, entries, live, listed, &mut plan);
                 }
                 (Some(m), false) => {
-                    let due = aged(m.marked_at, gc.delete_after());
-                    if due && may_delete {
+                    if may_delete && aged(m.marked_at, gc.delete_after()) {
                         plan.delete.push(id);
                         plan.marks.push(Mark {
                             deleted_at: Some(now),
                             ..(*m).clone()
                         });
                     } else {
-                        plan.held |= due;
                         plan.marks.push(Mark {
                             deleted_at: None,
                             ..(*m).clone()
@@ -409,11 +404,12 @@ impl Repository {
         let state = crate::garbage::read(&*self.backend, &self.keys)
             .await?
             .newest();
-        let wait = chrono::Duration::from_std(self.config.gc.delete_after()).unwrap_or_default();
+        let (bytes_pending, reclaimable_at) =
+            self.reclaimable(state.pending().map(|m| (m.marked_at, m.size)));
         Ok(MaintenanceStatus {
             packs_pending: state.pending().count(),
-            bytes_pending: state.pending_bytes(),
-            reclaimable_at: state.pending().map(|m| m.marked_at + wait).min(),
+            bytes_pending,
+            reclaimable_at,
             last_run: state.last_run,
         })
     }
