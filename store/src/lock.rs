@@ -68,6 +68,34 @@ impl Clock for SystemClock {
     }
 }
 
+/// A start time on both clocks: elapsed time is the larger of the two readings (the monotonic
+/// clock stops while a host is suspended, the wall clock may jump).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Started {
+    wall: DateTime<Utc>,
+    mono: Duration,
+}
+
+impl Started {
+    pub(crate) fn now(clock: &dyn Clock) -> Started {
+        let mono = clock.monotonic();
+        Started {
+            wall: clock.now(),
+            mono,
+        }
+    }
+
+    pub(crate) fn elapsed(&self, clock: &dyn Clock) -> Duration {
+        let mono = clock.monotonic().saturating_sub(self.mono);
+        let wall = clock
+            .now()
+            .signed_duration_since(self.wall)
+            .to_std()
+            .unwrap_or_default();
+        mono.max(wall)
+    }
+}
+
 /// Contents of a lock object.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LockInfo {
@@ -255,9 +283,8 @@ pub async fn remove_stale(backend: &dyn Backend, keys: &Keys, clock: &dyn Clock)
 #[derive(Debug)]
 struct Held {
     name: String,
-    /// Wall and monotonic time just before the last successful write.
-    wall: DateTime<Utc>,
-    mono: Duration,
+    /// Just before the last successful write.
+    since: Started,
     lost: Option<String>,
 }
 
@@ -275,8 +302,8 @@ pub async fn acquire(
     kind: LockKind,
     purpose: &str,
 ) -> Result<LockGuard> {
-    let mono = clock.monotonic();
-    let info = LockInfo::new(kind, purpose, clock.now());
+    let since = Started::now(&*clock);
+    let info = LockInfo::new(kind, purpose, since.wall);
     let name = write_lock(&*backend, &keys, &info).await?;
     let others = match live_locks(&*backend, &keys, &*clock, Some(&name)).await {
         Ok(o) => o,
@@ -296,8 +323,7 @@ pub async fn acquire(
     }
     let held = Mutex::new(Held {
         name,
-        wall: info.time,
-        mono,
+        since,
         lost: None,
     });
     let holder = Arc::new(Holder {
@@ -331,16 +357,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Holder {
-    /// Time since the last successful write: the larger of the monotonic and the wall reading.
+    /// Time since the last successful write.
     fn elapsed(&self, held: &Held) -> Duration {
-        let mono = self.clock.monotonic().saturating_sub(held.mono);
-        let wall = self
-            .clock
-            .now()
-            .signed_duration_since(held.wall)
-            .to_std()
-            .unwrap_or_default();
-        mono.max(wall)
+        held.since.elapsed(&*self.clock)
     }
 
     fn check(&self) -> Result<()> {
@@ -379,9 +398,9 @@ impl Holder {
             }
             Err(e) => return Err(e),
         }
-        let mono = self.clock.monotonic();
+        let since = Started::now(&*self.clock);
         let fresh = LockInfo {
-            time: self.clock.now(),
+            time: since.wall,
             ..self.info.clone()
         };
         let new = write_lock(&*self.backend, &self.keys, &fresh).await?;
@@ -393,8 +412,7 @@ impl Holder {
         }
         let old = {
             let mut held = lock(&self.held);
-            held.wall = fresh.time;
-            held.mono = mono;
+            held.since = since;
             std::mem::replace(&mut held.name, new)
         };
         let _ = self.backend.delete(&old).await;

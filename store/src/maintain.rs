@@ -24,10 +24,10 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::garbage::{GarbageState, LastRun, Mark};
 use crate::id::Id;
+use crate::lock::Started;
 use crate::lock::{LockGuard, LockKind};
 use crate::pack::BlobEntry;
 use crate::repo::{pack_name, Repository};
-use crate::writer::Started;
 
 /// Maintenance tuning.
 #[derive(Debug, Clone)]

@@ -26,7 +26,7 @@ use crate::crypto::{Keys, Kind};
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::index::IndexFile;
-use crate::lock::LockGuard;
+use crate::lock::{LockGuard, Started};
 use crate::pack::{BlobEntry, PackBuilder};
 use crate::repo::{pack_name, Repository};
 use crate::snapshot::{encode_tree, Entry, SnapshotHeader, SnapshotMeta, SnapshotStats};
@@ -122,33 +122,6 @@ pub struct SnapshotWriter<'r> {
     lock: Option<LockGuard>,
     /// When this writer started, noted before it read the marks and the index.
     started: Started,
-}
-
-/// A start time on both clocks: elapsed time is the larger of the two readings (the monotonic
-/// clock stops while a host is suspended, the wall clock may jump).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Started {
-    wall: chrono::DateTime<chrono::Utc>,
-    mono: std::time::Duration,
-}
-
-impl Started {
-    pub(crate) fn now(clock: &dyn crate::lock::Clock) -> Started {
-        Started {
-            wall: clock.now(),
-            mono: clock.monotonic(),
-        }
-    }
-
-    pub(crate) fn elapsed(&self, clock: &dyn crate::lock::Clock) -> std::time::Duration {
-        let mono = clock.monotonic().saturating_sub(self.mono);
-        let wall = clock
-            .now()
-            .signed_duration_since(self.wall)
-            .to_std()
-            .unwrap_or_default();
-        mono.max(wall)
-    }
 }
 
 impl Repository {
