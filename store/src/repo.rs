@@ -426,10 +426,12 @@ impl Repository {
 
     /// Reads maintenance's marks (`garbage.rs`): blobs only in marked packs stop being
     /// [`reusable`](Self::reusable). A writer calls this after noting its start.
-    pub(crate) async fn load_marks(&self) -> Result<crate::garbage::Garbage> {
-        let garbage = crate::garbage::read(&*self.backend, &self.keys).await?;
-        self.index.write().unwrap_or_else(|p| p.into_inner()).marked = garbage.marked();
-        Ok(garbage)
+    pub(crate) async fn load_marks(&self) -> Result<()> {
+        let marked = crate::garbage::read(&*self.backend, &self.keys)
+            .await?
+            .marked();
+        self.index.write().unwrap_or_else(|p| p.into_inner()).marked = marked;
+        Ok(())
     }
 
     /// Whether a backup may reference blob `id` without storing it again: it is indexed in a

@@ -135,7 +135,7 @@ impl Repository {
         // at a deleted blob").
         let started = Started::now(&*self.clock);
         let loaded = match self.load_marks().await {
-            Ok(_) => self.load_index().await,
+            Ok(()) => self.load_index().await,
             Err(e) => Err(e),
         };
         if let Err(e) = loaded {
